@@ -1,0 +1,22 @@
+// Package redisstore keeps Agora's broker state and async job queue in
+// Redis (single node, Sentinel or Cluster, through go-redis's
+// UniversalClient).
+//
+// # Key scheme
+//
+// Every key of one instance carries the instance ID as a hash tag, so that
+// all of them live in one Cluster slot and a Lua script can change them
+// atomically. With the default prefix "agora":
+//
+//	agora:{<iid>}:instance                     string  Instance JSON
+//	agora:{<iid>}:bindings                     hash    binding ID -> Binding JSON
+//	agora:{<iid>}:ops                          hash    operation ID -> Operation JSON
+//	agora:{<iid>}:lock                         string  lock token, with an expiry (PX)
+//	agora:{<iid>}:tombstone                    string  final Operation JSON of the async deprovision that deleted the instance (expires)
+//	agora:{<iid>}:binding-tombstone:<bid>      string  final Operation JSON of the async unbind that deleted the binding (expires)
+//	agora:jobs                                 stream  async jobs; consumer group "agora-workers"
+//
+// What this package must never do: store a secret (the broker hands it
+// records that hold fingerprints and Vault references only), or run KEYS
+// or SCAN: every call is a constant number of round trips.
+package redisstore

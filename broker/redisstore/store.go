@@ -1,0 +1,335 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agora-osb/agora/broker"
+)
+
+// DefaultPrefix is the key prefix when none is configured.
+const DefaultPrefix = "agora"
+
+// tombstoneTTL is how long a deleted instance or binding still answers
+// last_operation with 410 Gone. Cloud Foundry polls every 60 s, so a day
+// is ample.
+const tombstoneTTL = 24 * time.Hour
+
+// Store implements broker.StateStore.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+	commit *redis.Script
+	unlock *redis.Script
+}
+
+// New returns a store over rdb. prefix namespaces every key (DefaultPrefix
+// when empty), so several brokers, or tests, can share one Redis.
+func New(rdb redis.UniversalClient, prefix string) *Store {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &Store{rdb: rdb, prefix: prefix, commit: redis.NewScript(commitScript), unlock: redis.NewScript(unlockScript)}
+}
+
+type instanceKeys struct {
+	instance, bindings, ops, lock, tombstone string
+}
+
+func (s *Store) keys(iid string) instanceKeys {
+	base := s.prefix + ":{" + iid + "}:"
+	return instanceKeys{
+		instance:  base + "instance",
+		bindings:  base + "bindings",
+		ops:       base + "ops",
+		lock:      base + "lock",
+		tombstone: base + "tombstone",
+	}
+}
+
+func (s *Store) bindingTombstoneKey(iid, bid string) string {
+	return s.prefix + ":{" + iid + "}:binding-tombstone:" + bid
+}
+
+// LockAndLoad implements broker.StateStore.
+func (s *Store) LockAndLoad(ctx context.Context, ttl time.Duration, req broker.LoadRequest) (broker.Lock, broker.Snapshot, error) {
+	token, err := newToken()
+	if err != nil {
+		return broker.Lock{}, broker.Snapshot{}, err
+	}
+	k := s.keys(req.InstanceID)
+	var lockCmd *redis.BoolCmd
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		lockCmd = p.SetNX(ctx, k.lock, token, ttl)
+		s.queueLoad(ctx, p, req)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return broker.Lock{}, broker.Snapshot{}, fmt.Errorf("redis: lock and load instance %q: %w", req.InstanceID, err)
+	}
+	if !lockCmd.Val() {
+		return broker.Lock{}, broker.Snapshot{}, broker.ErrLocked
+	}
+	lock := broker.Lock{InstanceID: req.InstanceID, Token: token}
+	snap, err := decodeLoad(cmds[1:], req)
+	if err != nil {
+		// Do not keep a lock we cannot act under.
+		_ = s.Unlock(context.WithoutCancel(ctx), lock)
+		return broker.Lock{}, broker.Snapshot{}, err
+	}
+	return lock, snap, nil
+}
+
+// Load implements broker.StateStore.
+func (s *Store) Load(ctx context.Context, req broker.LoadRequest) (broker.Snapshot, error) {
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		s.queueLoad(ctx, p, req)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return broker.Snapshot{}, fmt.Errorf("redis: load instance %q: %w", req.InstanceID, err)
+	}
+	return decodeLoad(cmds, req)
+}
+
+// queueLoad queues the reads for req, always in the order decodeLoad
+// expects: instance, tombstone, then the optional ones.
+func (s *Store) queueLoad(ctx context.Context, p redis.Pipeliner, req broker.LoadRequest) {
+	k := s.keys(req.InstanceID)
+	p.Get(ctx, k.instance)
+	p.Get(ctx, k.tombstone)
+	if req.BindingID != "" {
+		p.HGet(ctx, k.bindings, req.BindingID)
+		p.Get(ctx, s.bindingTombstoneKey(req.InstanceID, req.BindingID))
+	}
+	if req.OperationID != "" {
+		p.HGet(ctx, k.ops, req.OperationID)
+	}
+	if req.AllBindings {
+		p.HGetAll(ctx, k.bindings)
+	}
+}
+
+func decodeLoad(cmds []redis.Cmder, req broker.LoadRequest) (broker.Snapshot, error) {
+	var snap broker.Snapshot
+	next := func() redis.Cmder { c := cmds[0]; cmds = cmds[1:]; return c }
+	var errs []error
+	str := func(c redis.Cmder) (string, bool) {
+		v, err := c.(*redis.StringCmd).Result()
+		if errors.Is(err, redis.Nil) {
+			return "", false
+		}
+		if err != nil {
+			errs = append(errs, err)
+			return "", false
+		}
+		return v, true
+	}
+	if v, ok := str(next()); ok {
+		snap.Instance = new(broker.Instance)
+		errs = append(errs, json.Unmarshal([]byte(v), snap.Instance))
+	}
+	if v, ok := str(next()); ok {
+		var op broker.Operation
+		if err := json.Unmarshal([]byte(v), &op); err == nil {
+			snap.Tombstone = op.ID
+			if req.OperationID == "" || req.OperationID == op.ID {
+				snap.Operation = &op
+			}
+		}
+	}
+	if req.BindingID != "" {
+		if v, ok := str(next()); ok {
+			snap.Binding = new(broker.Binding)
+			errs = append(errs, json.Unmarshal([]byte(v), snap.Binding))
+		}
+		if v, ok := str(next()); ok {
+			var op broker.Operation
+			if err := json.Unmarshal([]byte(v), &op); err == nil {
+				snap.BindingTombstone = op.ID
+				if snap.Operation == nil && (req.OperationID == "" || req.OperationID == op.ID) {
+					snap.Operation = &op
+				}
+			}
+		}
+	}
+	if req.OperationID != "" {
+		if v, ok := str(next()); ok {
+			snap.Operation = new(broker.Operation)
+			errs = append(errs, json.Unmarshal([]byte(v), snap.Operation))
+		}
+	}
+	if req.AllBindings {
+		all, err := next().(*redis.MapStringStringCmd).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			errs = append(errs, err)
+		}
+		for _, v := range all {
+			b := new(broker.Binding)
+			errs = append(errs, json.Unmarshal([]byte(v), b))
+			snap.Bindings = append(snap.Bindings, b)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return broker.Snapshot{}, fmt.Errorf("redis: read instance %q: %w", req.InstanceID, err)
+	}
+	return snap, nil
+}
+
+// commitScript applies a Mutation atomically. KEYS: instance, bindings,
+// ops, lock, tombstone, binding tombstone. ARGV: see Commit.
+const commitScript = `
+local cond = ARGV[1]
+if cond ~= "" then
+  local op = redis.call("HGET", KEYS[3], cond)
+  if (not op) or (not string.find(op, '"state":"in progress"', 1, true)) then
+    return redis.error_reply("STALE operation is no longer in progress")
+  end
+end
+if ARGV[4] == "1" then
+  redis.call("DEL", KEYS[1], KEYS[2], KEYS[3])
+  if ARGV[5] ~= "" then
+    redis.call("SET", KEYS[5], ARGV[5], "PX", ARGV[6])
+  end
+end
+if ARGV[3] ~= "" then
+  redis.call("SET", KEYS[1], ARGV[3])
+end
+if ARGV[7] ~= "" then
+  redis.call("HSET", KEYS[2], ARGV[7], ARGV[8])
+end
+if ARGV[9] ~= "" then
+  redis.call("HDEL", KEYS[2], ARGV[9])
+  if ARGV[10] ~= "" then
+    redis.call("SET", KEYS[6], ARGV[10], "PX", ARGV[6])
+  end
+end
+if ARGV[11] ~= "" and ARGV[4] ~= "1" then
+  redis.call("HSET", KEYS[3], ARGV[11], ARGV[12])
+end
+for i = 14, #ARGV do
+  redis.call("HDEL", KEYS[3], ARGV[i])
+end
+if ARGV[2] ~= "" and redis.call("GET", KEYS[4]) == ARGV[2] then
+  redis.call("DEL", KEYS[4])
+end
+return "OK"
+`
+
+const unlockScript = `
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0
+`
+
+// Commit implements broker.StateStore.
+func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lock) error {
+	if m.InstanceID == "" {
+		return errors.New("redis: commit without an instance ID")
+	}
+	k := s.keys(m.InstanceID)
+	tombstoneBinding := m.DeleteBinding
+	if tombstoneBinding == "" {
+		tombstoneBinding = "-"
+	}
+	keys := []string{k.instance, k.bindings, k.ops, k.lock, k.tombstone, s.bindingTombstoneKey(m.InstanceID, tombstoneBinding)}
+
+	args := make([]any, 0, 14+len(m.DeleteOperations))
+	token := ""
+	if unlock != nil {
+		token = unlock.Token
+	}
+	instanceJSON, err := marshalOrEmpty(m.PutInstance)
+	if err != nil {
+		return err
+	}
+	opJSON, err := marshalOrEmpty(m.PutOperation)
+	if err != nil {
+		return err
+	}
+	bindingID, bindingJSON := "", ""
+	if m.PutBinding != nil {
+		bindingID = m.PutBinding.ID
+		if bindingJSON, err = marshalOrEmpty(m.PutBinding); err != nil {
+			return err
+		}
+	}
+	opID := ""
+	if m.PutOperation != nil {
+		opID = m.PutOperation.ID
+	}
+	tombstone, bindingTombstone := "", ""
+	if m.DeleteInstance && m.Tombstone {
+		tombstone = opJSON
+	}
+	if m.DeleteBinding != "" && m.BindingTombstone {
+		bindingTombstone = opJSON
+	}
+	deleteInstance := "0"
+	if m.DeleteInstance {
+		deleteInstance = "1"
+	}
+	args = append(args,
+		m.IfOperationInProgress, token, instanceJSON, deleteInstance,
+		tombstone, strconv.FormatInt(tombstoneTTL.Milliseconds(), 10),
+		bindingID, bindingJSON, m.DeleteBinding, bindingTombstone,
+		opID, opJSON, "")
+	for _, id := range m.DeleteOperations {
+		args = append(args, id)
+	}
+	err = s.commit.Run(ctx, s.rdb, keys, args...).Err()
+	if err != nil && strings.HasPrefix(err.Error(), "STALE") {
+		return broker.ErrStale
+	}
+	if err != nil {
+		return fmt.Errorf("redis: commit instance %q: %w", m.InstanceID, err)
+	}
+	return nil
+}
+
+// Unlock implements broker.StateStore.
+func (s *Store) Unlock(ctx context.Context, l broker.Lock) error {
+	if err := s.unlock.Run(ctx, s.rdb, []string{s.keys(l.InstanceID).lock}, l.Token).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redis: release lock of instance %q: %w", l.InstanceID, err)
+	}
+	return nil
+}
+
+// Ping implements broker.StateStore.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+func marshalOrEmpty[T any](v *T) (string, error) {
+	if v == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("redis: encode record: %w", err)
+	}
+	return string(b), nil
+}
+
+func newToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("lock token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+var _ broker.StateStore = (*Store)(nil)

@@ -1,0 +1,276 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/agora-osb/agora/adapters"
+)
+
+// Store errors. Store implementations translate their client's own
+// sentinels (redis.Nil, a missing Vault secret) into these at the boundary.
+var (
+	// ErrNotFound: the record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrLocked: another request holds the instance's mutation lock.
+	ErrLocked = errors.New("instance is locked by a concurrent request")
+	// ErrStale: a conditional commit found the operation already finished
+	// (by another worker, or by a deadline); the commit was not applied.
+	ErrStale = errors.New("operation is no longer in progress")
+)
+
+// InstanceState is where an instance is in its life.
+type InstanceState string
+
+// Instance states. A failed instance still exists: its backend may hold
+// half-created resources, so a DELETE (orphan mitigation) must reach the
+// adapter.
+const (
+	InstanceProvisioning   InstanceState = "provisioning"
+	InstanceReady          InstanceState = "ready"
+	InstanceFailed         InstanceState = "failed"
+	InstanceUpdating       InstanceState = "updating"
+	InstanceDeprovisioning InstanceState = "deprovisioning"
+)
+
+// BindingState is where a binding is in its life.
+type BindingState string
+
+// Binding states. A binding is recorded as BindingCreating before the
+// adapter is called, so that a crash between the adapter's work and the
+// commit leaves a record a later DELETE can clean up.
+const (
+	BindingCreating BindingState = "creating"
+	BindingBound    BindingState = "bound"
+	BindingFailed   BindingState = "failed"
+	BindingDeleting BindingState = "deleting"
+)
+
+// OperationState mirrors OSB's last_operation states.
+type OperationState string
+
+// Operation states.
+const (
+	OpInProgress OperationState = "in progress"
+	OpSucceeded  OperationState = "succeeded"
+	OpFailed     OperationState = "failed"
+)
+
+// Instance is the stored record of a service instance. It never holds a
+// secret: parameters are represented by a fingerprint only.
+type Instance struct {
+	ID               string            `json:"id"`
+	ServiceID        string            `json:"service_id"`
+	PlanID           string            `json:"plan_id"`
+	OrganizationGUID string            `json:"organization_guid,omitempty"`
+	SpaceGUID        string            `json:"space_guid,omitempty"`
+	Context          json.RawMessage   `json:"context,omitempty"`
+	Fingerprint      string            `json:"fingerprint"`
+	MaintenanceInfo  string            `json:"maintenance_info_version,omitempty"`
+	State            InstanceState     `json:"state"`
+	// LastOp summarises the latest operation, so that last_operation and
+	// every concurrency decision need one read of this record only.
+	LastOp *OperationSummary `json:"last_op,omitempty"`
+	DashboardURL     string            `json:"dashboard_url,omitempty"`
+	Metadata         adapters.Metadata `json:"metadata"`
+	Receipt          adapters.Receipt  `json:"receipt,omitempty"`
+	CreatedAt        time.Time         `json:"created_at"`
+	UpdatedAt        time.Time         `json:"updated_at"`
+}
+
+// Binding is the stored record of a service binding. Credentials live in
+// Vault; CredentialRef is where.
+type Binding struct {
+	ID              string              `json:"id"`
+	InstanceID      string              `json:"instance_id"`
+	ServiceID       string              `json:"service_id"`
+	PlanID          string              `json:"plan_id"`
+	AppGUID         string              `json:"app_guid,omitempty"`
+	Context         json.RawMessage     `json:"context,omitempty"`
+	Fingerprint     string              `json:"fingerprint"`
+	State           BindingState        `json:"state"`
+	LastOp          *OperationSummary   `json:"last_op,omitempty"`
+	CredentialRef   string              `json:"credential_ref,omitempty"`
+	Endpoints       []adapters.Endpoint `json:"endpoints,omitempty"`
+	SyslogDrainURL  string              `json:"syslog_drain_url,omitempty"`
+	RouteServiceURL string              `json:"route_service_url,omitempty"`
+	Receipt         adapters.Receipt    `json:"receipt,omitempty"`
+	CreatedAt       time.Time           `json:"created_at"`
+	UpdatedAt       time.Time           `json:"updated_at"`
+}
+
+// Operation is one accepted mutation, sync or async. Async ones are also
+// jobs in the queue; the record is what last_operation reads.
+type Operation struct {
+	ID          string                 `json:"id"`
+	Kind        adapters.OperationKind `json:"kind"`
+	InstanceID  string                 `json:"instance_id"`
+	BindingID   string                 `json:"binding_id,omitempty"`
+	Async       bool                   `json:"async"`
+	State       OperationState         `json:"state"`
+	Description string                 `json:"description,omitempty"`
+	// Fingerprint of the request that started the operation, so that an
+	// identical repeat gets the same operation back.
+	Fingerprint string `json:"fingerprint"`
+	// PlanID is the target plan (for update, the new one).
+	PlanID         string `json:"plan_id"`
+	PreviousPlanID string `json:"previous_plan_id,omitempty"`
+	// PreviousState is the instance's state before a deprovision, which a
+	// failed deprovision restores.
+	PreviousState InstanceState `json:"previous_state,omitempty"`
+	// ParametersRef points at the request parameters in the credential
+	// store, for async work. Parameters may hold secrets, so they never
+	// travel through Redis.
+	ParametersRef string `json:"parameters_ref,omitempty"`
+	// AdapterToken is the adapter's OperationToken while it works on its own.
+	AdapterToken string          `json:"adapter_token,omitempty"`
+	RequestID    string          `json:"request_id,omitempty"`
+	Platform     string          `json:"platform,omitempty"`
+	Context      json.RawMessage `json:"context,omitempty"`
+	Attempts     int             `json:"attempts"`
+	Deadline     time.Time       `json:"deadline"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+}
+
+// OperationSummary is the part of an operation that the instance or
+// binding record carries with it.
+type OperationSummary struct {
+	ID          string                 `json:"id"`
+	Kind        adapters.OperationKind `json:"kind"`
+	Async       bool                   `json:"async"`
+	State       OperationState         `json:"state"`
+	Description string                 `json:"description,omitempty"`
+	Fingerprint string                 `json:"fingerprint"`
+	Deadline    time.Time              `json:"deadline"`
+}
+
+// Active reports whether an async operation is still running: in
+// progress and within its deadline. A sync operation found in progress is
+// never active: whoever ran it held the instance lock, and we hold it now,
+// so it crashed and its record is stale.
+func (s *OperationSummary) Active(now time.Time) bool {
+	return s != nil && s.Async && s.State == OpInProgress && now.Before(s.Deadline)
+}
+
+// Summary returns the summary of o.
+func (o *Operation) Summary() *OperationSummary {
+	return &OperationSummary{ID: o.ID, Kind: o.Kind, Async: o.Async, State: o.State, Description: o.Description, Fingerprint: o.Fingerprint, Deadline: o.Deadline}
+}
+
+// Finished reports whether the operation reached a final state.
+func (o *Operation) Finished() bool { return o.State != OpInProgress }
+
+// LoadRequest names the records to read in one round trip.
+type LoadRequest struct {
+	InstanceID  string
+	BindingID   string // optional
+	OperationID string // optional
+	// AllBindings asks for every binding record of the instance.
+	AllBindings bool
+}
+
+// Snapshot is what Load read. Absent records are nil.
+type Snapshot struct {
+	Instance   *Instance
+	Binding    *Binding
+	Operation  *Operation
+	Bindings   []*Binding
+	// Tombstone is the ID of the async deprovision that deleted the
+	// instance recently, so last_operation can answer 410 rather than 404.
+	Tombstone string
+	// BindingTombstone likewise for an async unbind of BindingID.
+	BindingTombstone string
+}
+
+// Mutation is a set of writes that the store applies atomically: either
+// all of them land or none does. Nothing half-written.
+type Mutation struct {
+	InstanceID  string
+	PutInstance *Instance
+	// DeleteInstance removes the instance and everything under it:
+	// bindings and operations. With Tombstone set, PutOperation is kept
+	// for a day as the instance's tombstone, so that last_operation after
+	// an async delete answers 410 Gone.
+	DeleteInstance bool
+	Tombstone      bool
+	PutBinding     *Binding
+	// DeleteBinding removes one binding. With BindingTombstone set,
+	// PutOperation is kept for a day as the binding's tombstone.
+	DeleteBinding    string
+	BindingTombstone bool
+	PutOperation     *Operation
+	// DeleteOperations drops finished operation records that nothing will
+	// ask about again, so an instance's history does not grow forever.
+	DeleteOperations []string
+	// IfOperationInProgress makes the commit conditional: it applies only
+	// while that operation is still in progress, else ErrStale.
+	IfOperationInProgress string
+}
+
+// Lock is a held instance lock. Its token makes release safe: a lock that
+// expired and was taken by another request is not released by us.
+type Lock struct {
+	InstanceID string
+	Token      string
+}
+
+// StateStore keeps broker state. Every method is a constant number of
+// round trips, whatever the number of instances.
+type StateStore interface {
+	// LockAndLoad takes the instance's mutation lock (ErrLocked if held)
+	// and reads the records in the same round trip.
+	LockAndLoad(ctx context.Context, ttl time.Duration, req LoadRequest) (Lock, Snapshot, error)
+	// Load reads records without locking.
+	Load(ctx context.Context, req LoadRequest) (Snapshot, error)
+	// Commit applies m atomically, then releases unlock if non-nil. The
+	// release rides in the same round trip.
+	Commit(ctx context.Context, m Mutation, unlock *Lock) error
+	// Unlock releases a lock without writing.
+	Unlock(ctx context.Context, l Lock) error
+	Ping(ctx context.Context) error
+}
+
+// Job is a unit of async work: run the operation it names.
+type Job struct {
+	// ID is the queue's own delivery ID, set by the queue.
+	ID          string
+	InstanceID  string
+	OperationID string
+}
+
+// JobQueue is a durable queue of async work shared by every replica.
+// Each job is delivered to one worker at a time; a job whose worker stops
+// heartbeating is delivered again.
+type JobQueue interface {
+	Enqueue(ctx context.Context, job Job) error
+	// Next blocks up to a short poll interval for a job for consumer and
+	// returns ErrNotFound when there is none.
+	Next(ctx context.Context, consumer string) (Job, error)
+	// Heartbeat tells the queue the job is still being worked on.
+	Heartbeat(ctx context.Context, consumer string, job Job) error
+	// Done removes the job for good.
+	Done(ctx context.Context, job Job) error
+}
+
+// CredentialStore keeps binding credentials (and async request parameters,
+// which may hold secrets) out of Redis. It decorates bind and unbind: the
+// broker writes what the adapter returned and deletes it on unbind.
+type CredentialStore interface {
+	// PutBinding stores creds and returns the reference kept in Redis.
+	PutBinding(ctx context.Context, instanceID, bindingID string, creds map[string]any) (string, error)
+	// BindingRef is the reference PutBinding returns for that binding, so
+	// a half-finished bind can be cleaned up without a stored reference.
+	BindingRef(instanceID, bindingID string) string
+	// GetBinding reads creds back (ErrNotFound when absent).
+	GetBinding(ctx context.Context, ref string) (map[string]any, error)
+	// PutParameters stores an async operation's request parameters.
+	PutParameters(ctx context.Context, instanceID, operationID string, params map[string]any) (string, error)
+	GetParameters(ctx context.Context, ref string) (map[string]any, error)
+	// Delete removes a secret completely, every version and its metadata.
+	// A missing secret is not an error.
+	Delete(ctx context.Context, ref string) error
+	Ping(ctx context.Context) error
+}

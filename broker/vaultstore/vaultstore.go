@@ -1,0 +1,204 @@
+// Package vaultstore keeps binding credentials in Vault's KV v2 engine, so
+// that Redis only ever holds a reference to them.
+//
+// # Path scheme
+//
+// With mount "secret" and prefix "agora" (the defaults):
+//
+//	secret/data/agora/instances/<iid>/bindings/<bid>      a binding's credentials
+//	secret/data/agora/instances/<iid>/operations/<opid>   an async operation's request parameters, until it finishes
+//
+// IDs that are not plain [A-Za-z0-9._-] are hex-encoded with an "x-"
+// prefix, so no ID can escape its segment. The reference the broker stores
+// in Redis is the path below the mount ("agora/instances/...").
+//
+// Deleting removes the secret's metadata, which destroys every version.
+package vaultstore
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-cleanhttp"
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/agora-osb/agora/broker"
+)
+
+// Config is set explicitly from Agora's own configuration. It never comes
+// silently from VAULT_* environment variables.
+type Config struct {
+	Address string
+	Token   string
+	// Mount is the KV v2 mount (default "secret").
+	Mount string
+	// Prefix is the path below the mount that Agora owns (default "agora").
+	Prefix string
+	// Timeout bounds each Vault request (default 10s).
+	Timeout time.Duration
+}
+
+// Store implements broker.CredentialStore.
+type Store struct {
+	client *vault.Client
+	kv     *vault.KVv2
+	addr   string
+	prefix string
+}
+
+// NewClient returns a vault/api client configured from address and token
+// only. vault/api's DefaultConfig and NewClient read VAULT_* variables;
+// this undoes that so the environment cannot redirect Agora's secrets.
+func NewClient(address, token string, timeout time.Duration) (*vault.Client, error) {
+	if address == "" {
+		return nil, errors.New("vault: address is required")
+	}
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	hc := cleanhttp.DefaultPooledClient()
+	hc.Timeout = timeout
+	client, err := vault.NewClient(&vault.Config{
+		Address:    address,
+		HttpClient: hc,
+		Timeout:    timeout,
+		// One quick retry covers a blip; more would turn "Vault is down"
+		// into a long hang for the platform.
+		MaxRetries:   1,
+		MinRetryWait: 100 * time.Millisecond,
+		MaxRetryWait: 500 * time.Millisecond,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vault: client for %s: %w", address, err)
+	}
+	client.SetToken(token)
+	client.ClearNamespace()
+	return client, nil
+}
+
+// New returns a credential store.
+func New(cfg Config) (*Store, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("vault: token is required")
+	}
+	if cfg.Mount == "" {
+		cfg.Mount = "secret"
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "agora"
+	}
+	client, err := NewClient(cfg.Address, cfg.Token, cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{client: client, kv: client.KVv2(cfg.Mount), addr: cfg.Address, prefix: strings.Trim(cfg.Prefix, "/")}, nil
+}
+
+// Segment makes an ID safe as one path segment.
+func Segment(id string) string {
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+		if !ok {
+			return "x-" + hex.EncodeToString([]byte(id))
+		}
+	}
+	if id == "" || id == "." || id == ".." || strings.HasPrefix(id, "x-") {
+		// Hex-encode these too, so no plain ID collides with an encoded one.
+		return "x-" + hex.EncodeToString([]byte(id))
+	}
+	return id
+}
+
+// BindingRef returns the reference of a binding's credentials.
+func (s *Store) BindingRef(instanceID, bindingID string) string {
+	return s.prefix + "/instances/" + Segment(instanceID) + "/bindings/" + Segment(bindingID)
+}
+
+func (s *Store) parametersPath(instanceID, operationID string) string {
+	return s.prefix + "/instances/" + Segment(instanceID) + "/operations/" + Segment(operationID)
+}
+
+// PutBinding implements broker.CredentialStore.
+func (s *Store) PutBinding(ctx context.Context, instanceID, bindingID string, creds map[string]any) (string, error) {
+	ref := s.BindingRef(instanceID, bindingID)
+	return ref, s.put(ctx, ref, creds)
+}
+
+// GetBinding implements broker.CredentialStore.
+func (s *Store) GetBinding(ctx context.Context, ref string) (map[string]any, error) {
+	return s.get(ctx, ref)
+}
+
+// PutParameters implements broker.CredentialStore.
+func (s *Store) PutParameters(ctx context.Context, instanceID, operationID string, params map[string]any) (string, error) {
+	ref := s.parametersPath(instanceID, operationID)
+	return ref, s.put(ctx, ref, params)
+}
+
+// GetParameters implements broker.CredentialStore.
+func (s *Store) GetParameters(ctx context.Context, ref string) (map[string]any, error) {
+	return s.get(ctx, ref)
+}
+
+func (s *Store) put(ctx context.Context, ref string, data map[string]any) error {
+	if data == nil {
+		data = map[string]any{}
+	}
+	if _, err := s.kv.Put(ctx, ref, data); err != nil {
+		return s.wrap("write", ref, err)
+	}
+	return nil
+}
+
+func (s *Store) get(ctx context.Context, ref string) (map[string]any, error) {
+	secret, err := s.kv.Get(ctx, ref)
+	if errors.Is(err, vault.ErrSecretNotFound) {
+		return nil, fmt.Errorf("vault: read %s: %w", ref, broker.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.wrap("read", ref, err)
+	}
+	if secret == nil || secret.Data == nil {
+		return nil, fmt.Errorf("vault: read %s: %w", ref, broker.ErrNotFound)
+	}
+	return secret.Data, nil
+}
+
+// Delete implements broker.CredentialStore.
+func (s *Store) Delete(ctx context.Context, ref string) error {
+	if ref == "" {
+		return nil
+	}
+	if err := s.kv.DeleteMetadata(ctx, ref); err != nil {
+		var re *vault.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+			return nil
+		}
+		return s.wrap("delete", ref, err)
+	}
+	return nil
+}
+
+// Ping implements broker.CredentialStore: Vault must be reachable,
+// initialised and unsealed.
+func (s *Store) Ping(ctx context.Context) error {
+	h, err := s.client.Sys().HealthWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("vault at %s: %w", s.addr, err)
+	}
+	if !h.Initialized || h.Sealed {
+		return fmt.Errorf("vault at %s: initialized=%t sealed=%t", s.addr, h.Initialized, h.Sealed)
+	}
+	return nil
+}
+
+func (s *Store) wrap(op, ref string, err error) error {
+	return fmt.Errorf("vault at %s: %s %s: %w", s.addr, op, ref, err)
+}
+
+var _ broker.CredentialStore = (*Store)(nil)
