@@ -61,23 +61,23 @@ const (
 // Instance is the stored record of a service instance. It never holds a
 // secret: parameters are represented by a fingerprint only.
 type Instance struct {
-	ID               string            `json:"id"`
-	ServiceID        string            `json:"service_id"`
-	PlanID           string            `json:"plan_id"`
-	OrganizationGUID string            `json:"organization_guid,omitempty"`
-	SpaceGUID        string            `json:"space_guid,omitempty"`
-	Context          json.RawMessage   `json:"context,omitempty"`
-	Fingerprint      string            `json:"fingerprint"`
-	MaintenanceInfo  string            `json:"maintenance_info_version,omitempty"`
-	State            InstanceState     `json:"state"`
+	ID               string          `json:"id"`
+	ServiceID        string          `json:"service_id"`
+	PlanID           string          `json:"plan_id"`
+	OrganizationGUID string          `json:"organization_guid,omitempty"`
+	SpaceGUID        string          `json:"space_guid,omitempty"`
+	Context          json.RawMessage `json:"context,omitempty"`
+	Fingerprint      string          `json:"fingerprint"`
+	MaintenanceInfo  string          `json:"maintenance_info_version,omitempty"`
+	State            InstanceState   `json:"state"`
 	// LastOp summarises the latest operation, so that last_operation and
 	// every concurrency decision need one read of this record only.
-	LastOp *OperationSummary `json:"last_op,omitempty"`
-	DashboardURL     string            `json:"dashboard_url,omitempty"`
-	Metadata         adapters.Metadata `json:"metadata"`
-	Receipt          adapters.Receipt  `json:"receipt,omitempty"`
-	CreatedAt        time.Time         `json:"created_at"`
-	UpdatedAt        time.Time         `json:"updated_at"`
+	LastOp       *OperationSummary `json:"last_op,omitempty"`
+	DashboardURL string            `json:"dashboard_url,omitempty"`
+	Metadata     adapters.Metadata `json:"metadata"`
+	Receipt      adapters.Receipt  `json:"receipt,omitempty"`
+	CreatedAt    time.Time         `json:"created_at"`
+	UpdatedAt    time.Time         `json:"updated_at"`
 }
 
 // Binding is the stored record of a service binding. Credentials live in
@@ -174,10 +174,10 @@ type LoadRequest struct {
 
 // Snapshot is what Load read. Absent records are nil.
 type Snapshot struct {
-	Instance   *Instance
-	Binding    *Binding
-	Operation  *Operation
-	Bindings   []*Binding
+	Instance  *Instance
+	Binding   *Binding
+	Operation *Operation
+	Bindings  []*Binding
 	// Tombstone is the ID of the async deprovision that deleted the
 	// instance recently, so last_operation can answer 410 rather than 404.
 	Tombstone string
