@@ -1,0 +1,127 @@
+package secrets
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+const (
+	// maxPlainName is the longest ID used as is. OSB IDs are usually GUIDs
+	// (36 characters); longer ones are shortened and hashed.
+	maxPlainName = 64
+	// keptOfChanged is how much of a changed ID stays readable before the hash.
+	keptOfChanged = 40
+	// hashChars: 64 bits of SHA-256, so two IDs sharing a readable part
+	// cannot be made to collide by trial.
+	hashChars = 16
+)
+
+// safeName turns an OSB instance or binding ID into a name usable in Vault
+// paths, policy names, role names and entity names: lowercase [a-z0-9-].
+//
+// The mapping is deterministic (a repeated request, on any replica, finds
+// what the first one created) and injective up to a 64-bit hash:
+//   - an ID that already is [a-z0-9-], has no "--", does not start or end
+//     with "-", and is at most 64 characters is used unchanged;
+//   - any other ID becomes its sanitised, shortened form + "--" + a hash of
+//     the original ID.
+//
+// The sanitised form never contains "--", so only changed IDs contain it;
+// an unchanged ID can therefore never equal another ID's changed form.
+// That matters for isolation: two instances must never share a path.
+func safeName(id string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(id) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+			continue
+		}
+		if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	clean := strings.TrimRight(b.String(), "-")
+	if clean != "" && clean == id && len(clean) <= maxPlainName {
+		return clean
+	}
+	if len(clean) > keptOfChanged {
+		clean = strings.TrimRight(clean[:keptOfChanged], "-")
+	}
+	if clean == "" {
+		clean = "id"
+	}
+	sum := sha256.Sum256([]byte(id))
+	return clean + "--" + hex.EncodeToString(sum[:])[:hashChars]
+}
+
+// space is where one instance lives in Vault.
+type space struct {
+	kvMount string // "secret"
+	path    string // "agora-secrets/<instance>", relative to kvMount
+	policy  string // "agora-secrets-<instance>"
+}
+
+// Receipt keys. Receipts are stored in Redis: names and accessors only.
+const (
+	receiptKVMount          = "kv_mount"
+	receiptPath             = "path"
+	receiptPolicy           = "policy"
+	receiptRole             = "role"
+	receiptEntity           = "entity"
+	receiptApproleMount     = "approle_mount"
+	receiptSecretIDAccessor = "secret_id_accessor"
+)
+
+func (a *Adapter) spaceFor(instanceID string) space {
+	name := safeName(instanceID)
+	return space{
+		kvMount: a.settings.KVMount,
+		path:    a.settings.PathPrefix + "/" + name,
+		policy:  "agora-secrets-" + name,
+	}
+}
+
+// spaceFromReceipt prefers what Provision recorded, so an instance keeps
+// working (and is cleaned up where it really lives) even after an operator
+// changes kv_mount or path_prefix for new instances.
+func (a *Adapter) spaceFromReceipt(instanceID string, r map[string]string) space {
+	s := a.spaceFor(instanceID)
+	if r[receiptKVMount] != "" && r[receiptPath] != "" && r[receiptPolicy] != "" {
+		s = space{kvMount: r[receiptKVMount], path: r[receiptPath], policy: r[receiptPolicy]}
+	}
+	return s
+}
+
+func (s space) receipt() map[string]string {
+	return map[string]string{receiptKVMount: s.kvMount, receiptPath: s.path, receiptPolicy: s.policy}
+}
+
+// policyHCL grants full use of the instance's KV v2 folder and nothing
+// else: data/ holds the secrets, metadata/ lists them and deletes every
+// version. The exact base path is granted too, because "<base>/*" does not
+// match "<base>" itself. The comment carries only the safe name: a raw ID
+// could hold a newline and inject rules.
+func (s space) policyHCL() string {
+	caps := `capabilities = ["create", "read", "update", "delete", "list"]`
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Managed by Agora's secrets adapter: instance space %s/%s. Do not edit.\n", s.kvMount, s.path)
+	for _, kind := range []string{"data", "metadata"} {
+		base := s.kvMount + "/" + kind + "/" + s.path
+		fmt.Fprintf(&b, "path %q {\n  %s\n}\n", base, caps)
+		fmt.Fprintf(&b, "path %q {\n  %s\n}\n", base+"/*", caps)
+	}
+	return b.String()
+}
+
+// roleName is the AppRole role of one binding. It depends on the binding
+// alone so Unbind finds it even without a receipt.
+func roleName(bindingID string) string { return "agora-" + safeName(bindingID) }
+
+// entityName is the identity entity every login of the binding's role is
+// attached to. Deleting it invalidates all tokens issued to the binding.
+func entityName(bindingID string) string { return "agora-" + safeName(bindingID) }
