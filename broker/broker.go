@@ -1,0 +1,223 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pivotal-cf/brokerapi/v11/domain"
+	"github.com/pivotal-cf/brokerapi/v11/middlewares"
+
+	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker/catalog"
+)
+
+// Config wires a Broker.
+type Config struct {
+	Catalog     *catalog.Catalog
+	State       StateStore
+	Credentials CredentialStore
+	Jobs        JobQueue
+	Logger      *slog.Logger
+	// SyncTimeout bounds an inline adapter call. Cloud Foundry gives up on
+	// a broker after 60 s, so the default is 50 s.
+	SyncTimeout time.Duration
+	// Now is the clock (time.Now when nil); tests move it.
+	Now func() time.Time
+}
+
+// Broker implements brokerapi's domain.ServiceBroker.
+type Broker struct {
+	catalog atomic.Pointer[catalog.Catalog]
+	state   StateStore
+	creds   CredentialStore
+	jobs    JobQueue
+	log     *slog.Logger
+	syncTTL time.Duration
+	lockTTL time.Duration
+	now     func() time.Time
+}
+
+// New returns a Broker. Every dependency is required.
+func New(cfg Config) (*Broker, error) {
+	var missing []string
+	if cfg.Catalog == nil {
+		missing = append(missing, "Catalog")
+	}
+	if cfg.State == nil {
+		missing = append(missing, "State")
+	}
+	if cfg.Credentials == nil {
+		missing = append(missing, "Credentials")
+	}
+	if cfg.Jobs == nil {
+		missing = append(missing, "Jobs")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("broker: missing %s", strings.Join(missing, ", "))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SyncTimeout <= 0 {
+		cfg.SyncTimeout = 50 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	b := &Broker{
+		state: cfg.State, creds: cfg.Credentials, jobs: cfg.Jobs, log: cfg.Logger,
+		syncTTL: cfg.SyncTimeout,
+		// The lock must outlive the longest inline call plus the writes
+		// around it, or a second request could slip in mid-operation.
+		lockTTL: cfg.SyncTimeout + 30*time.Second,
+		now:     cfg.Now,
+	}
+	b.catalog.Store(cfg.Catalog)
+	return b, nil
+}
+
+// SetCatalog swaps the catalog (for producer slices applied at runtime).
+// Requests already running keep the catalog they started with.
+func (b *Broker) SetCatalog(c *catalog.Catalog) { b.catalog.Store(c) }
+
+// Catalog returns the catalog in force.
+func (b *Broker) Catalog() *catalog.Catalog { return b.catalog.Load() }
+
+// Services implements domain.ServiceBroker. brokerapi calls it to check
+// service and plan IDs; GET /v2/catalog is served from precomputed JSON.
+func (b *Broker) Services(context.Context) ([]domain.Service, error) {
+	return b.catalog.Load().Services(), nil
+}
+
+// plan resolves a service and plan ID, or fails with 400.
+func (b *Broker) plan(serviceID, planID string) (*catalog.Offering, *catalog.Plan, error) {
+	off, plan, ok := b.catalog.Load().Plan(serviceID, planID)
+	if !ok {
+		if _, known := b.catalog.Load().Offering(serviceID); !known {
+			return nil, nil, badRequest("service_id %q is not in the catalog", serviceID)
+		}
+		return nil, nil, badRequest("plan_id %q is not a plan of service %q", planID, serviceID)
+	}
+	return off, plan, nil
+}
+
+// decodeParameters turns the raw "parameters" field into a map, at the
+// edge, once. Absent and null mean no parameters.
+func decodeParameters(raw json.RawMessage) (map[string]any, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return map[string]any{}, nil
+	}
+	var params map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&params); err != nil || params == nil {
+		return nil, badRequest("parameters must be a JSON object")
+	}
+	return params, nil
+}
+
+// checkContext accepts any JSON object as context (Cloud Foundry and
+// Kubernetes send different fields) and rejects anything else.
+func checkContext(raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return nil, badRequest("context must be a JSON object")
+	}
+	return raw, nil
+}
+
+// fingerprint hashes the attributes that make two requests "identical"
+// in the OSB sense. Parameters are hashed, never stored: they may hold
+// secrets. json.Marshal sorts map keys, which makes the hash canonical.
+func fingerprint(parts ...any) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	for _, p := range parts {
+		_ = enc.Encode(p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requestID is the X-Broker-API-Request-Identity of the request; the HTTP
+// layer generates one when the platform sent none.
+func requestID(ctx context.Context) string {
+	if v, ok := ctx.Value(middlewares.RequestIdentityKey).(string); ok {
+		return v
+	}
+	return ""
+}
+
+// origin describes the caller for adapters and logs.
+func origin(ctx context.Context, rawContext json.RawMessage) adapters.Origin {
+	o := adapters.Origin{RequestID: requestID(ctx), Context: rawContext}
+	if v, ok := ctx.Value(middlewares.OriginatingIdentityKey).(string); ok && v != "" {
+		o.Platform, _, _ = strings.Cut(v, " ")
+	}
+	if o.Platform == "" && len(rawContext) > 0 {
+		var c struct {
+			Platform string `json:"platform"`
+		}
+		_ = json.Unmarshal(rawContext, &c)
+		o.Platform = c.Platform
+	}
+	return o
+}
+
+// checkMaintenanceInfo enforces the OSB rule: a maintenance_info.version
+// in the request must match the plan's.
+func checkMaintenanceInfo(plan *catalog.Plan, mi *domain.MaintenanceInfo) error {
+	if mi == nil || (mi.Version == "" && mi.Private == "" && len(mi.Public) == 0) {
+		return nil
+	}
+	if plan.MaintenanceInfo == nil {
+		return errMaintenanceInfoNil
+	}
+	if mi.Version != plan.MaintenanceInfo.Version {
+		return errMaintenanceInfoConflict
+	}
+	return nil
+}
+
+// owner names who owns the fix for an adapter failure.
+func owner(off *catalog.Offering) string {
+	s := fmt.Sprintf("the %q adapter of offering %q (producer %s", off.AdapterName, off.Name, off.Producer)
+	if off.Contact != "" {
+		s += ", " + off.Contact
+	}
+	return s + ")"
+}
+
+// releaseOnError releases l when *err is set, so that no early return
+// leaves the lock to expire.
+func (b *Broker) releaseOnError(ctx context.Context, l Lock, err *error) {
+	if *err != nil {
+		if uerr := b.state.Unlock(context.WithoutCancel(ctx), l); uerr != nil {
+			b.log.Warn("release instance lock", "instance_id", l.InstanceID, "error", uerr)
+		}
+	}
+}
+
+var errNoInstance = errors.New("instance does not exist")
+
+var _ domain.ServiceBroker = (*Broker)(nil)

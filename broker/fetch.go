@@ -1,0 +1,139 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pivotal-cf/brokerapi/v11/domain"
+	"github.com/pivotal-cf/brokerapi/v11/domain/apiresponses"
+)
+
+// GetInstance implements domain.ServiceBroker (GET /v2/service_instances/:id).
+func (b *Broker) GetInstance(ctx context.Context, instanceID string, _ domain.FetchInstanceDetails) (domain.GetInstanceDetailsSpec, error) {
+	spec, err := b.getInstance(ctx, instanceID)
+	return spec, b.fail(ctx, "get-instance", err)
+}
+
+func (b *Broker) getInstance(ctx context.Context, instanceID string) (domain.GetInstanceDetailsSpec, error) {
+	snap, err := b.state.Load(ctx, LoadRequest{InstanceID: instanceID})
+	if err != nil {
+		return domain.GetInstanceDetailsSpec{}, stateErr(err)
+	}
+	inst := snap.Instance
+	switch {
+	case inst == nil || inst.State == InstanceProvisioning || inst.State == InstanceFailed:
+		return domain.GetInstanceDetailsSpec{}, notFound("service instance %q does not exist or is not provisioned yet", instanceID)
+	case inst.State == InstanceUpdating && inst.LastOp.Active(b.now()):
+		return domain.GetInstanceDetailsSpec{}, concurrency("service instance %q is being updated", instanceID)
+	}
+	if off, ok := b.catalog.Load().Offering(inst.ServiceID); ok && !off.InstancesRetrievable {
+		return domain.GetInstanceDetailsSpec{}, badRequest("service %q does not allow fetching instances", off.Name)
+	}
+	// Parameters are not returned: Agora keeps only their fingerprint,
+	// because they may hold secrets.
+	return domain.GetInstanceDetailsSpec{
+		ServiceID: inst.ServiceID, PlanID: inst.PlanID, DashboardURL: inst.DashboardURL,
+		Metadata: domain.InstanceMetadata(inst.Metadata),
+	}, nil
+}
+
+// GetBinding implements domain.ServiceBroker
+// (GET /v2/service_instances/:id/service_bindings/:binding_id).
+func (b *Broker) GetBinding(ctx context.Context, instanceID, bindingID string, _ domain.FetchBindingDetails) (domain.GetBindingSpec, error) {
+	spec, err := b.getBinding(ctx, instanceID, bindingID)
+	return spec, b.fail(ctx, "get-binding", err)
+}
+
+func (b *Broker) getBinding(ctx context.Context, instanceID, bindingID string) (domain.GetBindingSpec, error) {
+	snap, err := b.state.Load(ctx, LoadRequest{InstanceID: instanceID, BindingID: bindingID})
+	if err != nil {
+		return domain.GetBindingSpec{}, stateErr(err)
+	}
+	bnd := snap.Binding
+	if snap.Instance == nil || bnd == nil || bnd.State != BindingBound {
+		return domain.GetBindingSpec{}, notFound("service binding %q does not exist or is not bound yet", bindingID)
+	}
+	if off, ok := b.catalog.Load().Offering(snap.Instance.ServiceID); ok && !off.BindingsRetrievable {
+		return domain.GetBindingSpec{}, badRequest("service %q does not allow fetching bindings", off.Name)
+	}
+	creds, err := b.creds.GetBinding(ctx, bnd.CredentialRef)
+	if err != nil {
+		return domain.GetBindingSpec{}, credErr(err)
+	}
+	spec := bindingSpec(bnd, creds)
+	return domain.GetBindingSpec{
+		Credentials: spec.Credentials, SyslogDrainURL: spec.SyslogDrainURL, RouteServiceURL: spec.RouteServiceURL,
+		Endpoints: spec.Endpoints,
+	}, nil
+}
+
+// LastOperation implements domain.ServiceBroker
+// (GET /v2/service_instances/:id/last_operation). One round trip to Redis.
+func (b *Broker) LastOperation(ctx context.Context, instanceID string, details domain.PollDetails) (domain.LastOperation, error) {
+	op, err := b.lastOperation(ctx, instanceID, "", details.OperationData)
+	return op, b.fail(ctx, "last-operation", err)
+}
+
+// LastBindingOperation implements domain.ServiceBroker
+// (GET /v2/service_instances/:id/service_bindings/:binding_id/last_operation).
+func (b *Broker) LastBindingOperation(ctx context.Context, instanceID, bindingID string, details domain.PollDetails) (domain.LastOperation, error) {
+	op, err := b.lastOperation(ctx, instanceID, bindingID, details.OperationData)
+	return op, b.fail(ctx, "last-binding-operation", err)
+}
+
+func (b *Broker) lastOperation(ctx context.Context, instanceID, bindingID, operationID string) (domain.LastOperation, error) {
+	snap, err := b.state.Load(ctx, LoadRequest{InstanceID: instanceID, BindingID: bindingID, OperationID: operationID})
+	if err != nil {
+		return domain.LastOperation{}, stateErr(err)
+	}
+	var summary *OperationSummary
+	switch {
+	case bindingID == "" && snap.Instance == nil:
+		if snap.Tombstone != "" && (operationID == "" || operationID == snap.Tombstone) {
+			// The async delete finished: 410 tells the platform to forget it.
+			return domain.LastOperation{}, apiresponses.ErrInstanceDoesNotExist
+		}
+		return domain.LastOperation{}, notFound("service instance %q does not exist", instanceID)
+	case bindingID == "":
+		summary = snap.Instance.LastOp
+	case snap.Binding == nil:
+		if snap.BindingTombstone != "" && (operationID == "" || operationID == snap.BindingTombstone) {
+			return domain.LastOperation{}, apiresponses.ErrBindingDoesNotExist
+		}
+		return domain.LastOperation{}, notFound("service binding %q does not exist", bindingID)
+	default:
+		summary = snap.Binding.LastOp
+	}
+	if operationID != "" && (summary == nil || summary.ID != operationID) {
+		if snap.Operation == nil {
+			return domain.LastOperation{}, badRequest("operation %q is not known for this resource", operationID)
+		}
+		summary = snap.Operation.Summary()
+	}
+	if summary == nil {
+		return domain.LastOperation{}, notFound("no operation recorded")
+	}
+	return b.report(summary), nil
+}
+
+// overdueGrace is how long past its deadline an operation may still show
+// "in progress" before last_operation calls it failed, giving the worker
+// that enforces the deadline time to record it properly.
+const overdueGrace = 2 * time.Minute
+
+// report turns a summary into the OSB answer. An operation whose deadline
+// has long passed is reported failed even if no worker recorded it (every
+// replica down, say), so nothing polls "in progress" forever.
+func (b *Broker) report(s *OperationSummary) domain.LastOperation {
+	state := domain.LastOperationState(s.State)
+	desc := s.Description
+	if s.State == OpInProgress {
+		desc = fmt.Sprintf("%s in progress", s.Kind)
+		if b.now().After(s.Deadline.Add(overdueGrace)) {
+			state = domain.Failed
+			desc = fmt.Sprintf("%s did not finish by its deadline (%s); retry the request", s.Kind, s.Deadline.UTC().Format(time.RFC3339))
+		}
+	}
+	return domain.LastOperation{State: state, Description: desc}
+}

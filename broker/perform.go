@@ -1,0 +1,369 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker/catalog"
+)
+
+// This file holds the adapter work of each operation kind, shared by the
+// inline (sync) path and the async Worker. Each do* function is idempotent
+// (adapters promise that), returns the Mutation that records success, and
+// leaves recording failure to its caller: the sync path answers the
+// platform at once, the worker may retry a transient failure first.
+
+// task is everything an operation needs, loaded once.
+type task struct {
+	off      *catalog.Offering
+	plan     *catalog.Plan
+	prevPlan *catalog.Plan // update only
+	inst     *Instance
+	binding  *Binding   // bind, unbind
+	bindings []*Binding // deprovision
+	op       *Operation
+	params   map[string]any
+	// credentials are what a successful bind returned, kept in memory
+	// only, for the response.
+	credentials map[string]any
+	// until is when pending adapter work must be done: the sync timeout
+	// inline, the operation deadline in the worker.
+	until time.Time
+}
+
+func (t *task) origin(ctx context.Context) adapters.Origin {
+	o := origin(ctx, t.op.Context)
+	if o.RequestID == "" {
+		o.RequestID = t.op.RequestID
+	}
+	if o.Platform == "" {
+		o.Platform = t.op.Platform
+	}
+	return o
+}
+
+func (b *Broker) adapterFail(t *task, kind adapters.OperationKind, err error) error {
+	return &adapterError{offering: t.off, op: kind, err: err}
+}
+
+// finishOp returns a copy of op in its final state.
+func (b *Broker) finishOp(op *Operation, err error) *Operation {
+	done := *op
+	done.UpdatedAt = b.now()
+	if err == nil {
+		done.State = OpSucceeded
+		done.Description = string(op.Kind) + " succeeded"
+	} else {
+		done.State = OpFailed
+		done.Description = describe(err)
+	}
+	return &done
+}
+
+// describe is the failure text last_operation shows: the same words the
+// platform would have got from a synchronous request.
+func describe(err error) string {
+	_, _, msg := classify(err)
+	return msg
+}
+
+func (b *Broker) doProvision(ctx context.Context, t *task) (Mutation, error) {
+	res, err := t.off.Adapter.Provision(ctx, adapters.ProvisionRequest{
+		InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
+		Parameters: t.params, Origin: t.origin(ctx),
+	})
+	if err != nil {
+		return Mutation{}, b.adapterFail(t, adapters.OpProvision, err)
+	}
+	if res.Pending {
+		final, err := b.settle(ctx, t, adapters.OpProvision, res.OperationToken)
+		if err != nil {
+			return Mutation{}, err
+		}
+		if final.Instance != nil {
+			res = *final.Instance
+		}
+	}
+	inst := *t.inst
+	inst.State = InstanceReady
+	inst.DashboardURL, inst.Metadata, inst.Receipt = res.DashboardURL, res.Metadata, res.Receipt
+	inst.UpdatedAt = b.now()
+	op := b.finishOp(t.op, nil)
+	inst.LastOp = op.Summary()
+	return Mutation{InstanceID: inst.ID, PutInstance: &inst, PutOperation: op}, nil
+}
+
+func (b *Broker) failProvision(t *task, err error) Mutation {
+	inst := *t.inst
+	if requestFault(err) {
+		// The adapter created nothing; forget the request entirely.
+		return Mutation{InstanceID: inst.ID, DeleteInstance: true}
+	}
+	inst.State = InstanceFailed
+	inst.UpdatedAt = b.now()
+	op := b.finishOp(t.op, err)
+	inst.LastOp = op.Summary()
+	return Mutation{InstanceID: inst.ID, PutInstance: &inst, PutOperation: op}
+}
+
+func (b *Broker) doUpdate(ctx context.Context, t *task) (Mutation, error) {
+	up, ok := t.off.Adapter.(adapters.Updater)
+	if !ok {
+		return Mutation{}, b.adapterFail(t, adapters.OpUpdate, fmt.Errorf("%w: the adapter does not implement updates", adapters.ErrNotSupported))
+	}
+	res, err := up.Update(ctx, adapters.UpdateRequest{
+		InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(), PreviousPlan: t.prevPlan.Ref(),
+		Parameters: t.params, Receipt: t.inst.Receipt, Origin: t.origin(ctx),
+	})
+	if err != nil {
+		return Mutation{}, b.adapterFail(t, adapters.OpUpdate, err)
+	}
+	if res.Pending {
+		final, err := b.settle(ctx, t, adapters.OpUpdate, res.OperationToken)
+		if err != nil {
+			return Mutation{}, err
+		}
+		if final.Instance != nil {
+			res = adapters.UpdateResult{DashboardURL: final.Instance.DashboardURL, Metadata: final.Instance.Metadata, Receipt: final.Instance.Receipt}
+		}
+	}
+	inst := *t.inst
+	inst.State = InstanceReady
+	inst.PlanID = t.plan.ID
+	if t.plan.MaintenanceInfo != nil {
+		inst.MaintenanceInfo = t.plan.MaintenanceInfo.Version
+	}
+	if res.DashboardURL != "" {
+		inst.DashboardURL = res.DashboardURL
+	}
+	if res.Metadata.Labels != nil || res.Metadata.Attributes != nil {
+		inst.Metadata = res.Metadata
+	}
+	if res.Receipt != nil {
+		inst.Receipt = res.Receipt
+	}
+	inst.UpdatedAt = b.now()
+	op := b.finishOp(t.op, nil)
+	inst.LastOp = op.Summary()
+	return Mutation{InstanceID: inst.ID, PutInstance: &inst, PutOperation: op}, nil
+}
+
+// failUpdate leaves the instance as it was (on its old plan), with the
+// failed operation for last_operation to report.
+func (b *Broker) failUpdate(t *task, err error) Mutation {
+	inst := *t.inst
+	inst.State = InstanceReady
+	inst.UpdatedAt = b.now()
+	op := b.finishOp(t.op, err)
+	inst.LastOp = op.Summary()
+	return Mutation{InstanceID: inst.ID, PutInstance: &inst, PutOperation: op}
+}
+
+// doDeprovision removes the instance's bindings first (cascade: their
+// credentials are revoked by the adapter and deleted from Vault, each
+// removal committed on its own so a crash loses no progress), then the
+// instance itself.
+func (b *Broker) doDeprovision(ctx context.Context, t *task) (Mutation, error) {
+	for _, bnd := range t.bindings {
+		bt := *t
+		bt.binding = bnd
+		m, err := b.removeBinding(ctx, &bt)
+		if err != nil {
+			return Mutation{}, err
+		}
+		// The instance's records go with it at the end; only the binding
+		// record needs removing now.
+		m.PutOperation, m.BindingTombstone, m.DeleteOperations = nil, false, nil
+		if err := b.state.Commit(ctx, m, nil); err != nil {
+			return Mutation{}, stateErr(err)
+		}
+	}
+	res, err := t.off.Adapter.Deprovision(ctx, adapters.DeprovisionRequest{
+		InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(), Receipt: t.inst.Receipt, Origin: t.origin(ctx),
+	})
+	if err != nil && !errors.Is(err, adapters.ErrNotFound) {
+		return Mutation{}, b.adapterFail(t, adapters.OpDeprovision, err)
+	}
+	if err == nil && res.Pending {
+		if _, err := b.settle(ctx, t, adapters.OpDeprovision, res.OperationToken); err != nil {
+			return Mutation{}, err
+		}
+	}
+	op := b.finishOp(t.op, nil)
+	return Mutation{InstanceID: t.inst.ID, DeleteInstance: true, Tombstone: t.op.Async, PutOperation: op}, nil
+}
+
+// failDeprovision puts the instance back as it was before the delete
+// (bindings already removed stay removed), with the failed operation on
+// record; the platform may retry the DELETE.
+func (b *Broker) failDeprovision(t *task, err error) Mutation {
+	inst := *t.inst
+	inst.State = InstanceReady
+	if t.op.PreviousState == InstanceFailed || t.op.PreviousState == InstanceProvisioning {
+		// It was never ready; a failed delete does not make it so.
+		inst.State = InstanceFailed
+	}
+	inst.UpdatedAt = b.now()
+	op := b.finishOp(t.op, err)
+	inst.LastOp = op.Summary()
+	return Mutation{InstanceID: inst.ID, PutInstance: &inst, PutOperation: op}
+}
+
+// doBind asks the adapter for credentials and stores them in Vault. If
+// Vault fails, the credentials are revoked again (compensation), so that
+// nothing stays valid that no record points to.
+func (b *Broker) doBind(ctx context.Context, t *task) (Mutation, error) {
+	res, err := t.off.Adapter.Bind(ctx, adapters.BindRequest{
+		InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
+		AppGUID: t.binding.AppGUID, Parameters: t.params, InstanceReceipt: t.inst.Receipt, Origin: t.origin(ctx),
+	})
+	if err != nil {
+		return Mutation{}, b.adapterFail(t, adapters.OpBind, err)
+	}
+	if res.Pending {
+		final, err := b.settle(ctx, t, adapters.OpBind, res.OperationToken)
+		if err != nil {
+			return Mutation{}, err
+		}
+		if final.Bind == nil {
+			return Mutation{}, b.adapterFail(t, adapters.OpBind, errors.New("pending bind succeeded without credentials"))
+		}
+		res = *final.Bind
+	}
+	ref, err := b.creds.PutBinding(ctx, t.inst.ID, t.binding.ID, res.Credentials)
+	if err != nil {
+		vaultErr := credErr(err)
+		if _, uerr := t.off.Adapter.Unbind(context.WithoutCancel(ctx), adapters.UnbindRequest{
+			InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
+			InstanceReceipt: t.inst.Receipt, Receipt: res.Receipt, Origin: t.origin(ctx),
+		}); uerr != nil && !errors.Is(uerr, adapters.ErrNotFound) {
+			b.log.Error("compensating unbind after a Vault failure failed; the binding stays recorded as failed so a DELETE can finish the cleanup",
+				"instance_id", t.inst.ID, "binding_id", t.binding.ID, "error", uerr)
+			return Mutation{}, &compensationError{err: vaultErr}
+		}
+		return Mutation{}, vaultErr
+	}
+	t.credentials = res.Credentials
+	bnd := *t.binding
+	bnd.State = BindingBound
+	bnd.CredentialRef = ref
+	bnd.Endpoints, bnd.SyslogDrainURL, bnd.RouteServiceURL, bnd.Receipt = res.Endpoints, res.SyslogDrainURL, res.RouteServiceURL, res.Receipt
+	bnd.UpdatedAt = b.now()
+	op := b.finishOp(t.op, nil)
+	bnd.LastOp = op.Summary()
+	return Mutation{InstanceID: bnd.InstanceID, PutBinding: &bnd, PutOperation: op}, nil
+}
+
+// compensationError is a Vault failure during bind whose compensating
+// unbind failed too: the binding must stay on record for a later DELETE.
+type compensationError struct{ err error }
+
+func (e *compensationError) Error() string { return e.err.Error() }
+func (e *compensationError) Unwrap() error { return e.err }
+
+func (b *Broker) failBind(t *task, err error) Mutation {
+	var ce *compensationError
+	var cre *credentialError
+	if requestFault(err) || (errors.As(err, &cre) && !errors.As(err, &ce)) {
+		// Nothing exists at the backend: no binding is recorded.
+		return Mutation{InstanceID: t.inst.ID, DeleteBinding: t.binding.ID, DeleteOperations: []string{t.op.ID}}
+	}
+	bnd := *t.binding
+	bnd.State = BindingFailed
+	bnd.UpdatedAt = b.now()
+	op := b.finishOp(t.op, err)
+	bnd.LastOp = op.Summary()
+	return Mutation{InstanceID: bnd.InstanceID, PutBinding: &bnd, PutOperation: op}
+}
+
+// removeBinding revokes a binding at the adapter and deletes its
+// credentials from Vault; the returned Mutation deletes the record.
+func (b *Broker) removeBinding(ctx context.Context, t *task) (Mutation, error) {
+	bnd := t.binding
+	res, err := t.off.Adapter.Unbind(ctx, adapters.UnbindRequest{
+		InstanceID: t.inst.ID, BindingID: bnd.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
+		InstanceReceipt: t.inst.Receipt, Receipt: bnd.Receipt, Origin: t.origin(ctx),
+	})
+	if err != nil && !errors.Is(err, adapters.ErrNotFound) {
+		return Mutation{}, b.adapterFail(t, adapters.OpUnbind, err)
+	}
+	if err == nil && res.Pending {
+		if _, err := b.settle(ctx, t, adapters.OpUnbind, res.OperationToken); err != nil {
+			return Mutation{}, err
+		}
+	}
+	ref := bnd.CredentialRef
+	if ref == "" {
+		// A binding that failed before its credentials were stored may
+		// still have a secret at the standard path from an earlier try.
+		ref = b.creds.BindingRef(bnd.InstanceID, bnd.ID)
+	}
+	if err := b.creds.Delete(ctx, ref); err != nil {
+		return Mutation{}, credErr(err)
+	}
+	var stale []string
+	if bnd.LastOp != nil && bnd.LastOp.ID != t.op.ID {
+		stale = append(stale, bnd.LastOp.ID)
+	}
+	if !t.op.Async {
+		stale = append(stale, t.op.ID)
+	}
+	op := b.finishOp(t.op, nil)
+	return Mutation{InstanceID: bnd.InstanceID, DeleteBinding: bnd.ID, BindingTombstone: t.op.Async, PutOperation: op, DeleteOperations: stale}, nil
+}
+
+func (b *Broker) failUnbind(t *task, err error) Mutation {
+	bnd := *t.binding
+	if bnd.State == BindingDeleting {
+		bnd.State = BindingBound
+	}
+	bnd.UpdatedAt = b.now()
+	op := b.finishOp(t.op, err)
+	bnd.LastOp = op.Summary()
+	return Mutation{InstanceID: bnd.InstanceID, PutBinding: &bnd, PutOperation: op}
+}
+
+// settle polls an adapter's pending work until it ends or t.until passes.
+func (b *Broker) settle(ctx context.Context, t *task, kind adapters.OperationKind, token string) (adapters.PollResult, error) {
+	poller, ok := t.off.Adapter.(adapters.Poller)
+	if !ok {
+		return adapters.PollResult{}, b.adapterFail(t, kind, adapters.Terminal(errors.New("the adapter returned a pending result but does not implement adapters.Poller")))
+	}
+	interval := 500 * time.Millisecond
+	for {
+		res, err := poller.Poll(ctx, adapters.PollRequest{
+			Kind: kind, InstanceID: t.inst.ID, BindingID: bindingID(t), Offering: t.off.Name,
+			Plan: t.plan.Ref(), Token: token, Origin: t.origin(ctx),
+		})
+		if err != nil {
+			return adapters.PollResult{}, b.adapterFail(t, kind, err)
+		}
+		switch res.State {
+		case adapters.Succeeded:
+			return res, nil
+		case adapters.Failed:
+			return adapters.PollResult{}, b.adapterFail(t, kind, adapters.Terminal(errors.New(res.Description)))
+		}
+		if !b.now().Add(interval).Before(t.until) {
+			return adapters.PollResult{}, b.adapterFail(t, kind, fmt.Errorf("still in progress at the deadline: %w", context.DeadlineExceeded))
+		}
+		select {
+		case <-ctx.Done():
+			return adapters.PollResult{}, b.adapterFail(t, kind, ctx.Err())
+		case <-time.After(interval):
+		}
+		if interval < 5*time.Second {
+			interval *= 2
+		}
+	}
+}
+
+func bindingID(t *task) string {
+	if t.binding != nil {
+		return t.binding.ID
+	}
+	return ""
+}

@@ -1,0 +1,101 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/pivotal-cf/brokerapi/v11/domain"
+
+	"github.com/agora-osb/agora/adapters"
+)
+
+// Provision implements domain.ServiceBroker (PUT /v2/service_instances/:id).
+func (b *Broker) Provision(ctx context.Context, instanceID string, details domain.ProvisionDetails, asyncAllowed bool) (domain.ProvisionedServiceSpec, error) {
+	spec, err := b.provision(ctx, instanceID, details, asyncAllowed)
+	return spec, b.fail(ctx, "provision", err)
+}
+
+func (b *Broker) provision(ctx context.Context, instanceID string, details domain.ProvisionDetails, asyncAllowed bool) (_ domain.ProvisionedServiceSpec, err error) {
+	off, plan, err := b.plan(details.ServiceID, details.PlanID)
+	if err != nil {
+		return domain.ProvisionedServiceSpec{}, err
+	}
+	if plan.Async && !asyncAllowed {
+		return domain.ProvisionedServiceSpec{}, errAsyncRequired
+	}
+	if err := checkMaintenanceInfo(plan, details.MaintenanceInfo); err != nil {
+		return domain.ProvisionedServiceSpec{}, err
+	}
+	params, err := decodeParameters(details.RawParameters)
+	if err != nil {
+		return domain.ProvisionedServiceSpec{}, err
+	}
+	if err := plan.ValidateProvisionParameters(params); err != nil {
+		return domain.ProvisionedServiceSpec{}, badRequest("%v", err)
+	}
+	rawContext, err := checkContext(details.RawContext)
+	if err != nil {
+		return domain.ProvisionedServiceSpec{}, err
+	}
+	var miVersion string
+	if details.MaintenanceInfo != nil {
+		miVersion = details.MaintenanceInfo.Version
+	}
+	fp := fingerprint("provision", details.ServiceID, details.PlanID, details.OrganizationGUID, details.SpaceGUID, params, miVersion)
+
+	lock, snap, err := b.state.LockAndLoad(ctx, b.lockTTL, LoadRequest{InstanceID: instanceID})
+	if err != nil {
+		return domain.ProvisionedServiceSpec{}, stateErr(err)
+	}
+	defer b.releaseOnError(ctx, lock, &err)
+
+	now := b.now()
+	if inst := snap.Instance; inst != nil {
+		if inst.Fingerprint != fp {
+			return domain.ProvisionedServiceSpec{}, conflict("service instance %q already exists with different attributes", instanceID)
+		}
+		switch {
+		case inst.State == InstanceReady || inst.State == InstanceUpdating:
+			err = b.state.Unlock(ctx, lock)
+			return domain.ProvisionedServiceSpec{AlreadyExists: true, DashboardURL: inst.DashboardURL, Metadata: domain.InstanceMetadata(inst.Metadata)}, stateErr(err)
+		case inst.State == InstanceProvisioning && inst.LastOp.Active(now):
+			// An identical repeat while the work runs: same operation.
+			err = b.state.Unlock(ctx, lock)
+			return domain.ProvisionedServiceSpec{IsAsync: true, OperationData: inst.LastOp.ID, DashboardURL: inst.DashboardURL}, stateErr(err)
+		case inst.State == InstanceDeprovisioning:
+			return domain.ProvisionedServiceSpec{}, concurrency("service instance %q is being deleted", instanceID)
+		}
+		// A failed provision, or a sync one whose broker died mid-call:
+		// the adapter is idempotent, so run it again.
+	}
+
+	async := plan.Async
+	inst := &Instance{
+		ID: instanceID, ServiceID: off.ID, PlanID: plan.ID,
+		OrganizationGUID: details.OrganizationGUID, SpaceGUID: details.SpaceGUID,
+		Context: rawContext, Fingerprint: fp, MaintenanceInfo: miVersion,
+		State: InstanceProvisioning, CreatedAt: now, UpdatedAt: now,
+	}
+	if snap.Instance != nil {
+		inst.CreatedAt = snap.Instance.CreatedAt
+	}
+	t := &task{off: off, plan: plan, inst: inst, params: params}
+	t.op = b.newOperation(ctx, adapters.OpProvision, t, async, fp)
+	t.op.Context = rawContext
+	inst.LastOp = t.op.Summary()
+	marker := Mutation{InstanceID: instanceID, PutInstance: inst, PutOperation: t.op}
+	if snap.Instance != nil && snap.Instance.LastOp != nil {
+		marker.DeleteOperations = []string{snap.Instance.LastOp.ID}
+	}
+
+	if async {
+		if err = b.startAsync(ctx, lock, t, marker); err != nil {
+			return domain.ProvisionedServiceSpec{}, err
+		}
+		return domain.ProvisionedServiceSpec{IsAsync: true, OperationData: t.op.ID}, nil
+	}
+	m, err := b.runSync(ctx, lock, t, marker, b.doProvision, b.failProvision)
+	if err != nil {
+		return domain.ProvisionedServiceSpec{}, err
+	}
+	return domain.ProvisionedServiceSpec{DashboardURL: m.PutInstance.DashboardURL, Metadata: domain.InstanceMetadata(m.PutInstance.Metadata)}, nil
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/broker/vaultstore"
+	"github.com/agora-osb/agora/internal/app"
+	"github.com/agora-osb/agora/internal/config"
+	"github.com/agora-osb/agora/internal/devvault"
+)
+
+// devAdapterToken is where `agora dev` seeds the token that catalog.yml's
+// secrets offering references (vault:secret/agora-config/secrets-adapter#token).
+const devAdapterTokenPath = "agora-config/secrets-adapter"
+
+// dev runs everything on embedded defaults: miniredis (unless REDIS_URL),
+// a real dev Vault built on first use, and the broker on 127.0.0.1:8080
+// with the repository's catalog.yml.
+func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "broker address")
+	vaultAddr := fs.String("vault-listen", "127.0.0.1:8200", "dev Vault address (catalog.yml's secrets offering expects 127.0.0.1:8200)")
+	catalogPath := fs.String("catalog", "", "catalog file (default: the repository's catalog.yml)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	root, err := devvault.FindRepoRoot(cwd)
+	if err != nil {
+		return fmt.Errorf("run agora dev inside the Agora repository: %w", err)
+	}
+	if *catalogPath == "" {
+		*catalogPath = filepath.Join(root, "catalog.yml")
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(stderr, "agora dev: "+format+"\n", a...) }
+
+	cfg := config.Defaults()
+	cfg.Listen = *listen
+	cfg.Catalog = *catalogPath
+	cfg.Workers.ClaimIdle = config.Duration(10 * time.Second)
+
+	// State: the given Redis, or an in-process miniredis that dies with us.
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		cfg.Redis.URL = url
+		say("state in Redis at %s (prefix %q)", url, cfg.Redis.Prefix)
+	} else {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start in-process redis: %w", err)
+		}
+		defer mr.Close()
+		cfg.Redis.URL = "redis://" + mr.Addr()
+		say("WARNING: broker state lives in an in-process miniredis at %s and is LOST when agora dev exits. Set REDIS_URL=redis://127.0.0.1:6379/0 to keep it.", mr.Addr())
+	}
+
+	// Credentials: a real Vault, built once into the cache directory.
+	bin, err := devvault.EnsureBinary(ctx, root, stderr)
+	if err != nil {
+		return fmt.Errorf("dev Vault: %w", err)
+	}
+	vault, err := devvault.Start(ctx, bin, devvault.Options{Addr: *vaultAddr, RootToken: "root"})
+	if err != nil {
+		return fmt.Errorf("dev Vault: %w", err)
+	}
+	defer vault.Stop()
+	cfg.Vault.Addr, cfg.Vault.Token = vault.Addr, vault.RootToken
+	say("dev Vault at %s (root token %q, in memory: lost on exit)", vault.Addr, vault.RootToken)
+	if err := seedDevVault(ctx, vault.Addr, vault.RootToken); err != nil {
+		return err
+	}
+
+	user, pass := "admin", randomHex(12)
+	cfg.Credentials = []config.Credential{{Username: user, Password: pass}}
+	log := app.NewLogger(cfg.LogLevel, cfg.LogFormat)
+
+	cat, err := devCatalog(ctx, cfg, say, log)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	rdb, err := app.RedisClient(cfg.Redis, cfg.Workers.Concurrency)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Logger: log, Ready: func(addr string) {
+		printWelcome(stdout, "http://"+addr, user, pass, cat)
+	}})
+}
+
+// seedDevVault stores what catalog.yml references: the secrets adapter's
+// own token.
+func seedDevVault(ctx context.Context, addr, token string) error {
+	client, err := vaultstore.NewClient(addr, token, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	if _, err := client.KVv2("secret").Put(ctx, devAdapterTokenPath, map[string]any{"token": token}); err != nil {
+		return fmt.Errorf("seed dev Vault: %w", err)
+	}
+	return nil
+}
+
+// devCatalog builds the catalog and keeps only the offerings whose backend
+// answers, saying which ones it skipped and why: a laptop without
+// RabbitMQ should still get every other service.
+func devCatalog(ctx context.Context, cfg config.Config, say func(string, ...any), log interface{ Info(string, ...any) }) (*catalog.Catalog, error) {
+	resolve := app.VaultResolver(cfg.Vault.Addr, cfg.Vault.Token)
+	cat, err := loadCatalog(ctx, cfg.Catalog, resolve, log)
+	if err != nil {
+		return nil, err
+	}
+	skip := map[string]bool{}
+	for _, off := range cat.Offerings() {
+		p, ok := off.Adapter.(adapters.Pinger)
+		if !ok {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := p.Ping(pctx)
+		cancel()
+		if err != nil {
+			skip[off.Name] = true
+			say("skipped offering %q (adapter %s, producer %s): its backend does not answer: %v", off.Name, off.AdapterName, off.Producer, err)
+		}
+	}
+	if len(skip) == 0 {
+		return cat, nil
+	}
+	_ = cat.Close()
+	file, err := catalog.ParseFile(cfg.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	for i := range file.Producers {
+		kept := file.Producers[i].Offerings[:0]
+		for _, o := range file.Producers[i].Offerings {
+			if !skip[o.Name] {
+				kept = append(kept, o)
+			}
+		}
+		file.Producers[i].Offerings = kept
+	}
+	reg, err := registry()
+	if err != nil {
+		return nil, err
+	}
+	cat, err = catalog.Build(ctx, catalog.BuildOptions{Registry: reg, Resolve: resolve}, file)
+	if err != nil {
+		return nil, fmt.Errorf("catalog without the skipped offerings: %w", err)
+	}
+	if len(cat.Offerings()) == 0 {
+		return nil, errors.New("no offering's backend answers; nothing to serve")
+	}
+	return cat, nil
+}
+
+func printWelcome(w io.Writer, url, user, pass string, cat *catalog.Catalog) {
+	off := cat.Offerings()[0]
+	for _, o := range cat.Offerings() {
+		if o.Name == "secrets" {
+			off = o
+		}
+	}
+	plan := off.Plans[0]
+	for _, p := range off.Plans {
+		if !p.Async {
+			plan = p
+			break
+		}
+	}
+	auth := fmt.Sprintf("-u %s:%s -H 'X-Broker-API-Version: 2.17'", user, pass)
+	fmt.Fprintf(w, `
+Agora is running (Ctrl-C stops everything).
+
+  broker URL   %s
+  username     %s
+  password     %s
+  offerings    %d (GET /v2/catalog lists them)
+
+Try it:
+
+  # the catalog
+  curl -s %s %s/v2/catalog
+
+  # provision an instance of %q (plan %q)
+  curl -s %s -X PUT %s/v2/service_instances/demo-1 \
+    -H 'Content-Type: application/json' \
+    -d '{"service_id":"%s","plan_id":"%s","organization_guid":"org","space_guid":"space"}'
+
+  # bind it: the credentials are stored in Vault and returned once here
+  curl -s %s -X PUT %s/v2/service_instances/demo-1/service_bindings/bind-1 \
+    -H 'Content-Type: application/json' \
+    -d '{"service_id":"%s","plan_id":"%s"}'
+
+  # unbind and deprovision
+  curl -s %s -X DELETE '%s/v2/service_instances/demo-1/service_bindings/bind-1?service_id=%s&plan_id=%s'
+  curl -s %s -X DELETE '%s/v2/service_instances/demo-1?service_id=%s&plan_id=%s'
+
+Register it with Cloud Foundry:  cf create-service-broker agora %s %s %s
+`, url, user, pass, len(cat.Offerings()),
+		auth, url,
+		off.Name, plan.Name, auth, url, off.ID, plan.ID,
+		auth, url, off.ID, plan.ID,
+		auth, url, off.ID, plan.ID,
+		auth, url, off.ID, plan.ID,
+		user, pass, url)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/internal/app"
+	"github.com/agora-osb/agora/internal/config"
+)
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML); AGORA_* environment variables override it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		if _, err := os.Stat("agora.yml"); err == nil {
+			*path = "agora.yml"
+		}
+	}
+	cfg, err := config.Load(*path, os.LookupEnv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := app.NewLogger(cfg.LogLevel, cfg.LogFormat)
+	cat, err := loadCatalog(ctx, cfg.Catalog, app.VaultResolver(cfg.Vault.Addr, cfg.Vault.Token), log)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	rdb, err := app.RedisClient(cfg.Redis, cfg.Workers.Concurrency)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Logger: log})
+}
+
+// loadCatalog parses, validates and builds the catalog; a bad catalog stops
+// startup with the full report.
+func loadCatalog(ctx context.Context, path string, resolve catalog.SecretResolver, log interface {
+	Info(string, ...any)
+}) (*catalog.Catalog, error) {
+	reg, err := registry()
+	if err != nil {
+		return nil, err
+	}
+	file, err := catalog.ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := catalog.Build(ctx, catalog.BuildOptions{Registry: reg, Resolve: resolve}, file)
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s is not valid:\n%w", path, err)
+	}
+	log.Info("catalog loaded", "path", path, "offerings", len(cat.Offerings()))
+	return cat, nil
+}
+
+func catalogCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "check" {
+		return fmt.Errorf("usage: agora catalog check [-catalog catalog.yml]")
+	}
+	fs := flag.NewFlagSet("catalog check", flag.ContinueOnError)
+	path := fs.String("catalog", "catalog.yml", "catalog file")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	reg, err := registry()
+	if err != nil {
+		return err
+	}
+	file, err := catalog.ParseFile(*path)
+	if err != nil {
+		return err
+	}
+	// Vault references are not resolved by a check: it must not need
+	// Vault. Each reference resolves to a placeholder.
+	placeholder := func(context.Context, string, string) (string, error) { return "checked-without-vault", nil }
+	if err := catalog.Validate(ctx, catalog.BuildOptions{Registry: reg, Resolve: placeholder}, file); err != nil {
+		return fmt.Errorf("%s is not valid:\n%w", *path, err)
+	}
+	fmt.Fprintf(stdout, "%s is valid\n", *path)
+	return nil
+}

@@ -1,0 +1,267 @@
+// Package config reads `agora serve`'s configuration: a YAML file, then
+// environment variables on top (so a cf push or a Kubernetes Deployment can
+// override any secret without a file). It never reads the environment on
+// its own: the caller passes a lookup function, which keeps tests hermetic.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything `agora serve` needs.
+type Config struct {
+	// Listen is the HTTP address (default 127.0.0.1:8080; $PORT on Cloud
+	// Foundry makes it 0.0.0.0:$PORT).
+	Listen string `yaml:"listen"`
+	// Catalog is the path of catalog.yml.
+	Catalog string `yaml:"catalog"`
+	// Credentials are the basic-auth pairs the platform may use; several
+	// pairs allow rotation.
+	Credentials []Credential `yaml:"credentials"`
+	Redis       Redis        `yaml:"redis"`
+	Vault       Vault        `yaml:"vault"`
+	Workers     Workers      `yaml:"workers"`
+	// SyncTimeout bounds inline adapter calls (default 50s; Cloud Foundry
+	// gives up after 60s).
+	SyncTimeout Duration `yaml:"sync_timeout"`
+	// ShutdownGrace is how long in-flight requests may finish on SIGTERM.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log_format"`
+}
+
+// Credential is one basic-auth pair.
+type Credential struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Redis says where broker state lives: a URL (redis://, rediss://), or
+// the address list of a Sentinel set (MasterName) or a Cluster.
+type Redis struct {
+	URL        string   `yaml:"url"`
+	Addrs      []string `yaml:"addrs"`
+	MasterName string   `yaml:"master_name"`
+	Username   string   `yaml:"username"`
+	Password   string   `yaml:"password"`
+	DB         int      `yaml:"db"`
+	// Prefix namespaces every key, so brokers (or tests) can share a Redis.
+	Prefix string `yaml:"prefix"`
+}
+
+// Vault says where binding credentials live.
+type Vault struct {
+	Addr  string `yaml:"addr"`
+	Token string `yaml:"token"`
+	// Mount is the KV v2 mount (default secret); Prefix the path below it
+	// that Agora owns (default agora).
+	Mount  string `yaml:"mount"`
+	Prefix string `yaml:"prefix"`
+}
+
+// Workers tunes the async engine.
+type Workers struct {
+	Concurrency int `yaml:"concurrency"`
+	// ClaimIdle is how long a job may go without a heartbeat before another
+	// replica takes it over.
+	ClaimIdle Duration `yaml:"claim_idle"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		Listen:        "127.0.0.1:8080",
+		Catalog:       "catalog.yml",
+		Redis:         Redis{URL: "redis://127.0.0.1:6379/0", Prefix: "agora"},
+		Vault:         Vault{Addr: "http://127.0.0.1:8200", Mount: "secret", Prefix: "agora"},
+		Workers:       Workers{Concurrency: 4, ClaimIdle: Duration(30 * time.Second)},
+		SyncTimeout:   Duration(50 * time.Second),
+		ShutdownGrace: Duration(20 * time.Second),
+		LogLevel:      "info",
+		LogFormat:     "text",
+	}
+}
+
+// Load reads path (optional: "" means defaults only), applies the
+// environment through lookup, and validates, reporting every problem at
+// once.
+func Load(path string, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Defaults()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, lookup); err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// The environment variables Agora reads, all documented in the README.
+// VAULT_* are deliberately not among them: vault/api would pick those up
+// silently, and Agora's Vault must be configured explicitly.
+func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
+	var errs []error
+	str := func(name string, dst *string) {
+		if v, ok := lookup(name); ok && v != "" {
+			*dst = v
+		}
+	}
+	if port, ok := lookup("PORT"); ok && port != "" {
+		cfg.Listen = "0.0.0.0:" + port
+	}
+	str("AGORA_LISTEN", &cfg.Listen)
+	str("AGORA_CATALOG", &cfg.Catalog)
+	str("REDIS_URL", &cfg.Redis.URL)
+	str("AGORA_REDIS_URL", &cfg.Redis.URL)
+	str("AGORA_REDIS_PREFIX", &cfg.Redis.Prefix)
+	str("AGORA_VAULT_ADDR", &cfg.Vault.Addr)
+	str("AGORA_VAULT_TOKEN", &cfg.Vault.Token)
+	str("AGORA_VAULT_MOUNT", &cfg.Vault.Mount)
+	str("AGORA_VAULT_PREFIX", &cfg.Vault.Prefix)
+	str("AGORA_LOG_LEVEL", &cfg.LogLevel)
+	str("AGORA_LOG_FORMAT", &cfg.LogFormat)
+	if v, ok := lookup("AGORA_WORKERS"); ok && v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("AGORA_WORKERS: %q is not a number", v))
+		}
+		cfg.Workers.Concurrency = n
+	}
+	// AGORA_CREDENTIALS="user1:pass1,user2:pass2" replaces the file's pairs.
+	if v, ok := lookup("AGORA_CREDENTIALS"); ok && v != "" {
+		cfg.Credentials = nil
+		for _, pair := range strings.Split(v, ",") {
+			u, p, found := strings.Cut(strings.TrimSpace(pair), ":")
+			if !found {
+				errs = append(errs, errors.New("AGORA_CREDENTIALS: each entry must be user:password"))
+				continue
+			}
+			cfg.Credentials = append(cfg.Credentials, Credential{Username: u, Password: p})
+		}
+	}
+	if v, ok := lookup("VCAP_SERVICES"); ok && v != "" && cfg.Redis.URL == Defaults().Redis.URL {
+		if u, err := redisFromVCAP(v); err != nil {
+			errs = append(errs, err)
+		} else if u != "" {
+			cfg.Redis.URL = u
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// redisFromVCAP finds a bound Redis service (tagged "redis") on Cloud
+// Foundry and returns its URL.
+func redisFromVCAP(raw string) (string, error) {
+	var vcap map[string][]struct {
+		Tags        []string       `json:"tags"`
+		Credentials map[string]any `json:"credentials"`
+	}
+	if err := json.Unmarshal([]byte(raw), &vcap); err != nil {
+		return "", fmt.Errorf("VCAP_SERVICES: %w", err)
+	}
+	for _, services := range vcap {
+		for _, s := range services {
+			isRedis := false
+			for _, t := range s.Tags {
+				isRedis = isRedis || strings.EqualFold(t, "redis")
+			}
+			if !isRedis {
+				continue
+			}
+			if u, _ := s.Credentials["uri"].(string); u != "" {
+				return u, nil
+			}
+			host, _ := s.Credentials["host"].(string)
+			if host == "" {
+				host, _ = s.Credentials["hostname"].(string)
+			}
+			port := fmt.Sprint(s.Credentials["port"])
+			pass, _ := s.Credentials["password"].(string)
+			if host != "" {
+				u := url.URL{Scheme: "redis", Host: host + ":" + port}
+				if pass != "" {
+					u.User = url.UserPassword("", pass)
+				}
+				return u.String(), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Listen == "" {
+		add("listen: is required")
+	}
+	if c.Catalog == "" {
+		add("catalog: is required")
+	}
+	if len(c.Credentials) == 0 {
+		add("credentials: at least one username/password pair is required (or AGORA_CREDENTIALS=user:pass)")
+	}
+	for i, cr := range c.Credentials {
+		if cr.Username == "" || cr.Password == "" {
+			add("credentials[%d]: username and password are required", i)
+		}
+	}
+	if c.Redis.URL == "" && len(c.Redis.Addrs) == 0 {
+		add("redis: url or addrs is required")
+	}
+	if c.Vault.Addr == "" {
+		add("vault.addr: is required (or AGORA_VAULT_ADDR)")
+	}
+	if c.Vault.Token == "" {
+		add("vault.token: is required (or AGORA_VAULT_TOKEN)")
+	}
+	if c.Workers.Concurrency < 0 {
+		add("workers.concurrency: must not be negative")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		add("log_format: %q is not text or json", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
