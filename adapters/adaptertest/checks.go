@@ -1,0 +1,717 @@
+package adaptertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agora-osb/agora/adapters"
+)
+
+// The names of the checks, in the order they run.
+const (
+	checkFactory               = "factory"
+	checkUnknownConfig         = "factory-rejects-unknown-config"
+	checkPing                  = "ping"
+	checkProvision             = "provision"
+	checkIdempotentProvision   = "idempotent-provision"
+	checkBind                  = "bind"
+	checkCredentialsWork       = "credentials-work"
+	checkIdempotentBind        = "idempotent-bind"
+	checkDistinctCredentials   = "distinct-credentials"
+	checkIsolation             = "isolation"
+	checkInvalidParameters     = "invalid-parameters"
+	checkUnbind                = "unbind"
+	checkCredentialsRevoked    = "credentials-revoked"
+	checkIdempotentUnbind      = "idempotent-unbind"
+	checkUnbindMissing         = "unbind-missing"
+	checkUpdate                = "update"
+	checkConcurrentRepeat      = "concurrent-repeat"
+	checkContextCancellation   = "context-cancellation"
+	checkDeprovision           = "deprovision"
+	checkIdempotentDeprovision = "idempotent-deprovision"
+	checkDeprovisionMissing    = "deprovision-missing"
+	checkCleanup               = "cleanup"
+	checkTimeouts              = "timeouts"
+	checkErrorShapes           = "error-shapes"
+)
+
+// unknownField is added to the settings to prove the factory decodes them
+// strictly.
+const unknownField = "agora_conformance_unknown_field"
+
+// Hints shared by several checks.
+const (
+	hintHonourCtx = "Honour ctx: pass it to every backend call and return (wrapping ctx.Err() with %w) as soon as it is done. " +
+		"Work that cannot finish within the deadline should return Pending and be followed through adapters.Poller"
+	hintPanic = "Never panic in an adapter: return an error. Agora recovers, but the platform gets a bare 500 " +
+		"and the operator only a stack trace"
+	hintGoneIsSuccess = "Treat a missing %s as success: return nil or an error wrapping adapters.ErrNotFound. " +
+		"Platforms repeat DELETEs (Cloud Controller does, for orphan mitigation) and Agora repeats calls after a crash"
+	hintRace = "Agora may repeat a call while the first is still working (a platform retry after a timeout). " +
+		"Serialise work per instance or binding (a lock, or the backend's own uniqueness) so at least one call succeeds, " +
+		"the other succeeds too or returns a clear error, and a later repeat succeeds"
+	hintCallback = "The Check function in adaptertest.Options failed on its own; fix it, or fix the adapter if it is right"
+)
+
+// verdict is what a check function decides; run adds the name and time.
+type verdict struct {
+	skipped, failed bool
+	detail, hint    string
+}
+
+func pass() verdict { return verdict{} }
+
+func skip(format string, args ...any) verdict {
+	return verdict{skipped: true, detail: fmt.Sprintf(format, args...)}
+}
+
+func fail(hint, format string, args ...any) verdict {
+	return verdict{failed: true, hint: hint, detail: fmt.Sprintf(format, args...)}
+}
+
+// hintFor prefers the hint for how a call failed (panic, hang, Pending
+// without Poller) over the check's own.
+func hintFor(err error, fallback string) string {
+	var p *panicError
+	var a *abandonedError
+	switch {
+	case errors.As(err, &p):
+		return hintPanic
+	case errors.As(err, &a), errors.Is(err, context.DeadlineExceeded):
+		return hintHonourCtx
+	case errors.Is(err, errPendingWithoutPoller):
+		return "Implement adapters.Poller for work that outlasts one call, or finish the work before returning instead of setting Pending"
+	case errors.Is(err, errNoCredentials):
+		return "Bind must return the credentials the application needs in BindResult.Credentials (in PollResult.Bind when it returned Pending)"
+	}
+	return fallback
+}
+
+func isGoneError(err error) bool {
+	return err == nil || errors.Is(err, adapters.ErrNotFound)
+}
+
+type step struct {
+	name string
+	run  func() verdict
+	// needsAdapter steps are skipped when Factory.New failed.
+	needsAdapter bool
+	// always steps run even after ctx is cancelled: they clean up and
+	// judge what already happened.
+	always bool
+}
+
+func (r *runner) run() {
+	defer r.finish()
+	steps := []step{
+		{checkFactory, r.checkFactory, false, false},
+		{checkUnknownConfig, r.checkUnknownConfig, true, false},
+		{checkPing, r.checkPing, true, false},
+		{checkProvision, r.checkProvision, true, false},
+		{checkIdempotentProvision, r.checkIdempotentProvision, true, false},
+		{checkBind, r.checkBind, true, false},
+		{checkCredentialsWork, r.checkCredentialsWork, true, false},
+		{checkIdempotentBind, r.checkIdempotentBind, true, false},
+		{checkDistinctCredentials, r.checkDistinctCredentials, true, false},
+		{checkIsolation, r.checkIsolation, true, false},
+		{checkInvalidParameters, r.checkInvalidParameters, true, false},
+		{checkUnbind, r.checkUnbind, true, false},
+		{checkCredentialsRevoked, r.checkCredentialsRevoked, true, false},
+		{checkIdempotentUnbind, r.checkIdempotentUnbind, true, false},
+		{checkUnbindMissing, r.checkUnbindMissing, true, false},
+		{checkUpdate, r.checkUpdate, true, false},
+		{checkConcurrentRepeat, r.checkConcurrentRepeat, true, false},
+		{checkContextCancellation, r.checkContextCancellation, true, false},
+		{checkDeprovision, r.checkDeprovision, true, false},
+		{checkIdempotentDeprovision, r.checkIdempotentDeprovision, true, false},
+		{checkDeprovisionMissing, r.checkDeprovisionMissing, true, false},
+		{checkCleanup, r.checkCleanup, true, true},
+		{checkTimeouts, r.checkTimeouts, false, true},
+		{checkErrorShapes, r.checkErrorShapes, false, true},
+	}
+	for _, s := range steps {
+		start := time.Now()
+		var v verdict
+		switch {
+		case s.needsAdapter && r.adapter == nil:
+			v = skip("no adapter to test: Factory.New failed (see the factory check)")
+		case !s.always && r.ctx.Err() != nil:
+			// A cut-short run must not read as a pass in CI.
+			v = fail("Run's context was cancelled (a test timeout, or Ctrl-C); run again with more time",
+				"run cancelled before this check: %v", r.ctx.Err())
+		default:
+			v = s.run()
+		}
+		res := CheckResult{
+			Name: s.name, Passed: !v.failed && !v.skipped, Skipped: v.skipped,
+			Detail: v.detail, Hint: v.hint, Duration: time.Since(start),
+		}
+		r.results = append(r.results, res)
+		r.log.printf("%s", res.line())
+	}
+}
+
+// finish still cleans up when a check (or a Check function in Options)
+// panicked through the kit, then releases the adapter.
+func (r *runner) finish() {
+	if r.adapter == nil {
+		return
+	}
+	if !r.cleaned {
+		r.cleanup()
+	}
+	r.closeAdapter(r.adapter)
+}
+
+func (r *runner) newAdapter(check string, settings adapters.Decoder) (adapters.Adapter, error) {
+	ctx, cancel, deadline := r.callContext(r.ctx)
+	defer cancel()
+	cfg := adapters.Config{
+		Offering: r.opts.Offering, Producer: "conformance", Settings: settings,
+		Plans: r.opts.Plans, Logger: r.logger,
+	}
+	a, err := adapterCall(r, check, "Factory.New", deadline, func() (adapters.Adapter, error) {
+		return r.opts.Factory.New(ctx, cfg)
+	})
+	if err == nil && a == nil {
+		err = errors.New("Factory.New returned neither an adapter nor an error")
+	}
+	return a, err
+}
+
+func (r *runner) checkFactory() verdict {
+	a, err := r.newAdapter(checkFactory, r.opts.Settings)
+	if err != nil {
+		return fail(hintFor(err, "Factory.New must accept the settings in Options.Settings and must not need the backend to answer: "+
+			"report an unreachable backend from Ping, not from New"),
+			"Factory.New failed with the given settings: %s", r.describe(err))
+	}
+	r.adapter = a
+	return pass()
+}
+
+func (r *runner) checkUnknownConfig() verdict {
+	var settings map[string]any
+	if err := r.opts.Settings.Decode(&settings); err != nil {
+		return fail("Options.Settings must decode as a JSON object", "cannot add a field to Options.Settings: %v", err)
+	}
+	if settings == nil {
+		settings = map[string]any{}
+	}
+	settings[unknownField] = true
+	a, err := r.newAdapter(checkUnknownConfig, adapters.MapSettings(settings))
+	var p *panicError
+	var ab *abandonedError
+	switch {
+	case err == nil:
+		r.closeAdapter(a)
+		return fail("Decode settings with cfg.Settings.Decode into your settings struct: Agora's decoder rejects unknown fields, "+
+			"so a typo in catalog.yml fails at startup instead of being ignored. Do not decode into a map or copy fields by hand; "+
+			"an adapter without settings still calls cfg.Settings.Decode(&struct{}{})",
+			"Factory.New accepted settings with the unknown field %q", unknownField)
+	case errors.As(err, &p), errors.As(err, &ab):
+		return fail(hintFor(err, ""), "%s", r.describe(err))
+	}
+	return pass()
+}
+
+func (r *runner) checkPing() verdict {
+	pinger, ok := r.adapter.(adapters.Pinger)
+	if !ok {
+		return skip("adapter does not implement adapters.Pinger")
+	}
+	ctx, cancel, deadline := r.callContext(r.ctx)
+	defer cancel()
+	_, err := adapterCall(r, checkPing, "Ping", deadline, func() (struct{}, error) {
+		return struct{}{}, pinger.Ping(ctx)
+	})
+	if err != nil {
+		return fail(hintFor(err, "Ping must return nil when the backend answers: check the settings (address, credentials) and that the backend runs"),
+			"Ping: %s", r.describe(err))
+	}
+	return pass()
+}
+
+const needsInstance = "needs the instance from the provision check, which did not succeed"
+
+func (r *runner) checkProvision() verdict {
+	r.main = r.newInstance()
+	if err := r.doProvision(r.ctx, checkProvision, r.main, r.opts.ProvisionParameters); err != nil {
+		return fail(hintFor(err, "Provision must create the instance and return nil, or return Pending and then report Succeeded from Poll. "+
+			"Check that ProvisionParameters are valid for the plan"),
+			"Provision of %s: %s", r.main.id, r.describe(err))
+	}
+	return pass()
+}
+
+func (r *runner) checkIdempotentProvision() verdict {
+	if !r.created(r.main) {
+		return skip(needsInstance)
+	}
+	err := r.doProvision(r.ctx, checkIdempotentProvision, r.main, r.opts.ProvisionParameters)
+	if err == nil {
+		return pass()
+	}
+	hint := "A repeat of the same Provision must succeed: when the instance exists and matches the request, return success as if it had just been created"
+	if errors.Is(err, adapters.ErrAlreadyExists) {
+		hint = "ErrAlreadyExists is for a conflicting resource this request did not create. A repeat of the same Provision " +
+			"(after a crash, a timeout or a platform retry) must find its own instance and return success"
+	}
+	return fail(hintFor(err, hint), "repeated Provision of %s: %s", r.main.id, r.describe(err))
+}
+
+const needsBinding = "needs the binding from the bind check, which did not succeed"
+
+func (r *runner) checkBind() verdict {
+	if !r.created(r.main) {
+		return skip(needsInstance)
+	}
+	r.first = r.newBinding(r.main)
+	if _, err := r.doBind(r.ctx, checkBind, r.first); err != nil {
+		return fail(hintFor(err, "Bind must issue credentials for the binding and return them in BindResult.Credentials. "+
+			"Check that BindParameters are valid for the plan"),
+			"Bind of %s: %s", r.first.id, r.describe(err))
+	}
+	return pass()
+}
+
+func (r *runner) checkCredentialsWork() verdict {
+	if r.opts.CheckCredentials == nil {
+		return skip("Options.CheckCredentials is not set: set it to prove that the credentials connect and do real work")
+	}
+	creds := r.latest(r.first)
+	if creds == nil {
+		return skip(needsBinding)
+	}
+	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return r.opts.CheckCredentials(ctx, creds) }); err != nil {
+		return fail("The credentials Bind returns must work as soon as Bind returns (or Poll reports Succeeded): create the user and grant "+
+			"its access before that. "+hintCallback,
+			"CheckCredentials with the credentials from Bind: %s", r.describe(err))
+	}
+	return pass()
+}
+
+func (r *runner) checkIdempotentBind() verdict {
+	if r.latest(r.first) == nil {
+		return skip(needsBinding)
+	}
+	creds, err := r.doBind(r.ctx, checkIdempotentBind, r.first)
+	if err != nil {
+		return fail(hintFor(err, "A repeat of the same Bind must succeed and return credentials that work. An adapter that cannot read the "+
+			"old password back sets a new one and returns that"),
+			"repeated Bind of %s: %s", r.first.id, r.describe(err))
+	}
+	if r.opts.CheckCredentials == nil {
+		return pass()
+	}
+	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return r.opts.CheckCredentials(ctx, creds) }); err != nil {
+		return fail("After a repeated Bind, the credentials it returned are the ones Agora keeps, so they must work. If you rotate the "+
+			"password on a repeat, return the new one. "+hintCallback,
+			"CheckCredentials with the credentials from the repeated Bind: %s", r.describe(err))
+	}
+	return pass()
+}
+
+func (r *runner) checkDistinctCredentials() verdict {
+	first := r.latest(r.first)
+	if first == nil {
+		return skip(needsBinding)
+	}
+	r.second = r.newBinding(r.main)
+	second, err := r.doBind(r.ctx, checkDistinctCredentials, r.second)
+	if err != nil {
+		return fail(hintFor(err, "Bind must work for every new binding on an instance, not only the first"),
+			"Bind of a second binding %s: %s", r.second.id, r.describe(err))
+	}
+	if why := sameLogin(first, second); why != "" {
+		return fail("Create a distinct user (or key) with a fresh random password for each binding, so that unbinding one "+
+			"application revokes only that application's access", "%s", why)
+	}
+	return pass()
+}
+
+func (r *runner) checkIsolation() verdict {
+	if r.opts.CheckIsolation == nil {
+		return skip("Options.CheckIsolation is not set: set it to prove one instance's credentials cannot reach another's data")
+	}
+	credsA := r.latest(r.first)
+	if credsA == nil {
+		return skip(needsBinding)
+	}
+	other := r.newInstance()
+	binding := r.newBinding(other)
+	defer r.removeQuietly(checkIsolation, other, binding)
+	if err := r.doProvision(r.ctx, checkIsolation, other, r.opts.ProvisionParameters); err != nil {
+		return fail(hintFor(err, "Provision must work for a second instance too"),
+			"Provision of a second instance %s: %s", other.id, r.describe(err))
+	}
+	credsB, err := r.doBind(r.ctx, checkIsolation, binding)
+	if err != nil {
+		return fail(hintFor(err, "Bind must work on a second instance too"),
+			"Bind on the second instance %s: %s", other.id, r.describe(err))
+	}
+	hint := "Scope each binding's credentials to its own instance: grant them on that instance's database, vhost or keyspace only. " + hintCallback
+	if err := r.callback("CheckIsolation", func(ctx context.Context) error { return r.opts.CheckIsolation(ctx, credsA, credsB) }); err != nil {
+		return fail(hint, "credentials of instance %s reach the data of instance %s: %s", r.main.id, other.id, r.describe(err))
+	}
+	if err := r.callback("CheckIsolation", func(ctx context.Context) error { return r.opts.CheckIsolation(ctx, credsB, credsA) }); err != nil {
+		return fail(hint, "credentials of instance %s reach the data of instance %s: %s", other.id, r.main.id, r.describe(err))
+	}
+	return pass()
+}
+
+func (r *runner) checkInvalidParameters() verdict {
+	if r.opts.InvalidProvisionParameters == nil {
+		return skip("Options.InvalidProvisionParameters is not set: set it to parameters the adapter must reject")
+	}
+	inst := r.newInstance()
+	err := r.doProvision(r.ctx, checkInvalidParameters, inst, r.opts.InvalidProvisionParameters)
+	// Deprovision whatever happened: it removes what an adapter that
+	// accepted the parameters created, and proves a rejection created nothing.
+	derr := r.doDeprovision(r.ctx, checkInvalidParameters, inst)
+	hint := "Validate parameters before any backend work and return adapters.InvalidParameters(...) (an error wrapping " +
+		"adapters.ErrInvalidParameters) from Provision itself, not later from Poll: Agora shows its message to the app developer"
+	switch {
+	case err == nil:
+		return fail(hint, "Provision accepted InvalidProvisionParameters")
+	case !errors.Is(err, adapters.ErrInvalidParameters):
+		return fail(hintFor(err, hint), "Provision rejected InvalidProvisionParameters, but its error does not wrap adapters.ErrInvalidParameters: %s",
+			r.describe(err))
+	case !isGoneError(derr):
+		return fail(hintFor(derr, "A rejected Provision must create nothing. "+fmt.Sprintf(hintGoneIsSuccess, "instance")),
+			"Deprovision after the rejected Provision: %s", r.describe(derr))
+	}
+	return pass()
+}
+
+func (r *runner) checkUnbind() verdict {
+	if r.latest(r.first) == nil {
+		return skip(needsBinding)
+	}
+	var problems []string
+	hint := "Unbind must revoke the binding's credentials and return nil (or Pending, then Succeeded from Poll)"
+	for _, b := range []*bindingRef{r.second, r.first} {
+		if r.latest(b) == nil {
+			continue
+		}
+		err := r.doUnbind(r.ctx, checkUnbind, b)
+		switch {
+		case err == nil:
+		case errors.Is(err, adapters.ErrNotFound):
+			problems = append(problems, fmt.Sprintf("Unbind of %s reported ErrNotFound for a binding Bind created: %s", b.id, r.describe(err)))
+			hint = "Unbind must find the binding Bind created: derive names from the binding ID, or keep them in the Receipt"
+		default:
+			problems = append(problems, fmt.Sprintf("Unbind of %s: %s", b.id, r.describe(err)))
+			hint = hintFor(err, hint)
+		}
+	}
+	if len(problems) > 0 {
+		return fail(hint, "%s", strings.Join(problems, "\n"))
+	}
+	return pass()
+}
+
+func (r *runner) checkCredentialsRevoked() verdict {
+	if r.opts.CheckRevoked == nil {
+		return skip("Options.CheckRevoked is not set: set it to prove credentials stop working after Unbind")
+	}
+	if !r.gone(r.first) {
+		return skip("needs the binding removed by the unbind check, which did not succeed")
+	}
+	var problems []string
+	for _, b := range []*bindingRef{r.first, r.second} {
+		if !r.gone(b) {
+			continue
+		}
+		r.mu.Lock()
+		issued := slices.Clone(b.issued)
+		r.mu.Unlock()
+		for i, creds := range issued {
+			if err := r.callback("CheckRevoked", func(ctx context.Context) error { return r.opts.CheckRevoked(ctx, creds) }); err != nil {
+				problems = append(problems, fmt.Sprintf("binding %s, credentials %d of %d issued: %s", b.id, i+1, len(issued), r.describe(err)))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fail("Unbind must revoke every credential issued for the binding, including those from repeated Bind calls. "+hintCallback,
+			"credentials still work after Unbind:\n%s", strings.Join(problems, "\n"))
+	}
+	return pass()
+}
+
+func (r *runner) checkIdempotentUnbind() verdict {
+	if !r.gone(r.first) {
+		return skip("needs the binding removed by the unbind check, which did not succeed")
+	}
+	if err := r.doUnbind(r.ctx, checkIdempotentUnbind, r.first); !isGoneError(err) {
+		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "binding")),
+			"repeated Unbind of %s: %s", r.first.id, r.describe(err))
+	}
+	return pass()
+}
+
+func (r *runner) checkUnbindMissing() verdict {
+	if !r.created(r.main) {
+		return skip(needsInstance)
+	}
+	// Not tracked for cleanup: nothing was ever bound under this ID.
+	missing := &bindingRef{id: newID(), instance: r.main}
+	if err := r.unbind(r.ctx, checkUnbindMissing, r.unbindRequest(missing)); !isGoneError(err) {
+		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "binding")+"; that includes a binding the adapter never created"),
+			"Unbind of never-created binding %s: %s", missing.id, r.describe(err))
+	}
+	return pass()
+}
+
+func (r *runner) checkUpdate() verdict {
+	updater, ok := r.adapter.(adapters.Updater)
+	if !ok {
+		return skip("adapter does not implement adapters.Updater")
+	}
+	if !r.created(r.main) {
+		return skip(needsInstance)
+	}
+	res, err := r.update(r.ctx, checkUpdate, updater, r.updateRequest(r.main))
+	if err != nil {
+		return fail(hintFor(err, "An Update that changes nothing (same plan, same parameters) must succeed: platforms send one when only "+
+			"the instance's name or context changes"),
+			"Update of %s to the same plan with the same parameters: %s", r.main.id, r.describe(err))
+	}
+	if res.Receipt != nil {
+		r.mu.Lock()
+		r.main.receipt = maps.Clone(res.Receipt)
+		r.mu.Unlock()
+	}
+	return pass()
+}
+
+// twice runs fn on two goroutines at once.
+func twice(fn func() error) [2]error {
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = fn() })
+	}
+	wg.Wait()
+	return errs
+}
+
+func (r *runner) raceVerdict(op string, errs [2]error) (verdict, bool) {
+	for _, err := range errs {
+		var p *panicError
+		if errors.As(err, &p) {
+			return fail(hintPanic, "one of two concurrent %s calls: %s", op, r.describe(err)), true
+		}
+	}
+	if errs[0] != nil && errs[1] != nil {
+		return fail(hintFor(errs[0], hintRace), "neither of two concurrent %s calls succeeded:\nfirst: %s\nsecond: %s",
+			op, r.describe(errs[0]), r.describe(errs[1])), true
+	}
+	return verdict{}, false
+}
+
+func (r *runner) checkConcurrentRepeat() verdict {
+	const check = checkConcurrentRepeat
+	inst := r.newInstance()
+	errs := twice(func() error { return r.doProvision(r.ctx, check, inst, r.opts.ProvisionParameters) })
+	if v, bad := r.raceVerdict("Provision", errs); bad {
+		return v
+	}
+	if err := r.doProvision(r.ctx, check, inst, r.opts.ProvisionParameters); err != nil {
+		return fail(hintFor(err, hintRace), "Provision of %s after two concurrent Provision calls: %s", inst.id, r.describe(err))
+	}
+	b := r.newBinding(inst)
+	errs = twice(func() error { _, err := r.doBind(r.ctx, check, b); return err })
+	if v, bad := r.raceVerdict("Bind", errs); bad {
+		return v
+	}
+	if _, err := r.doBind(r.ctx, check, b); err != nil {
+		return fail(hintFor(err, hintRace), "Bind of %s after two concurrent Bind calls: %s", b.id, r.describe(err))
+	}
+	if err := r.doUnbind(r.ctx, check, b); err != nil {
+		return fail(hintFor(err, hintRace), "Unbind of %s after the concurrent Bind calls: %s", b.id, r.describe(err))
+	}
+	if err := r.doDeprovision(r.ctx, check, inst); err != nil {
+		return fail(hintFor(err, hintRace), "Deprovision of %s after the concurrent Provision calls: %s", inst.id, r.describe(err))
+	}
+	return pass()
+}
+
+func (r *runner) checkContextCancellation() verdict {
+	const check = checkContextCancellation
+	inst := r.newInstance()
+	defer r.removeQuietly(check, inst)
+	cancelled, cancel := context.WithCancel(r.ctx)
+	cancel()
+	req := r.provisionRequest(inst, r.opts.ProvisionParameters)
+	start := time.Now()
+	// Called directly, not through the Pending driver: accepting work on
+	// a cancelled context is already the failure.
+	res, err := adapterCall(r, check, "Provision", start.Add(r.opts.CallTimeout), func() (adapters.ProvisionResult, error) {
+		return r.adapter.Provision(cancelled, req)
+	})
+	hint := hintHonourCtx + ". Agora cancels a call when the platform gives up on it; work done after that is orphaned"
+	var p *panicError
+	switch {
+	case errors.As(err, &p):
+		return fail(hintPanic, "Provision with a cancelled context: %s", r.describe(err))
+	case time.Since(start) >= r.opts.CallTimeout:
+		return fail(hint, "Provision with an already-cancelled context did not return within CallTimeout (%s)", r.opts.CallTimeout)
+	case err == nil && res.Pending:
+		return fail(hint, "Provision with an already-cancelled context accepted the work (returned Pending) instead of an error")
+	case err == nil:
+		return fail(hint, "Provision with an already-cancelled context succeeded instead of returning an error")
+	}
+	return pass()
+}
+
+func (r *runner) checkDeprovision() verdict {
+	if !r.created(r.main) {
+		return skip(needsInstance)
+	}
+	err := r.doDeprovision(r.ctx, checkDeprovision, r.main)
+	switch {
+	case err == nil:
+		return pass()
+	case errors.Is(err, adapters.ErrNotFound):
+		return fail("Deprovision must find the instance Provision created: derive names from the instance ID, or keep them in the Receipt",
+			"Deprovision of %s reported ErrNotFound for an instance Provision created: %s", r.main.id, r.describe(err))
+	}
+	return fail(hintFor(err, "Deprovision must remove everything Provision created, its bindings included, and return nil "+
+		"(or Pending, then Succeeded from Poll)"),
+		"Deprovision of %s: %s", r.main.id, r.describe(err))
+}
+
+func (r *runner) checkIdempotentDeprovision() verdict {
+	if !r.gone(r.main) {
+		return skip("needs the instance removed by the deprovision check, which did not succeed")
+	}
+	if err := r.deprovision(r.ctx, checkIdempotentDeprovision, r.deprovisionRequest(r.main)); !isGoneError(err) {
+		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "instance")),
+			"repeated Deprovision of %s: %s", r.main.id, r.describe(err))
+	}
+	return pass()
+}
+
+func (r *runner) checkDeprovisionMissing() verdict {
+	// Not tracked for cleanup: nothing was ever provisioned under this ID.
+	missing := &instanceRef{id: newID()}
+	if err := r.deprovision(r.ctx, checkDeprovisionMissing, r.deprovisionRequest(missing)); !isGoneError(err) {
+		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "instance")+"; that includes an instance the adapter never created"),
+			"Deprovision of never-created instance %s: %s", missing.id, r.describe(err))
+	}
+	return pass()
+}
+
+func (r *runner) checkCleanup() verdict {
+	if left := r.cleanup(); len(left) > 0 {
+		return fail("Unbind and Deprovision must succeed for everything the run created. Remove the leftovers listed here from the "+
+			"backend by hand; every ID the kit uses starts with conf-",
+			"could not remove what the run created:\n%s", strings.Join(left, "\n"))
+	}
+	return pass()
+}
+
+// cleanup removes every binding, then every instance, the run created and
+// has not seen removed. It ignores the caller's cancellation: a run cut
+// short must not leave resources on a producer's real backend.
+func (r *runner) cleanup() (left []string) {
+	r.cleaned = true
+	ctx := context.WithoutCancel(r.ctx)
+	r.mu.Lock()
+	bindings, instances := slices.Clone(r.bindings), slices.Clone(r.instances)
+	r.mu.Unlock()
+	for _, b := range bindings {
+		// Deprovision takes an instance's bindings with it.
+		if r.gone(b) || r.gone(b.instance) {
+			continue
+		}
+		if err := r.doUnbind(ctx, checkCleanup, b); !isGoneError(err) {
+			left = append(left, fmt.Sprintf("binding %s of instance %s: Unbind: %s", b.id, b.instance.id, r.describe(err)))
+		}
+	}
+	for _, inst := range instances {
+		if r.gone(inst) {
+			continue
+		}
+		if err := r.doDeprovision(ctx, checkCleanup, inst); !isGoneError(err) {
+			left = append(left, fmt.Sprintf("instance %s: Deprovision: %s", inst.id, r.describe(err)))
+		}
+	}
+	return left
+}
+
+func (r *runner) checkTimeouts() verdict {
+	r.mu.Lock()
+	calls := slices.Clone(r.calls)
+	r.mu.Unlock()
+	var slow []string
+	for _, c := range calls {
+		switch {
+		case c.timing.abandoned:
+			slow = append(slow, fmt.Sprintf("%s (in %s): still running after %s; abandoned", c.op, c.check, roundDuration(c.timing.elapsed)))
+		case c.timing.exceeded:
+			slow = append(slow, fmt.Sprintf("%s (in %s): took %s", c.op, c.check, roundDuration(c.timing.elapsed)))
+		}
+	}
+	if len(slow) > 0 {
+		return fail(hintHonourCtx+". Agora gives every call a deadline (Cloud Controller gives up after 60s); a call that ignores it "+
+			"holds a worker and the instance's lock",
+			"%d of %d calls exceeded CallTimeout (%s):\n%s", len(slow), len(calls), r.opts.CallTimeout, strings.Join(slow, "\n"))
+	}
+	return pass()
+}
+
+// maxProblems keeps a report readable when every call fails the same way.
+const maxProblems = 10
+
+func (r *runner) checkErrorShapes() verdict {
+	r.mu.Lock()
+	errs := slices.Clone(r.errs)
+	secrets := maps.Clone(r.secrets)
+	r.mu.Unlock()
+	values := slices.Collect(maps.Keys(secrets))
+	slices.Sort(values)
+
+	var problems, hints []string
+	addHint := func(h string) {
+		if !slices.Contains(hints, h) {
+			hints = append(hints, h)
+		}
+	}
+	for _, e := range errs {
+		msg, panicked := safeMessage(e.err)
+		where := fmt.Sprintf("%s (in %s)", e.op, e.check)
+		switch {
+		case panicked:
+			problems = append(problems, fmt.Sprintf("%s returned an error whose %s", where, msg))
+			addHint("Error() must not panic: never return a typed nil pointer as an error, and give adapters.TerminalError a non-nil Err")
+		case strings.TrimSpace(msg) == "":
+			problems = append(problems, fmt.Sprintf("%s returned an error with an empty message (%T)", where, e.err))
+			addHint("Every error needs a message that names the operation and the resource; wrap the adapters sentinel errors with %w where one applies")
+		default:
+			for _, v := range values {
+				if strings.Contains(msg, v) {
+					problems = append(problems, fmt.Sprintf("%s: its text contains the credential %s", where, secrets[v]))
+					addHint("Never put a credential in an error or a Poll description: Agora logs errors and shows them to app developers. " +
+						"Name the user or the resource instead")
+					break
+				}
+			}
+		}
+	}
+	if len(problems) == 0 {
+		return pass()
+	}
+	n := len(problems)
+	if n > maxProblems {
+		problems = append(problems[:maxProblems], fmt.Sprintf("and %d more", n-maxProblems))
+	}
+	return fail(strings.Join(hints, ". "), "%d of %d errors are malformed or leak secrets:\n%s", n, len(errs), strings.Join(problems, "\n"))
+}

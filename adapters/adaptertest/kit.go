@@ -1,0 +1,204 @@
+package adaptertest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/agora-osb/agora/adapters"
+)
+
+// Options configures one conformance run.
+type Options struct {
+	// Factory builds the adapter under test, exactly as Agora would.
+	Factory adapters.Factory
+	// Settings is the offering's `config:` section. Nil means {}.
+	Settings adapters.Decoder
+	// Plans are the offering's plans; at least one.
+	Plans []adapters.PlanConfig
+	// Plan is the ID or name of the plan to test; empty means Plans[0].
+	Plan string
+	// Offering is the offering name the adapter sees; default "conformance".
+	Offering string
+
+	// ProvisionParameters and BindParameters are valid parameters for the
+	// chosen plan (may be nil). They reach the adapter as Agora decodes
+	// them from JSON: numbers arrive as float64.
+	ProvisionParameters, BindParameters map[string]any
+	// InvalidProvisionParameters are parameters the adapter must reject
+	// with ErrInvalidParameters. Nil skips the invalid-parameters check.
+	InvalidProvisionParameters map[string]any
+
+	// CheckCredentials proves that credentials work: it connects and does
+	// real work. It must return an error when they do not work.
+	CheckCredentials func(ctx context.Context, creds map[string]any) error
+	// CheckRevoked proves that credentials no longer work after Unbind: it
+	// returns nil when the backend correctly rejects them.
+	CheckRevoked func(ctx context.Context, creds map[string]any) error
+	// CheckIsolation proves that the holder of credsA cannot read or write
+	// the data of the instance credsB belongs to; nil means isolated. The
+	// kit calls it both ways.
+	CheckIsolation func(ctx context.Context, credsA, credsB map[string]any) error
+
+	// CallTimeout bounds each adapter operation, including the polling of
+	// a Pending result; default 2m. An operation that exceeds it fails the
+	// timeouts check. The kit waits as long again for an adapter that
+	// ignores its ctx, then abandons the call.
+	CallTimeout time.Duration
+	// PollInterval is the wait between Poll calls; default 500ms.
+	PollInterval time.Duration
+	// Logf receives progress lines and the adapter's own log; default
+	// silent. Credentials are never logged.
+	Logf func(format string, args ...any)
+}
+
+const (
+	defaultOffering     = "conformance"
+	defaultCallTimeout  = 2 * time.Minute
+	defaultPollInterval = 500 * time.Millisecond
+)
+
+// prepare fills in defaults and rejects options no run could use,
+// reporting every problem at once.
+func (o Options) prepare() (Options, adapters.Plan, error) {
+	var errs []error
+	if o.Factory.New == nil {
+		errs = append(errs, errors.New("no Factory.New: set Options.Factory to the adapter's factory"))
+	}
+	if len(o.Plans) == 0 {
+		errs = append(errs, errors.New("no plans: give at least one in Options.Plans"))
+	}
+	if o.CallTimeout < 0 {
+		errs = append(errs, fmt.Errorf("CallTimeout is negative (%s)", o.CallTimeout))
+	}
+	if o.PollInterval < 0 {
+		errs = append(errs, fmt.Errorf("PollInterval is negative (%s)", o.PollInterval))
+	}
+	var plan adapters.Plan
+	if len(o.Plans) > 0 {
+		plan = o.Plans[0].Plan
+		if o.Plan != "" {
+			found := false
+			for _, p := range o.Plans {
+				if p.ID == o.Plan || p.Name == o.Plan {
+					plan, found = p.Plan, true
+					break
+				}
+			}
+			if !found {
+				errs = append(errs, fmt.Errorf("no plan in Plans has %q (Options.Plan) as its ID or name", o.Plan))
+			}
+		}
+	}
+	// Agora hands parameters to adapters decoded from JSON, so the kit
+	// does too: an adapter that only copes with Go ints would pass here and
+	// fail in production otherwise.
+	for _, p := range []struct {
+		field string
+		m     *map[string]any
+	}{
+		{"ProvisionParameters", &o.ProvisionParameters},
+		{"BindParameters", &o.BindParameters},
+		{"InvalidProvisionParameters", &o.InvalidProvisionParameters},
+	} {
+		m, err := viaJSON(*p.m)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.field, err))
+		}
+		*p.m = m
+	}
+	if err := errors.Join(errs...); err != nil {
+		return o, plan, err
+	}
+
+	if o.Settings == nil {
+		o.Settings = adapters.JSONSettings(nil)
+	}
+	// Copy the plans so that filling in nil settings never writes to the
+	// caller's slice.
+	plans := make([]adapters.PlanConfig, len(o.Plans))
+	for i, p := range o.Plans {
+		if p.Settings == nil {
+			p.Settings = adapters.JSONSettings(nil)
+		}
+		plans[i] = p
+	}
+	o.Plans = plans
+	if o.Offering == "" {
+		o.Offering = defaultOffering
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = defaultCallTimeout
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = defaultPollInterval
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return o, plan, nil
+}
+
+// viaJSON returns a deep copy of m as JSON would decode it. Nil stays nil.
+func viaJSON(m map[string]any) (map[string]any, error) {
+	if m == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("not JSON-encodable: %w", err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("not JSON-decodable: %w", err)
+	}
+	return out, nil
+}
+
+// Run runs every check against the adapter that opts.Factory builds and
+// returns one result per check. It removes everything it created before
+// it returns, whatever failed. Cancelling ctx fails the checks that have
+// not run yet, but never skips the cleanup.
+func Run(ctx context.Context, opts Options) Report {
+	opts, plan, err := opts.prepare()
+	if err != nil {
+		return Report{Results: []CheckResult{{
+			Name:   "options",
+			Detail: err.Error(),
+			Hint:   "Fix the adaptertest.Options passed to Run or RunT",
+		}}}
+	}
+	r := newRunner(ctx, opts, plan)
+	// The adapter keeps its logger after Run returns; a line logged then
+	// must not reach a testing.T that has finished.
+	defer r.log.close()
+	r.run()
+	return Report{Results: r.results}
+}
+
+// RunT runs Run with the test's context and reports each check as its own
+// subtest, so `go test -v` lists them and `go test -run
+// 'TestConformance/distinct-credentials'` shows one. Skipped checks call
+// t.Skip. Unless opts.Logf is set, progress goes to t.Logf.
+func RunT(t *testing.T, opts Options) Report {
+	t.Helper()
+	if opts.Logf == nil {
+		opts.Logf = t.Logf
+	}
+	report := Run(t.Context(), opts)
+	for _, c := range report.Results {
+		t.Run(c.Name, func(t *testing.T) {
+			switch {
+			case c.Skipped:
+				t.Skip(c.Detail)
+			case !c.Passed:
+				t.Errorf("%s\nhint: %s", c.Detail, c.Hint)
+			}
+		})
+	}
+	t.Logf("conformance of adapter %q: %s", opts.Factory.Name, report.Summary())
+	return report
+}
