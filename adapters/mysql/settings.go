@@ -1,0 +1,181 @@
+package mysql
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/agora-osb/agora/adapters"
+)
+
+// Settings is the offering's `config:` section. admin_password may be a
+// catalog `vault:path#key` reference: Agora resolves it before the adapter
+// sees the settings.
+type Settings struct {
+	Host          string `json:"host"`
+	Port          int    `json:"port"`
+	AdminUser     string `json:"admin_user"`
+	AdminPassword string `json:"admin_password"`
+	// TLS is the admin connection's TLS mode, as go-sql-driver/mysql names
+	// them: "false", "true" (verify the certificate), "skip-verify" or
+	// "preferred" (TLS when the server offers it, unverified).
+	TLS string `json:"tls"`
+	// PublicHost is the host name applications use, when it differs from
+	// the one Agora reaches the server by.
+	PublicHost string `json:"public_host"`
+}
+
+// PlanSettings is one plan's `config:` section.
+type PlanSettings struct {
+	// MaxUserConnections caps the sessions of each binding's user; 0 means
+	// no cap. Nil means defaultMaxUserConnections.
+	MaxUserConnections *int `json:"max_user_connections"`
+}
+
+const (
+	defaultPort = 3306
+	// A small default keeps one binding from exhausting the server's
+	// max_connections; plans that need more say so.
+	defaultMaxUserConnections = 10
+)
+
+var tlsModes = []string{"false", "true", "skip-verify", "preferred"}
+
+func (s *Settings) applyDefaults() {
+	if s.Port == 0 {
+		s.Port = defaultPort
+	}
+	if s.AdminUser == "" {
+		s.AdminUser = "root"
+	}
+	if s.TLS == "" {
+		s.TLS = "preferred"
+	}
+}
+
+// Validate reports every problem at once.
+func (s Settings) Validate() error {
+	var errs []error
+	if err := checkHost(s.Host); err != nil {
+		errs = append(errs, fmt.Errorf("host: %w", err))
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		errs = append(errs, fmt.Errorf("port: %d is not between 1 and 65535", s.Port))
+	}
+	if strings.TrimSpace(s.AdminUser) == "" {
+		errs = append(errs, errors.New("admin_user: must not be blank"))
+	}
+	if !contains(tlsModes, s.TLS) {
+		errs = append(errs, fmt.Errorf("tls: %q is not one of %s", s.TLS, strings.Join(tlsModes, ", ")))
+	}
+	if s.PublicHost != "" {
+		if err := checkHost(s.PublicHost); err != nil {
+			errs = append(errs, fmt.Errorf("public_host: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports every problem at once.
+func (p PlanSettings) Validate() error {
+	if p.MaxUserConnections != nil && *p.MaxUserConnections < 0 {
+		return fmt.Errorf("max_user_connections: %d must be 0 (no cap) or more", *p.MaxUserConnections)
+	}
+	return nil
+}
+
+func (p PlanSettings) maxUserConnections() int {
+	if p.MaxUserConnections == nil {
+		return defaultMaxUserConnections
+	}
+	return *p.MaxUserConnections
+}
+
+// checkHost accepts a host name or an IP address and rejects what would
+// silently change the meaning of the URIs built from it.
+func checkHost(h string) error {
+	switch {
+	case strings.TrimSpace(h) == "":
+		return errors.New("must not be blank")
+	case strings.ContainsAny(h, " \t\r\n/@?#"):
+		return fmt.Errorf("%q is not a host name or IP address", h)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// planSet holds the decoded settings of every plan, by ID and by name.
+type planSet struct {
+	byID   map[string]PlanSettings
+	byName map[string]PlanSettings
+}
+
+func (ps planSet) lookup(p adapters.Plan) (PlanSettings, error) {
+	if s, ok := ps.byID[p.ID]; ok && p.ID != "" {
+		return s, nil
+	}
+	if s, ok := ps.byName[p.Name]; ok && p.Name != "" {
+		return s, nil
+	}
+	// The catalog and the adapter disagree: no retry can fix that.
+	return PlanSettings{}, adapters.Terminal(fmt.Errorf("%w: plan %q (%s) is not configured for this offering", adapters.ErrNotSupported, p.Name, p.ID))
+}
+
+// decodeConfig decodes and validates the offering's and every plan's
+// settings, reporting every problem at once. encoding/json keeps decoding
+// past an unknown field, so Validate still sees the rest of the section.
+func decodeConfig(cfg adapters.Config) (Settings, planSet, error) {
+	var errs []error
+	var s Settings
+	if cfg.Settings == nil {
+		errs = append(errs, errors.New("settings: missing"))
+	} else if err := cfg.Settings.Decode(&s); err != nil {
+		errs = append(errs, fmt.Errorf("settings: %w", err))
+	}
+	s.applyDefaults()
+	if err := s.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("settings: %w", err))
+	}
+	plans := planSet{byID: map[string]PlanSettings{}, byName: map[string]PlanSettings{}}
+	for i, pc := range cfg.Plans {
+		var p PlanSettings
+		var perr []error
+		if pc.Settings != nil {
+			if err := pc.Settings.Decode(&p); err != nil {
+				perr = append(perr, err)
+			}
+		}
+		if err := p.Validate(); err != nil {
+			perr = append(perr, err)
+		}
+		if err := errors.Join(perr...); err != nil {
+			errs = append(errs, fmt.Errorf("plans[%d] (%s): %w", i, pc.Name, err))
+			continue
+		}
+		plans.byID[pc.ID] = p
+		plans.byName[pc.Name] = p
+	}
+	return s, plans, errors.Join(errs...)
+}
+
+// rejectParameters refuses every parameter: the offering takes none, and a
+// parameter silently ignored is a surprise for the app developer.
+func rejectParameters(params map[string]any) error {
+	if len(params) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, fmt.Sprintf("%q", k))
+	}
+	sortStrings(keys)
+	return adapters.InvalidParameters("unknown parameter(s) %s; this offering takes no parameters", strings.Join(keys, ", "))
+}

@@ -1,0 +1,161 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/agora-osb/agora/adapters"
+)
+
+// PostgreSQL error codes the adapter treats as expected.
+const (
+	codeDuplicateObject   = "42710" // CREATE ROLE of a role that exists
+	codeDuplicateDatabase = "42P04" // CREATE DATABASE of a database that exists
+	codeInvalidCatalog    = "3D000" // connecting to a database that does not exist
+	codeUndefinedObject   = "42704" // ALTER or GRANT of a role that does not exist
+)
+
+const connectTimeout = 10 * time.Second
+
+// Factory returns the factory catalog.yml refers to as `adapter: postgres`.
+func Factory() adapters.Factory {
+	return adapters.Factory{
+		Name:        "postgres",
+		Description: "A PostgreSQL database per instance, a login role per binding (data-team)",
+		New: func(ctx context.Context, cfg adapters.Config) (adapters.Adapter, error) {
+			a, err := New(ctx, cfg)
+			if err != nil {
+				// Not `return New(...)`: a nil *Adapter in a non-nil
+				// interface would pass a caller's `a != nil` check.
+				return nil, err
+			}
+			return a, nil
+		},
+	}
+}
+
+// Adapter provisions databases and roles on one PostgreSQL server.
+type Adapter struct {
+	settings Settings
+	plans    planSet
+	// addr names the backend in every error, so an operator sees at once
+	// which server failed and that the data-team owns the fix.
+	addr   string
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+}
+
+// New decodes and validates cfg and prepares a connection pool. It does not
+// connect: a server that is down at startup is reported by Ping.
+func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
+	settings, plans, err := decodeConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres adapter for offering %q: %w", cfg.Offering, err)
+	}
+	poolCfg, err := pgxpool.ParseConfig(adminConnString(settings))
+	if err != nil {
+		return nil, fmt.Errorf("postgres adapter for offering %q: connection settings: %w", cfg.Offering, err)
+	}
+	// Nearly every statement here is DDL with a generated name: caching
+	// prepared statements would only fill the server's memory.
+	poolCfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	poolCfg.MaxConns = 4
+	poolCfg.MaxConnIdleTime = 5 * time.Minute
+	pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres adapter for offering %q: %w", cfg.Offering, err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Adapter{
+		settings: settings,
+		plans:    plans,
+		addr:     net.JoinHostPort(settings.Host, strconv.Itoa(settings.Port)),
+		pool:     pool,
+		logger:   logger,
+	}, nil
+}
+
+// adminConnString spells out every setting in a URL so that pgx's
+// defaults from PG* environment variables cannot change which server or
+// user the adapter talks to.
+func adminConnString(s Settings) string {
+	q := url.Values{}
+	q.Set("sslmode", s.SSLMode)
+	q.Set("connect_timeout", strconv.Itoa(int(connectTimeout/time.Second)))
+	q.Set("application_name", "agora-postgres-adapter")
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(s.AdminUser, s.AdminPassword),
+		Host:     net.JoinHostPort(s.Host, strconv.Itoa(s.Port)),
+		Path:     "/" + s.AdminDatabase,
+		RawQuery: q.Encode(),
+	}
+	return u.String()
+}
+
+// Ping reports whether the server answers with the admin credentials.
+func (a *Adapter) Ping(ctx context.Context) error {
+	if err := a.pool.Ping(ctx); err != nil {
+		return a.fail("ping", err)
+	}
+	return nil
+}
+
+// Close releases the pool's connections.
+func (a *Adapter) Close() error {
+	a.pool.Close()
+	return nil
+}
+
+// fail wraps a backend error so that it names the server.
+func (a *Adapter) fail(action string, err error) error {
+	return fmt.Errorf("postgres at %s: %s: %w", a.addr, action, err)
+}
+
+// withInstanceDB runs f on a short-lived admin connection to the instance
+// database: REASSIGN OWNED, DROP OWNED and CREATE EXTENSION act only on the
+// database they run in. It reports found=false when the database is gone.
+func (a *Adapter) withInstanceDB(ctx context.Context, database string, f func(*pgx.Conn) error) (found bool, err error) {
+	cc := a.pool.Config().ConnConfig.Copy()
+	cc.Database = database
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		if pgCode(err) == codeInvalidCatalog {
+			return false, nil
+		}
+		return false, a.fail("connect to database "+database, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return true, f(conn)
+}
+
+func pgCode(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// Compile-time guards: the capabilities Agora finds by type assertion.
+var (
+	_ adapters.Adapter = (*Adapter)(nil)
+	_ adapters.Updater = (*Adapter)(nil)
+	_ adapters.Pinger  = (*Adapter)(nil)
+	_ adapters.Closer  = (*Adapter)(nil)
+)

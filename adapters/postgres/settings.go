@@ -1,0 +1,187 @@
+package postgres
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/agora-osb/agora/adapters"
+)
+
+// Settings is the offering's `config:` section. admin_password may be a
+// catalog `vault:path#key` reference: Agora resolves it before the adapter
+// sees the settings.
+type Settings struct {
+	Host          string `json:"host"`
+	Port          int    `json:"port"`
+	AdminUser     string `json:"admin_user"`
+	AdminPassword string `json:"admin_password"`
+	AdminDatabase string `json:"admin_database"`
+	SSLMode       string `json:"sslmode"`
+	// PublicHost is the host name applications use, when it differs from
+	// the one Agora reaches the server by (a private network, a proxy).
+	PublicHost string `json:"public_host"`
+}
+
+// PlanSettings is one plan's `config:` section.
+type PlanSettings struct {
+	// ConnectionLimit becomes the database's CONNECTION LIMIT; -1 means
+	// unlimited. Nil means defaultConnectionLimit.
+	ConnectionLimit *int `json:"connection_limit"`
+	// AllowedExtensions lists the extensions a provision may ask for.
+	AllowedExtensions []string `json:"allowed_extensions"`
+}
+
+const (
+	defaultPort = 5432
+	// A small default keeps one noisy instance from exhausting the
+	// server's max_connections; plans that need more say so.
+	defaultConnectionLimit = 20
+)
+
+var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+// extensionName is deliberately narrower than what PostgreSQL accepts: it
+// covers every contrib extension (uuid-ossp has a hyphen) and keeps
+// operators from listing something that is not a plain name.
+var extensionName = regexp.MustCompile(`^[a-z0-9_][a-z0-9_-]{0,62}$`)
+
+// applyDefaults fills the fields an operator may leave out.
+func (s *Settings) applyDefaults() {
+	if s.Port == 0 {
+		s.Port = defaultPort
+	}
+	if s.AdminUser == "" {
+		s.AdminUser = "postgres"
+	}
+	if s.AdminDatabase == "" {
+		s.AdminDatabase = "postgres"
+	}
+	if s.SSLMode == "" {
+		s.SSLMode = "prefer"
+	}
+}
+
+// Validate reports every problem at once.
+func (s Settings) Validate() error {
+	var errs []error
+	if err := checkHost(s.Host); err != nil {
+		errs = append(errs, fmt.Errorf("host: %w", err))
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		errs = append(errs, fmt.Errorf("port: %d is not between 1 and 65535", s.Port))
+	}
+	if strings.TrimSpace(s.AdminUser) == "" {
+		errs = append(errs, errors.New("admin_user: must not be blank"))
+	}
+	if strings.TrimSpace(s.AdminDatabase) == "" {
+		errs = append(errs, errors.New("admin_database: must not be blank"))
+	}
+	if !contains(sslModes, s.SSLMode) {
+		errs = append(errs, fmt.Errorf("sslmode: %q is not one of %s", s.SSLMode, strings.Join(sslModes, ", ")))
+	}
+	if s.PublicHost != "" {
+		if err := checkHost(s.PublicHost); err != nil {
+			errs = append(errs, fmt.Errorf("public_host: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports every problem at once.
+func (p PlanSettings) Validate() error {
+	var errs []error
+	if p.ConnectionLimit != nil && *p.ConnectionLimit != -1 && *p.ConnectionLimit < 1 {
+		// 0 is legal SQL but locks every binding out of its own database.
+		errs = append(errs, fmt.Errorf("connection_limit: %d must be -1 (unlimited) or at least 1", *p.ConnectionLimit))
+	}
+	for i, e := range p.AllowedExtensions {
+		if !extensionName.MatchString(e) {
+			errs = append(errs, fmt.Errorf("allowed_extensions[%d]: %q is not an extension name", i, e))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p PlanSettings) connectionLimit() int {
+	if p.ConnectionLimit == nil {
+		return defaultConnectionLimit
+	}
+	return *p.ConnectionLimit
+}
+
+// checkHost accepts a host name or an IP address and rejects what would
+// silently change the meaning of the URIs built from it.
+func checkHost(h string) error {
+	switch {
+	case strings.TrimSpace(h) == "":
+		return errors.New("must not be blank")
+	case strings.ContainsAny(h, " \t\r\n/@?#"):
+		return fmt.Errorf("%q is not a host name or IP address", h)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// planSet holds the decoded settings of every plan, by ID and by name.
+type planSet struct {
+	byID   map[string]PlanSettings
+	byName map[string]PlanSettings
+}
+
+func (ps planSet) lookup(p adapters.Plan) (PlanSettings, error) {
+	if s, ok := ps.byID[p.ID]; ok && p.ID != "" {
+		return s, nil
+	}
+	if s, ok := ps.byName[p.Name]; ok && p.Name != "" {
+		return s, nil
+	}
+	// The catalog and the adapter disagree: no retry can fix that.
+	return PlanSettings{}, adapters.Terminal(fmt.Errorf("%w: plan %q (%s) is not configured for this offering", adapters.ErrNotSupported, p.Name, p.ID))
+}
+
+// decodeConfig decodes and validates the offering's and every plan's
+// settings, reporting every problem at once. encoding/json keeps decoding
+// past an unknown field, so Validate still sees the rest of the section.
+func decodeConfig(cfg adapters.Config) (Settings, planSet, error) {
+	var errs []error
+	var s Settings
+	if cfg.Settings == nil {
+		errs = append(errs, errors.New("settings: missing"))
+	} else if err := cfg.Settings.Decode(&s); err != nil {
+		errs = append(errs, fmt.Errorf("settings: %w", err))
+	}
+	s.applyDefaults()
+	if err := s.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("settings: %w", err))
+	}
+	plans := planSet{byID: map[string]PlanSettings{}, byName: map[string]PlanSettings{}}
+	for i, pc := range cfg.Plans {
+		var p PlanSettings
+		var perr []error
+		if pc.Settings != nil {
+			if err := pc.Settings.Decode(&p); err != nil {
+				perr = append(perr, err)
+			}
+		}
+		if err := p.Validate(); err != nil {
+			perr = append(perr, err)
+		}
+		if err := errors.Join(perr...); err != nil {
+			errs = append(errs, fmt.Errorf("plans[%d] (%s): %w", i, pc.Name, err))
+			continue
+		}
+		plans.byID[pc.ID] = p
+		plans.byName[pc.Name] = p
+	}
+	return s, plans, errors.Join(errs...)
+}
