@@ -1,0 +1,27 @@
+package rabbitmq
+
+import (
+	"testing"
+
+	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/adapters/adaptertest"
+)
+
+// TestConformance runs Agora's conformance kit against the real RabbitMQ,
+// with the same checks the lifecycle tests use playing the bound
+// application (dial the vhost, declare, publish, consume).
+func TestConformance(t *testing.T) {
+	needRabbitMQ(t)
+	adaptertest.RunT(t, adaptertest.Options{
+		Factory:  Factory(),
+		Settings: adapters.MapSettings(testSettings(managementURL())),
+		Plans:    testPlans(),
+		Plan:     "standard",
+		Offering: "rabbitmq",
+		// The offering takes no parameters, so any parameter is invalid.
+		InvalidProvisionParameters: map[string]any{"max_queues": 5},
+		CheckCredentials:           checkCredentials,
+		CheckRevoked:               checkRevoked,
+		CheckIsolation:             checkIsolation,
+	})
+}

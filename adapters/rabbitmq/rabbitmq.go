@@ -1,0 +1,371 @@
+package rabbitmq
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/agora-osb/agora/adapters"
+)
+
+// Factory returns the rabbitmq adapter factory for cmd/agora's explicit list.
+func Factory() adapters.Factory {
+	return adapters.Factory{
+		Name:        "rabbitmq",
+		Description: "Shared RabbitMQ: one vhost per instance, one user per binding (management API)",
+		New:         New,
+	}
+}
+
+// Adapter administers one RabbitMQ cluster for one catalog offering.
+type Adapter struct {
+	settings      Settings
+	host          string // what applications connect to
+	managementURL string // what credentials advertise, with a trailing slash
+	plans         map[string]PlanSettings
+	api           *management
+	log           *slog.Logger
+}
+
+// New decodes and validates the offering's settings and every plan's
+// settings, reporting all problems at once. It does not contact RabbitMQ:
+// a server that is down at startup is reported by Ping.
+func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
+	var errs []error
+	var s Settings
+	if cfg.Settings == nil {
+		errs = append(errs, errors.New("config: missing"))
+	} else if err := cfg.Settings.Decode(&s); err != nil {
+		errs = append(errs, fmt.Errorf("config: %w", err))
+	} else {
+		errs = append(errs, problems(s.Validate())...)
+	}
+	plans := make(map[string]PlanSettings, 2*len(cfg.Plans))
+	for i, pc := range cfg.Plans {
+		var ps PlanSettings
+		label := fmt.Sprintf("plans[%d] (%s)", i, pc.Name)
+		if pc.Settings == nil {
+			errs = append(errs, fmt.Errorf("%s: config: missing", label))
+			continue
+		}
+		if err := pc.Settings.Decode(&ps); err != nil {
+			errs = append(errs, fmt.Errorf("%s: config: %w", label, err))
+			continue
+		}
+		if ps := problems(ps.Validate()); len(ps) > 0 {
+			for _, p := range ps {
+				errs = append(errs, fmt.Errorf("%s: %w", label, p))
+			}
+			continue
+		}
+		if pc.ID != "" {
+			plans[pc.ID] = ps
+		}
+		if pc.Name != "" {
+			plans[pc.Name] = ps
+		}
+	}
+	// One problem per line: Agora's catalog report shows each line as its
+	// own finding at the offering's config, and names the adapter itself.
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	host := s.AMQPHost
+	mgmtURL, _ := url.Parse(s.ManagementURL) // validated above
+	if s.PublicHost != "" {
+		host = s.PublicHost
+		if port := mgmtURL.Port(); port != "" {
+			mgmtURL.Host = net.JoinHostPort(s.PublicHost, port)
+		} else {
+			mgmtURL.Host = s.PublicHost
+		}
+	}
+	mgmtURL.Path = strings.TrimRight(mgmtURL.Path, "/") + "/"
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Adapter{
+		settings:      s,
+		host:          host,
+		managementURL: mgmtURL.String(),
+		plans:         plans,
+		api:           newManagement(s),
+		log:           logger,
+	}, nil
+}
+
+// Provision creates the instance's vhost and sets the plan's limits. PUT
+// on an existing vhost is a no-op, so a repeat finishes a half-done call.
+func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) (adapters.ProvisionResult, error) {
+	if err := requireID("instance", req.InstanceID); err != nil {
+		return adapters.ProvisionResult{}, err
+	}
+	plan, err := a.planFor(req.Plan)
+	if err != nil {
+		return adapters.ProvisionResult{}, err
+	}
+	if err := noParameters(req.Parameters); err != nil {
+		return adapters.ProvisionResult{}, err
+	}
+	vhost := vhostName(req.InstanceID)
+	body := map[string]any{
+		"description": "Agora service instance " + req.InstanceID,
+		"tags":        "agora",
+	}
+	if err := a.api.call(ctx, http.MethodPut, path("vhosts", vhost), body, nil); err != nil {
+		return adapters.ProvisionResult{}, fmt.Errorf("provision: create vhost %s: %w", vhost, err)
+	}
+	// A new vhost has no limits, so only the set ones need a call.
+	if err := a.applyLimits(ctx, vhost, plan, false); err != nil {
+		return adapters.ProvisionResult{}, fmt.Errorf("provision: %w", err)
+	}
+	return adapters.ProvisionResult{
+		Metadata: adapters.Metadata{Attributes: map[string]any{"vhost": vhost}},
+		Receipt:  adapters.Receipt{"vhost": vhost, "user_prefix": instanceUserPrefix(req.InstanceID)},
+	}, nil
+}
+
+// Bind creates (or, on a repeat, resets the password of) the binding's user
+// and grants it everything on the instance's vhost only: two round trips.
+// A repeat rotates the password: Agora only repeats a bind whose result it
+// lost, so the old password was never handed out.
+func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.BindResult, error) {
+	if err := errors.Join(requireID("instance", req.InstanceID), requireID("binding", req.BindingID)); err != nil {
+		return adapters.BindResult{}, err
+	}
+	if _, err := a.planFor(req.Plan); err != nil {
+		return adapters.BindResult{}, err
+	}
+	if err := noParameters(req.Parameters); err != nil {
+		return adapters.BindResult{}, err
+	}
+	password, err := newPassword()
+	if err != nil {
+		return adapters.BindResult{}, err
+	}
+	vhost := vhostName(req.InstanceID)
+	user := bindingUserName(req.InstanceID, req.BindingID)
+	// tags "" keeps the user out of the management UI and API.
+	if err := a.api.call(ctx, http.MethodPut, path("users", user), map[string]string{"password": password, "tags": ""}, nil); err != nil {
+		return adapters.BindResult{}, fmt.Errorf("bind: create user %s: %w", user, err)
+	}
+	perms := map[string]string{"configure": ".*", "write": ".*", "read": ".*"}
+	if err := a.api.call(ctx, http.MethodPut, path("permissions", vhost, user), perms, nil); err != nil {
+		var apiErr *apiError
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest && strings.Contains(apiErr.Reason, "not_found") {
+			// The vhost is gone (never provisioned, or deprovisioned):
+			// remove the user just created rather than leave an orphan.
+			if cleanupErr := a.api.deleteIgnoringMissing(ctx, path("users", user)); cleanupErr != nil {
+				err = errors.Join(err, cleanupErr)
+			}
+			return adapters.BindResult{}, fmt.Errorf("bind: vhost %s of instance %s does not exist: %w: %w", vhost, req.InstanceID, adapters.ErrNotFound, err)
+		}
+		return adapters.BindResult{}, fmt.Errorf("bind: grant %s on vhost %s: %w", user, vhost, err)
+	}
+
+	port := strconv.Itoa(a.settings.AMQPPort)
+	uri := url.URL{
+		Scheme: "amqp",
+		User:   url.UserPassword(user, password),
+		Host:   net.JoinHostPort(a.host, port),
+		// The AMQP URI spec puts the vhost in one path segment, so a '/'
+		// inside it must be escaped too.
+		Path:    "/" + vhost,
+		RawPath: "/" + url.PathEscape(vhost),
+	}
+	return adapters.BindResult{
+		Credentials: map[string]any{
+			"uri":            uri.String(),
+			"host":           a.host,
+			"port":           a.settings.AMQPPort,
+			"vhost":          vhost,
+			"username":       user,
+			"password":       password,
+			"management_url": a.managementURL,
+		},
+		Endpoints: []adapters.Endpoint{{Host: a.host, Ports: []string{port}, Protocol: "tcp"}},
+		Receipt:   adapters.Receipt{"username": user, "vhost": vhost},
+	}, nil
+}
+
+// Unbind deletes the binding's user, then closes its open connections, so
+// revocation takes effect now rather than when the application reconnects.
+// Deleting first means the user cannot log in again in between.
+func (a *Adapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapters.UnbindResult, error) {
+	if err := errors.Join(requireID("instance", req.InstanceID), requireID("binding", req.BindingID)); err != nil {
+		return adapters.UnbindResult{}, err
+	}
+	user := bindingUserName(req.InstanceID, req.BindingID)
+	if err := a.deleteUser(ctx, user); err != nil {
+		return adapters.UnbindResult{}, fmt.Errorf("unbind: %w", err)
+	}
+	return adapters.UnbindResult{}, nil
+}
+
+// Deprovision deletes the instance's users (found by name, so users whose
+// Bind result was lost are found too), then the vhost, which also drops
+// its queues, exchanges, permissions, limits and connections.
+func (a *Adapter) Deprovision(ctx context.Context, req adapters.DeprovisionRequest) (adapters.DeprovisionResult, error) {
+	if err := requireID("instance", req.InstanceID); err != nil {
+		return adapters.DeprovisionResult{}, err
+	}
+	users, err := a.instanceUsers(ctx, req.InstanceID)
+	if err != nil {
+		return adapters.DeprovisionResult{}, fmt.Errorf("deprovision: list users: %w", err)
+	}
+	for _, u := range users {
+		if err := a.deleteUser(ctx, u); err != nil {
+			return adapters.DeprovisionResult{}, fmt.Errorf("deprovision: %w", err)
+		}
+	}
+	vhost := vhostName(req.InstanceID)
+	if err := a.api.deleteIgnoringMissing(ctx, path("vhosts", vhost)); err != nil {
+		return adapters.DeprovisionResult{}, fmt.Errorf("deprovision: delete vhost %s: %w", vhost, err)
+	}
+	a.log.InfoContext(ctx, "rabbitmq instance deprovisioned", "instance_id", req.InstanceID, "vhost", vhost, "users_deleted", len(users))
+	return adapters.DeprovisionResult{}, nil
+}
+
+// Update sets the new plan's limits and removes those it does not have.
+// Existing bindings are unaffected: permissions do not depend on the plan.
+func (a *Adapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapters.UpdateResult, error) {
+	if err := requireID("instance", req.InstanceID); err != nil {
+		return adapters.UpdateResult{}, err
+	}
+	plan, err := a.planFor(req.Plan)
+	if err != nil {
+		return adapters.UpdateResult{}, err
+	}
+	if err := noParameters(req.Parameters); err != nil {
+		return adapters.UpdateResult{}, err
+	}
+	vhost := vhostName(req.InstanceID)
+	if err := a.applyLimits(ctx, vhost, plan, true); err != nil {
+		return adapters.UpdateResult{}, fmt.Errorf("update to plan %q: %w", req.Plan.Name, err)
+	}
+	return adapters.UpdateResult{Receipt: req.Receipt}, nil
+}
+
+// Ping reports whether the management API answers with these credentials.
+func (a *Adapter) Ping(ctx context.Context) error {
+	if err := a.api.call(ctx, http.MethodGet, "overview", nil, nil); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// Close releases idle HTTP connections.
+func (a *Adapter) Close() error {
+	a.api.http.CloseIdleConnections()
+	return nil
+}
+
+// applyLimits PUTs each limit the plan sets. With removeUnset it also
+// DELETEs the others, which an update needs and a fresh vhost does not.
+func (a *Adapter) applyLimits(ctx context.Context, vhost string, plan PlanSettings, removeUnset bool) error {
+	for _, l := range plan.limits() {
+		p := path("vhost-limits", vhost, l.Name)
+		switch {
+		case l.Value != nil:
+			if err := a.api.call(ctx, http.MethodPut, p, map[string]int{"value": *l.Value}, nil); err != nil {
+				return fmt.Errorf("set vhost limit %s=%d on %s: %w", l.Name, *l.Value, vhost, err)
+			}
+		case removeUnset:
+			if err := a.api.deleteIgnoringMissing(ctx, p); err != nil {
+				return fmt.Errorf("remove vhost limit %s on %s: %w", l.Name, vhost, err)
+			}
+		}
+	}
+	return nil
+}
+
+// deleteUser deletes a user and closes its connections; both steps accept
+// "already gone".
+func (a *Adapter) deleteUser(ctx context.Context, user string) error {
+	if err := a.api.deleteIgnoringMissing(ctx, path("users", user)); err != nil {
+		return fmt.Errorf("delete user %s: %w", user, err)
+	}
+	if err := a.api.deleteIgnoringMissing(ctx, path("connections", "username", user)); err != nil {
+		return fmt.Errorf("close connections of user %s: %w", user, err)
+	}
+	return nil
+}
+
+// instanceUsers lists the instance's binding users by name prefix.
+func (a *Adapter) instanceUsers(ctx context.Context, instanceID string) ([]string, error) {
+	var all []struct {
+		Name string `json:"name"`
+	}
+	// columns=name keeps the answer small on servers with many users.
+	if err := a.api.call(ctx, http.MethodGet, "users?columns=name", nil, &all); err != nil {
+		return nil, err
+	}
+	prefix := instanceUserPrefix(instanceID)
+	var mine []string
+	for _, u := range all {
+		if strings.HasPrefix(u.Name, prefix) {
+			mine = append(mine, u.Name)
+		}
+	}
+	sort.Strings(mine)
+	return mine, nil
+}
+
+// problems splits an errors.Join result into its parts.
+func problems(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		return joined.Unwrap()
+	}
+	return []error{err}
+}
+
+func newPassword() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("rabbitmq adapter: generate password: %w", err)
+	}
+	// Hex keeps the password safe in URIs and shell snippets.
+	return hex.EncodeToString(b), nil
+}
+
+func requireID(kind, id string) error {
+	if id == "" {
+		return adapters.Terminal(fmt.Errorf("rabbitmq adapter: %s ID is empty", kind))
+	}
+	return nil
+}
+
+// noParameters rejects parameters, because this offering defines none and
+// a silently ignored one (a typo, a wrong offering) misleads the developer.
+func noParameters(params map[string]any) error {
+	if len(params) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return adapters.InvalidParameters("the rabbitmq offering takes no parameters; got %s", strings.Join(names, ", "))
+}
+
+var (
+	_ adapters.Adapter = (*Adapter)(nil)
+	_ adapters.Updater = (*Adapter)(nil)
+	_ adapters.Pinger  = (*Adapter)(nil)
+	_ adapters.Closer  = (*Adapter)(nil)
+)

@@ -1,0 +1,26 @@
+package redis
+
+import (
+	"testing"
+
+	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/adapters/adaptertest"
+)
+
+// TestConformance runs Agora's conformance kit against the real Redis, with
+// the same checks the lifecycle tests use playing the bound application.
+func TestConformance(t *testing.T) {
+	needRedis(t)
+	adaptertest.RunT(t, adaptertest.Options{
+		Factory:  Factory(),
+		Settings: adapters.MapSettings(testSettings(redisAddr())),
+		Plans:    testPlans(),
+		Plan:     "small",
+		Offering: "redis",
+		// The offering takes no parameters, so any parameter is invalid.
+		InvalidProvisionParameters: map[string]any{"maxmemory": "1gb"},
+		CheckCredentials:           checkCredentials,
+		CheckRevoked:               checkRevoked,
+		CheckIsolation:             checkIsolation,
+	})
+}
