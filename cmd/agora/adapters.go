@@ -5,6 +5,10 @@ import (
 	"io"
 
 	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/adapters/mysql"
+	"github.com/agora-osb/agora/adapters/postgres"
+	"github.com/agora-osb/agora/adapters/rabbitmq"
+	"github.com/agora-osb/agora/adapters/redis"
 	"github.com/agora-osb/agora/adapters/secrets"
 )
 
@@ -14,6 +18,10 @@ import (
 func adapterFactories() []adapters.Factory {
 	return []adapters.Factory{
 		secrets.Factory(),
+		postgres.Factory(),
+		mysql.Factory(),
+		redis.Factory(),
+		rabbitmq.Factory(),
 	}
 }
 

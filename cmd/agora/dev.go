@@ -22,9 +22,18 @@ import (
 	"github.com/agora-osb/agora/internal/devvault"
 )
 
-// devAdapterToken is where `agora dev` seeds the token that catalog.yml's
-// secrets offering references (vault:secret/agora-config/secrets-adapter#token).
-const devAdapterTokenPath = "agora-config/secrets-adapter"
+// devSecrets are what catalog.yml's vault: references point at, with this
+// machine's local defaults (trust auth, root without a password, guest).
+// In production the platform team stores the real values at these paths.
+func devSecrets(rootToken string) map[string]map[string]any {
+	return map[string]map[string]any{
+		"agora-config/secrets-adapter": {"token": rootToken},
+		"agora-config/postgres":        {"admin_password": ""},
+		"agora-config/mysql":           {"admin_password": ""},
+		"agora-config/redis":           {"admin_password": ""},
+		"agora-config/rabbitmq":        {"admin_password": "guest"},
+	}
+}
 
 // dev runs everything on embedded defaults: miniredis (unless REDIS_URL),
 // a real dev Vault built on first use, and the broker on 127.0.0.1:8080
@@ -106,15 +115,17 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}})
 }
 
-// seedDevVault stores what catalog.yml references: the secrets adapter's
-// own token.
+// seedDevVault stores what catalog.yml references: the adapters' admin
+// credentials.
 func seedDevVault(ctx context.Context, addr, token string) error {
 	client, err := vaultstore.NewClient(addr, token, 10*time.Second)
 	if err != nil {
 		return err
 	}
-	if _, err := client.KVv2("secret").Put(ctx, devAdapterTokenPath, map[string]any{"token": token}); err != nil {
-		return fmt.Errorf("seed dev Vault: %w", err)
+	for path, data := range devSecrets(token) {
+		if _, err := client.KVv2("secret").Put(ctx, path, data); err != nil {
+			return fmt.Errorf("seed dev Vault at secret/%s: %w", path, err)
+		}
 	}
 	return nil
 }
