@@ -83,7 +83,7 @@ func (b *Broker) LastBindingOperation(ctx context.Context, instanceID, bindingID
 }
 
 func (b *Broker) lastOperation(ctx context.Context, instanceID, bindingID, operationID string) (domain.LastOperation, error) {
-	snap, err := b.state.Load(ctx, LoadRequest{InstanceID: instanceID, BindingID: bindingID, OperationID: operationID})
+	snap, err := b.state.Load(ctx, LoadRequest{InstanceID: instanceID, BindingID: bindingID, OperationID: operationID, OperationUnlessLatest: true})
 	if err != nil {
 		return domain.LastOperation{}, stateErr(err)
 	}

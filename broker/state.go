@@ -168,6 +168,10 @@ type LoadRequest struct {
 	InstanceID  string
 	BindingID   string // optional
 	OperationID string // optional
+	// OperationUnlessLatest lets the store leave Snapshot.Operation nil
+	// when OperationID is the latest operation of the instance (or of
+	// BindingID), whose summary the record already carries.
+	OperationUnlessLatest bool
 	// AllBindings asks for every binding record of the instance.
 	AllBindings bool
 }

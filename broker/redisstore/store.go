@@ -163,7 +163,11 @@ func decodeLoad(cmds []redis.Cmder, req broker.LoadRequest) (broker.Snapshot, er
 		}
 	}
 	if req.OperationID != "" {
-		if v, ok := str(next()); ok {
+		// The asked-for operation is usually the record's latest, whose
+		// summary is already decoded: skip decoding it again, which is
+		// most of the cost of a last_operation poll.
+		v, ok := str(next())
+		if ok && !(req.OperationUnlessLatest && latestIs(snap, req)) {
 			snap.Operation = new(broker.Operation)
 			errs = append(errs, json.Unmarshal([]byte(v), snap.Operation))
 		}
@@ -183,6 +187,19 @@ func decodeLoad(cmds []redis.Cmder, req broker.LoadRequest) (broker.Snapshot, er
 		return broker.Snapshot{}, fmt.Errorf("redis: read instance %q: %w", req.InstanceID, err)
 	}
 	return snap, nil
+}
+
+// latestIs reports whether the requested operation is the latest one of
+// the record it belongs to.
+func latestIs(snap broker.Snapshot, req broker.LoadRequest) bool {
+	last := (*broker.OperationSummary)(nil)
+	switch {
+	case req.BindingID != "" && snap.Binding != nil:
+		last = snap.Binding.LastOp
+	case req.BindingID == "" && snap.Instance != nil:
+		last = snap.Instance.LastOp
+	}
+	return last != nil && last.ID == req.OperationID
 }
 
 // commitScript applies a Mutation atomically. KEYS: instance, bindings,
