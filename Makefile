@@ -1,0 +1,48 @@
+# Agora's developer entry points. `make` alone prints this help.
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK_VERSION := v0.8.2
+PKGS := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: fmt
+fmt: ## Format the code (gofmt -w)
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## go vet, and fail on unformatted files
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: lint
+lint: vet ## vet plus staticcheck (pinned version)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+.PHONY: devvault
+devvault: ## Build (or reuse) the cached dev Vault binary
+	$(GO) run ./tools/devvaultbuild
+
+.PHONY: dev
+dev: ## Run Agora locally on embedded defaults (same as: go run ./cmd/agora dev)
+	$(GO) run ./cmd/agora dev
+
+.PHONY: unit
+unit: ## Unit tests only (miniredis and fakes; seconds)
+	$(GO) test -short -count=1 $(PKGS)
+
+.PHONY: integration
+integration: devvault ## Integration suites: real Redis, real Vault, real backends
+	$(GO) test -count=1 -timeout 30m ./integration/...
+
+.PHONY: test
+test: vet devvault ## Everything: vet, unit tests, adapter tests against real servers, integration suites
+	$(GO) test -count=1 -p 2 -timeout 40m $(PKGS)
+
+.PHONY: bench
+bench: devvault ## The three benchmark ratios (catalog, last_operation, bind) against their baselines
+	$(GO) run ./tools/bench
