@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -217,7 +216,5 @@ func (b *Broker) releaseOnError(ctx context.Context, l Lock, err *error) {
 		}
 	}
 }
-
-var errNoInstance = errors.New("instance does not exist")
 
 var _ domain.ServiceBroker = (*Broker)(nil)

@@ -1,0 +1,87 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yml", `
+listen: 127.0.0.1:9999
+credentials: [{username: a, password: b}]
+vault: {token: t}
+workers: {concurrency: 2, claim_idle: 5s}
+`)
+	tests := []struct {
+		name    string
+		path    string
+		env     map[string]string
+		wantErr []string
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "file values", path: good, check: func(t *testing.T, c Config) {
+			if c.Listen != "127.0.0.1:9999" || c.Workers.Concurrency != 2 || time.Duration(c.Workers.ClaimIdle) != 5*time.Second {
+				t.Errorf("got %+v", c)
+			}
+			if c.Redis.URL != "redis://127.0.0.1:6379/0" || c.Vault.Mount != "secret" {
+				t.Errorf("defaults not applied: %+v", c)
+			}
+		}},
+		{name: "environment overrides the file", path: good, env: map[string]string{
+			"PORT": "8081", "AGORA_CREDENTIALS": "x:y,z:w", "REDIS_URL": "redis://r:1/2", "AGORA_VAULT_TOKEN": "tok",
+		}, check: func(t *testing.T, c Config) {
+			if c.Listen != "0.0.0.0:8081" || len(c.Credentials) != 2 || c.Credentials[1].Username != "z" || c.Redis.URL != "redis://r:1/2" || c.Vault.Token != "tok" {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{name: "VAULT_TOKEN is not read", env: map[string]string{"VAULT_TOKEN": "sneaky", "AGORA_CREDENTIALS": "a:b"},
+			wantErr: []string{"vault.token: is required"}},
+		{name: "bound redis service", path: good, env: map[string]string{
+			"VCAP_SERVICES": `{"p-redis":[{"tags":["redis"],"credentials":{"host":"10.0.0.5","port":6379,"password":"pw"}}]}`,
+		}, check: func(t *testing.T, c Config) {
+			if c.Redis.URL != "redis://:pw@10.0.0.5:6379" {
+				t.Errorf("redis url %q", c.Redis.URL)
+			}
+		}},
+		{name: "every problem at once", path: write("bad.yml", "log_level: loud\nlog_format: xml\n"),
+			wantErr: []string{"credentials:", "vault.token:", "log_level:", "log_format:"}},
+		{name: "unknown field", path: write("typo.yml", "listne: x\n"), wantErr: []string{"listne"}},
+		{name: "bad duration", path: write("dur.yml", "sync_timeout: soon\n"), wantErr: []string{"not a duration"}},
+		{name: "bad credentials env", env: map[string]string{"AGORA_CREDENTIALS": "nocolon"}, wantErr: []string{"user:password"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.path, env(tt.env))
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("want error containing %q, got none", tt.wantErr)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
