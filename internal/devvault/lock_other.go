@@ -1,0 +1,11 @@
+//go:build !unix
+
+package devvault
+
+import "context"
+
+// buildLock is a no-op where flock is unavailable: concurrent builds are
+// still safe (each renames its own temporary file into place), only wasteful.
+func buildLock(ctx context.Context, path string, waiting func()) (unlock func(), err error) {
+	return func() {}, ctx.Err()
+}
