@@ -1,0 +1,266 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker"
+	"github.com/agora-osb/agora/broker/redisstore"
+)
+
+func newStore(t *testing.T) (*miniredis.Miniredis, *redis.Client, *redisstore.Store) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), DisableIdentity: true,
+		// Fail fast when a test stops miniredis.
+		DialerRetries: 1, DialerRetryTimeout: time.Millisecond, MinRetryBackoff: time.Millisecond, MaxRetryBackoff: 5 * time.Millisecond,
+	})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return mr, rdb, redisstore.New(rdb, "t")
+}
+
+func op(id string, state broker.OperationState) *broker.Operation {
+	return &broker.Operation{ID: id, Kind: adapters.OpProvision, InstanceID: "i1", Async: true, State: state, Fingerprint: "fp", PlanID: "p"}
+}
+
+func inst(state broker.InstanceState, last *broker.Operation) *broker.Instance {
+	return &broker.Instance{ID: "i1", ServiceID: "s", PlanID: "p", Fingerprint: "fp", State: state, LastOp: last.Summary()}
+}
+
+func TestLockIsReleasedOnlyByItsHolder(t *testing.T) {
+	mr, _, s := newStore(t)
+	ctx := context.Background()
+	req := broker.LoadRequest{InstanceID: "i1"}
+
+	first, _, err := s.LockAndLoad(ctx, time.Second, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.LockAndLoad(ctx, time.Second, req); !errors.Is(err, broker.ErrLocked) {
+		t.Fatalf("second LockAndLoad while held: %v, want ErrLocked", err)
+	}
+
+	// The first holder stalls past the lock's expiry and another takes it.
+	mr.FastForward(2 * time.Second)
+	second, _, err := s.LockAndLoad(ctx, time.Minute, req)
+	if err != nil {
+		t.Fatalf("LockAndLoad after expiry: %v", err)
+	}
+	if second.Token == first.Token {
+		t.Fatal("two holders share a token")
+	}
+	if err := s.Unlock(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := mr.Get("t:{i1}:lock"); got != second.Token {
+		t.Fatalf("the stale holder's Unlock released the new holder's lock (lock now %q)", got)
+	}
+	if _, _, err := s.LockAndLoad(ctx, time.Second, req); !errors.Is(err, broker.ErrLocked) {
+		t.Fatalf("LockAndLoad after the stale Unlock: %v, want ErrLocked", err)
+	}
+	// A commit carrying the stale lock does not release it either.
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceReady, op("o1", broker.OpSucceeded))}, &first); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := mr.Get("t:{i1}:lock"); got != second.Token {
+		t.Fatalf("a commit with the stale lock released the new holder's lock (lock now %q)", got)
+	}
+
+	if err := s.Unlock(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if mr.Exists("t:{i1}:lock") {
+		t.Fatal("the holder's Unlock left the lock")
+	}
+}
+
+func TestLockAndLoadReadsTheRecords(t *testing.T) {
+	mr, _, s := newStore(t)
+	ctx := context.Background()
+	o := op("o1", broker.OpInProgress)
+	b := &broker.Binding{ID: "b1", InstanceID: "i1", State: broker.BindingBound}
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceProvisioning, o), PutOperation: o, PutBinding: b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	lock, snap, err := s.LockAndLoad(ctx, time.Minute, broker.LoadRequest{InstanceID: "i1", BindingID: "b1", OperationID: "o1", AllBindings: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Instance == nil || snap.Instance.State != broker.InstanceProvisioning || snap.Instance.LastOp.ID != "o1" {
+		t.Errorf("instance %+v", snap.Instance)
+	}
+	if snap.Binding == nil || snap.Binding.ID != "b1" || len(snap.Bindings) != 1 {
+		t.Errorf("binding %+v, bindings %d", snap.Binding, len(snap.Bindings))
+	}
+	if snap.Operation == nil || snap.Operation.ID != "o1" || snap.Operation.State != broker.OpInProgress {
+		t.Errorf("operation %+v", snap.Operation)
+	}
+	if ttl := mr.TTL("t:{i1}:lock"); ttl != time.Minute {
+		t.Errorf("lock ttl %s, want 1m", ttl)
+	}
+	// Commit releases the lock in the same round trip.
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceReady, o)}, &lock); err != nil {
+		t.Fatal(err)
+	}
+	if mr.Exists("t:{i1}:lock") {
+		t.Error("Commit with the lock did not release it")
+	}
+
+	empty, err := s.Load(ctx, broker.LoadRequest{InstanceID: "other", BindingID: "b", OperationID: "o", AllBindings: true})
+	if err != nil {
+		t.Fatalf("Load of an unknown instance: %v", err)
+	}
+	if empty.Instance != nil || empty.Binding != nil || empty.Operation != nil || len(empty.Bindings) != 0 || empty.Tombstone != "" {
+		t.Errorf("Load of an unknown instance: %+v", empty)
+	}
+}
+
+func TestConditionalCommitOnAFinishedOperationIsStale(t *testing.T) {
+	mr, _, s := newStore(t)
+	ctx := context.Background()
+	running := op("o1", broker.OpInProgress)
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceProvisioning, running), PutOperation: running}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first finisher wins.
+	done := op("o1", broker.OpSucceeded)
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceReady, done), PutOperation: done, IfOperationInProgress: "o1"}, nil); err != nil {
+		t.Fatalf("conditional commit on a running operation: %v", err)
+	}
+	before, _ := mr.Get("t:{i1}:instance")
+	beforeOp := mr.HGet("t:{i1}:ops", "o1")
+
+	failed := op("o1", broker.OpFailed)
+	err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceFailed, failed), PutOperation: failed, IfOperationInProgress: "o1"}, nil)
+	if !errors.Is(err, broker.ErrStale) {
+		t.Fatalf("conditional commit on a finished operation: %v, want ErrStale", err)
+	}
+	if after, _ := mr.Get("t:{i1}:instance"); after != before {
+		t.Error("a stale commit changed the instance")
+	}
+	if afterOp := mr.HGet("t:{i1}:ops", "o1"); afterOp != beforeOp {
+		t.Error("a stale commit changed the operation")
+	}
+
+	// An operation that is not recorded at all is stale too, and a stale
+	// commit still leaves the lock alone.
+	lock, _, err := s.LockAndLoad(ctx, time.Minute, broker.LoadRequest{InstanceID: "i1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Commit(ctx, broker.Mutation{InstanceID: "i1", DeleteInstance: true, IfOperationInProgress: "o-missing"}, &lock)
+	if !errors.Is(err, broker.ErrStale) {
+		t.Fatalf("conditional commit on an unknown operation: %v, want ErrStale", err)
+	}
+	if !mr.Exists("t:{i1}:instance") {
+		t.Error("a stale delete deleted the instance")
+	}
+}
+
+func TestDeleteInstanceWithTombstone(t *testing.T) {
+	mr, _, s := newStore(t)
+	ctx := context.Background()
+	prov := op("o1", broker.OpSucceeded)
+	b := &broker.Binding{ID: "b1", InstanceID: "i1", State: broker.BindingBound}
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceReady, prov), PutOperation: prov, PutBinding: b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	del := op("o2", broker.OpInProgress)
+	del.Kind = adapters.OpDeprovision
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceDeprovisioning, del), PutOperation: del}, nil); err != nil {
+		t.Fatal(err)
+	}
+	finished := *del
+	finished.State = broker.OpSucceeded
+	err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", DeleteInstance: true, Tombstone: true, PutOperation: &finished, IfOperationInProgress: "o2"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"t:{i1}:instance", "t:{i1}:bindings", "t:{i1}:ops"} {
+		if mr.Exists(k) {
+			t.Errorf("%s survived the delete", k)
+		}
+	}
+	if !mr.Exists("t:{i1}:tombstone") {
+		t.Fatal("no tombstone")
+	}
+	if ttl := mr.TTL("t:{i1}:tombstone"); ttl != 24*time.Hour {
+		t.Errorf("tombstone ttl %s, want 24h", ttl)
+	}
+	snap, err := s.Load(ctx, broker.LoadRequest{InstanceID: "i1", OperationID: "o2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Instance != nil || snap.Tombstone != "o2" || snap.Operation == nil || snap.Operation.State != broker.OpSucceeded {
+		t.Errorf("snapshot after the delete: instance %v tombstone %q operation %+v", snap.Instance, snap.Tombstone, snap.Operation)
+	}
+
+	mr.FastForward(24*time.Hour + time.Second)
+	if mr.Exists("t:{i1}:tombstone") {
+		t.Error("the tombstone never expires")
+	}
+
+	// Without Tombstone nothing is left at all.
+	o := op("o3", broker.OpSucceeded)
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i2", PutInstance: inst(broker.InstanceReady, o), PutOperation: o}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i2", DeleteInstance: true, PutOperation: o}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if keys := mr.Keys(); len(keys) != 0 {
+		t.Errorf("keys left after a delete without tombstone: %v", keys)
+	}
+}
+
+func TestDeleteBindingWithTombstone(t *testing.T) {
+	mr, _, s := newStore(t)
+	ctx := context.Background()
+	b := &broker.Binding{ID: "b1", InstanceID: "i1", State: broker.BindingBound}
+	unbind := op("o-unbind", broker.OpSucceeded)
+	unbind.Kind, unbind.BindingID = adapters.OpUnbind, "b1"
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutBinding: b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", DeleteBinding: "b1", BindingTombstone: true, PutOperation: unbind}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if mr.Exists("t:{i1}:bindings") {
+		t.Error("the binding survived")
+	}
+	snap, err := s.Load(ctx, broker.LoadRequest{InstanceID: "i1", BindingID: "b1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Binding != nil || snap.BindingTombstone != "o-unbind" {
+		t.Errorf("snapshot %+v, want the binding tombstone", snap)
+	}
+	if ttl := mr.TTL("t:{i1}:binding-tombstone:b1"); ttl != 24*time.Hour {
+		t.Errorf("binding tombstone ttl %s", ttl)
+	}
+}
+
+func TestStoreReportsRedisFailures(t *testing.T) {
+	mr, _, s := newStore(t)
+	mr.Close()
+	ctx := context.Background()
+	if _, _, err := s.LockAndLoad(ctx, time.Second, broker.LoadRequest{InstanceID: "i1"}); err == nil || errors.Is(err, broker.ErrLocked) {
+		t.Errorf("LockAndLoad with Redis down: %v", err)
+	}
+	if _, err := s.Load(ctx, broker.LoadRequest{InstanceID: "i1"}); err == nil {
+		t.Error("Load with Redis down succeeded")
+	}
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", DeleteInstance: true}, nil); err == nil {
+		t.Error("Commit with Redis down succeeded")
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping with Redis down succeeded")
+	}
+}
