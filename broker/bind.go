@@ -163,6 +163,10 @@ func (b *Broker) unbind(ctx context.Context, instanceID, bindingID string, _ dom
 	next.LastOp = t.op.Summary()
 	if async {
 		marker := Mutation{InstanceID: instanceID, PutBinding: &next, PutOperation: t.op}
+		if bnd.LastOp != nil {
+			// The bind's record: once the binding is gone nothing asks for it.
+			marker.DeleteOperations = []string{bnd.LastOp.ID}
+		}
 		if err = b.startAsync(ctx, lock, t, marker); err != nil {
 			return domain.UnbindSpec{}, err
 		}

@@ -50,6 +50,13 @@ func (b *Broker) deprovision(ctx context.Context, instanceID string, details dom
 		}
 		return domain.DeprovisionServiceSpec{}, concurrency("service instance %q has an operation in progress (%s); delete it once that finishes", instanceID, inst.LastOp.Kind)
 	}
+	for _, bnd := range snap.Bindings {
+		// A running bind would store credentials after the cascade
+		// removed its binding, leaving a secret nothing points to.
+		if bnd.LastOp.Active(now) {
+			return domain.DeprovisionServiceSpec{}, concurrency("service binding %q of instance %q has an operation in progress (%s); delete the instance once that finishes", bnd.ID, instanceID, bnd.LastOp.Kind)
+		}
+	}
 	async := plan.Async
 	if async && !asyncAllowed {
 		return domain.DeprovisionServiceSpec{}, errAsyncRequired

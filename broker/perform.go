@@ -308,9 +308,9 @@ func (b *Broker) removeBinding(ctx context.Context, t *task) (Mutation, error) {
 	if bnd.LastOp != nil && bnd.LastOp.ID != t.op.ID {
 		stale = append(stale, bnd.LastOp.ID)
 	}
-	if !t.op.Async {
-		stale = append(stale, t.op.ID)
-	}
+	// The unbind's own record goes too: the binding tombstone (async) or
+	// nothing (sync) answers for it from now on.
+	stale = append(stale, t.op.ID)
 	op := b.finishOp(t.op, nil)
 	return Mutation{InstanceID: bnd.InstanceID, DeleteBinding: bnd.ID, BindingTombstone: t.op.Async, PutOperation: op, DeleteOperations: stale}, nil
 }

@@ -122,7 +122,7 @@ func (b *Broker) execute(ctx context.Context, cfg WorkerConfig, job Job) error {
 		return b.finish(ctx, t, fail(t, err), log)
 	}
 	t.until = op.Deadline
-	backoff := time.Second
+	backoff := min(time.Second, cfg.MaxBackoff)
 	for {
 		if !b.now().Before(op.Deadline) {
 			err := b.adapterFail(t, op.Kind, fmt.Errorf("did not finish within %s: %w", op.Deadline.Sub(op.CreatedAt).Round(time.Second), context.DeadlineExceeded))
@@ -247,6 +247,10 @@ func (b *Broker) loadTask(ctx context.Context, op *Operation) (*task, doFunc, fa
 	}
 	if op.ParametersRef != "" {
 		if t.params, err = b.creds.GetParameters(ctx, op.ParametersRef); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				// Gone for good: redelivering the job cannot bring them back.
+				return t, do, fail, adapters.Terminal(credErr(err))
+			}
 			return nil, nil, nil, credErr(err)
 		}
 	}
