@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -687,36 +686,6 @@ func TestAdaptersClosed(t *testing.T) {
 	})
 }
 
-// TestRepositoryCatalog keeps the real catalog.yml valid against the
-// secrets adapter's documented config (mount_prefix only).
-func TestRepositoryCatalog(t *testing.T) {
-	path := filepath.Join("..", "..", "catalog.yml")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("no catalog.yml: %v", err)
-	}
-	f, err := ParseFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Any reference resolves: this checks the catalog, not the deployment's Vault.
-	anySecret := func(_ context.Context, path, key string) (string, error) { return "resolved:" + key, nil }
-	rec := &fakes{}
-	c, err := Build(context.Background(), BuildOptions{Registry: newFakeRegistry(t, rec), Resolve: anySecret}, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if token := rec.byOffering(t, "secrets").settings.Password; strings.HasPrefix(token, "vault:") {
-		t.Errorf("the adapter's token reached it unresolved: %q", token)
-	}
-	o, ok := c.Offering(DeriveOfferingID("platform-team", "secrets"))
-	if !ok || len(o.Plans) != 2 {
-		t.Fatalf("secrets offering = %+v", o)
-	}
-	if o.Plans[0].Name != "standard" || o.Plans[0].Async || o.Plans[1].Name != "async" || !o.Plans[1].Async {
-		t.Errorf("plans = %+v %+v", o.Plans[0], o.Plans[1])
-	}
-}
 
 func TestConcurrentReads(t *testing.T) {
 	c, _ := buildGood(t)

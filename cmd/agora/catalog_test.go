@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/agora-osb/agora/broker/catalog"
+)
+
+// The repository's catalog.yml must validate against the adapters this
+// binary really offers: a typo in a producer's section fails here, in CI,
+// and not at some operator's startup.
+func TestRepositoryCatalogIsValid(t *testing.T) {
+	var out bytes.Buffer
+	if err := catalogCmd(context.Background(), []string{"check", "-catalog", "../../catalog.yml"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "is valid") {
+		t.Errorf("output %q", out.String())
+	}
+	file, err := catalog.ParseFile("../../catalog.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	offerings := map[string]bool{}
+	for _, p := range file.Producers {
+		for _, o := range p.Offerings {
+			offerings[o.Name+"/"+o.Adapter] = true
+		}
+	}
+	for _, want := range []string{"secrets/secrets", "postgres/postgres", "mysql/mysql", "redis/redis", "rabbitmq/rabbitmq"} {
+		if !offerings[want] {
+			t.Errorf("catalog.yml lacks offering/adapter %s (has %v)", want, offerings)
+		}
+	}
+}
+
+func TestCatalogCheckReportsProblems(t *testing.T) {
+	dir := t.TempDir()
+	bad := dir + "/bad.yml"
+	writeFile(t, bad, "producers:\n  - name: Team X\n    contact: x\n    offerings:\n      - name: thing\n        description: d\n        adapter: nosuch\n        plans: []\n")
+	err := catalogCmd(context.Background(), []string{"check", "-catalog", bad}, &bytes.Buffer{})
+	if err == nil {
+		t.Fatal("a bad catalog passed the check")
+	}
+	for _, want := range []string{"producers[0].name", "adapter \"nosuch\""} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("report %q does not mention %q", err, want)
+		}
+	}
+}
