@@ -73,6 +73,12 @@ func (b *Broker) deprovision(ctx context.Context, instanceID string, details dom
 	t.op.PreviousState = inst.State
 	next.LastOp = t.op.Summary()
 	marker := Mutation{InstanceID: instanceID, PutInstance: &next, PutOperation: t.op}
+	if inst.LastOp != nil {
+		// Dropping the superseded operation also stops a worker that is
+		// still finishing it past its deadline: its conditional commit
+		// finds the operation gone and changes nothing.
+		marker.DeleteOperations = []string{inst.LastOp.ID}
+	}
 	if async {
 		if err = b.startAsync(ctx, lock, t, marker); err != nil {
 			return domain.DeprovisionServiceSpec{}, err
