@@ -29,6 +29,10 @@ type BuildOptions struct {
 	Resolve SecretResolver
 	// Logger is handed to each adapter, scoped to it; nil discards.
 	Logger *slog.Logger
+	// Import turns a producer's `upstream:` broker into offerings (the osb
+	// adapter's osb.Importer). Nil is fine for a catalog without upstreams;
+	// an upstream then is a validation error.
+	Import Importer
 }
 
 // defaultOperationTimeout bounds async work when a plan does not say.
@@ -86,7 +90,15 @@ func Build(ctx context.Context, opts BuildOptions, files ...*File) (*Catalog, er
 		if _, ok := b.sources[f.Source]; !ok {
 			b.sources[f.Source] = i
 		}
-		b.file(f)
+	}
+	// Upstream catalogs are fetched before anything is validated, all at
+	// once: with several upstreams down, startup waits for one timeout,
+	// not one per upstream.
+	b.importUpstreams(files)
+	for _, f := range files {
+		if f != nil {
+			b.file(f)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		b.discard()
@@ -141,6 +153,9 @@ type builder struct {
 	offerings []*Offering
 	services  []domain.Service
 	wire      []wireService
+
+	// imports holds each upstream producer's fetched catalog.
+	imports map[producerKey]*importJob
 }
 
 func (b *builder) fail(f *File, path, format string, args ...any) {
@@ -207,6 +222,9 @@ func (b *builder) producer(f *File, pi int) {
 		b.unique(b.names, "producer:"+p.Name, f, path+".name", p.Name)
 	}
 	b.checkString(f, path+".contact", p.Contact, true, nil, "")
+	if p.Upstream != nil {
+		b.imported(f, p, pi, path)
+	}
 	for oi := range p.Offerings {
 		b.offering(f, p, fmt.Sprintf("%s.offerings[%d]", path, oi), &p.Offerings[oi])
 	}
@@ -281,9 +299,12 @@ func (b *builder) offering(f *File, p *Producer, path string, s *OfferingSpec) {
 	for i := range s.Plans {
 		d, wp, dp := b.plan(f, p, s, o, fmt.Sprintf("%s.plans[%d]", path, i), &s.Plans[i], planNames)
 		drafts = append(drafts, d)
+		o.Plans = append(o.Plans, d.plan)
+		if d.plan.Deprecated {
+			continue // resolvable through Plan, but offered to no one
+		}
 		wirePlans = append(wirePlans, wp)
 		domainPlans = append(domainPlans, dp)
-		o.Plans = append(o.Plans, d.plan)
 	}
 
 	settings, settingsOK := b.settings(f, path+".config", &s.Config)
@@ -308,6 +329,12 @@ func (b *builder) offering(f *File, p *Producer, path string, s *OfferingSpec) {
 		return
 	}
 	b.offerings = append(b.offerings, o)
+	if len(wirePlans) == 0 && len(s.Plans) > 0 {
+		// Every plan is deprecated. OSB wants at least one plan per
+		// service, so the offering leaves the served catalog; its
+		// existing instances still resolve through Offering and Plan.
+		return
+	}
 	b.wire = append(b.wire, wireService{
 		Name:                 o.Name,
 		ID:                   o.ID,
@@ -363,6 +390,7 @@ func (b *builder) plan(f *File, p *Producer, s *OfferingSpec, o *Offering, path 
 	plan := &Plan{
 		Name:           ps.Name,
 		Description:    ps.Description,
+		Deprecated:     ps.Deprecated,
 		Free:           boolOr(ps.Free, true),
 		Async:          ps.Async,
 		Bindable:       boolOr(ps.Bindable, o.Bindable),

@@ -70,6 +70,10 @@ type Plan struct {
 	Bindable        bool
 	PlanUpdateable  bool
 	MaintenanceInfo *domain.MaintenanceInfo
+	// Deprecated plans are left out of JSON and Services, so no new
+	// instance can be created on them, but Plan still returns them, so
+	// the instances that exist keep working until they are deleted.
+	Deprecated bool
 
 	provisionSchema *paramSchema
 	updateSchema    *paramSchema

@@ -686,7 +686,6 @@ func TestAdaptersClosed(t *testing.T) {
 	})
 }
 
-
 func TestConcurrentReads(t *testing.T) {
 	c, _ := buildGood(t)
 	kv := c.Offerings()[0]

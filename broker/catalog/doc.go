@@ -13,7 +13,10 @@
 //   - Build validates any number of Files together, reporting every problem
 //     at once with its field path, derives missing IDs, compiles the JSON
 //     schemas, resolves vault references in adapter config, calls each
-//     adapter's factory and precomputes the GET /v2/catalog body.
+//     adapter's factory and precomputes the GET /v2/catalog body. A
+//     producer's `upstream:` broker is imported first, through the
+//     Importer the caller passes (this package never imports an adapter),
+//     and its offerings go through the same checks.
 //
 // The resulting Catalog is immutable and safe for concurrent use: a changed
 // catalog is a new Build, swapped in by the caller.

@@ -28,11 +28,18 @@ type File struct {
 	lines map[string]int
 }
 
-// Producer is one team's section of the catalog.
+// Producer is one team's section of the catalog. A producer either lists
+// its offerings or names an Upstream broker whose catalog Build imports;
+// never both, so there is one place to look for where an offering is
+// defined.
 type Producer struct {
 	Name      string         `yaml:"name"`
 	Contact   string         `yaml:"contact"`
 	Offerings []OfferingSpec `yaml:"offerings"`
+	// Upstream is an existing OSB broker of this producer. Build fetches
+	// its catalog through BuildOptions.Import and validates the result
+	// like offerings written by hand.
+	Upstream *UpstreamSpec `yaml:"upstream"`
 }
 
 // OfferingSpec is one service offering as written in the catalog. The
@@ -73,6 +80,10 @@ type PlanSpec struct {
 	MaintenanceInfo        *MaintenanceInfoSpec `yaml:"maintenance_info"`
 	Config                 yaml.Node            `yaml:"config"`
 	Schemas                *SchemasSpec         `yaml:"schemas"`
+	// Deprecated hides the plan from GET /v2/catalog and from the plans a
+	// new instance may use, while existing instances of it keep working
+	// (update, bind, deprovision), because the broker still resolves it.
+	Deprecated bool `yaml:"deprecated"`
 }
 
 // MaintenanceInfoSpec is the OSB maintenance_info object.

@@ -5,7 +5,9 @@ import (
 	"io"
 
 	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker/catalog"
 	"github.com/agora-osb/agora/adapters/mysql"
+	"github.com/agora-osb/agora/adapters/osb"
 	"github.com/agora-osb/agora/adapters/postgres"
 	"github.com/agora-osb/agora/adapters/rabbitmq"
 	"github.com/agora-osb/agora/adapters/redis"
@@ -22,11 +24,19 @@ func adapterFactories() []adapters.Factory {
 		mysql.Factory(),
 		redis.Factory(),
 		rabbitmq.Factory(),
+		osb.Factory(),
 	}
 }
 
 func registry() (*adapters.Registry, error) {
 	return adapters.NewRegistry(adapterFactories()...)
+}
+
+// buildOptions are the catalog build options of a running broker:
+// vault: references resolve against Agora's Vault, and producer sections
+// with an upstream broker import that broker's catalog.
+func buildOptions(reg *adapters.Registry, resolve catalog.SecretResolver) catalog.BuildOptions {
+	return catalog.BuildOptions{Registry: reg, Resolve: resolve, Import: osb.Importer(nil)}
 }
 
 func listAdapters(w io.Writer) error {

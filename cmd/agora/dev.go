@@ -174,7 +174,7 @@ func devCatalog(ctx context.Context, cfg config.Config, say func(string, ...any)
 	if err != nil {
 		return nil, err
 	}
-	cat, err = catalog.Build(ctx, catalog.BuildOptions{Registry: reg, Resolve: resolve}, file)
+	cat, err = catalog.Build(ctx, buildOptions(reg, resolve), file)
 	if err != nil {
 		return nil, fmt.Errorf("catalog without the skipped offerings: %w", err)
 	}
