@@ -5,13 +5,14 @@ import (
 	"io"
 
 	"github.com/agora-osb/agora/adapters"
-	"github.com/agora-osb/agora/broker/catalog"
 	"github.com/agora-osb/agora/adapters/mysql"
 	"github.com/agora-osb/agora/adapters/osb"
 	"github.com/agora-osb/agora/adapters/postgres"
 	"github.com/agora-osb/agora/adapters/rabbitmq"
 	"github.com/agora-osb/agora/adapters/redis"
+	"github.com/agora-osb/agora/adapters/remote"
 	"github.com/agora-osb/agora/adapters/secrets"
+	"github.com/agora-osb/agora/broker/catalog"
 )
 
 // adapterFactories is the explicit list of adapters compiled into this
@@ -25,6 +26,7 @@ func adapterFactories() []adapters.Factory {
 		redis.Factory(),
 		rabbitmq.Factory(),
 		osb.Factory(),
+		remote.Factory(),
 	}
 }
 

@@ -20,6 +20,8 @@ Usage:
   agora catalog check [-catalog catalog.yml]
                                     validate a catalog and print every problem
   agora adapters                    list the adapters this binary offers
+  agora adapter test --url URL --secret S
+                                    run the conformance kit against a remote adapter
   agora version
 
 Run 'agora <command> -h' for the flags of a command.
@@ -46,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = catalogCmd(ctx, args[1:], stdout)
 	case "adapters":
 		err = listAdapters(stdout)
+	case "adapter":
+		err = adapterCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "agora", version)
 	case "-h", "--help", "help":

@@ -1,0 +1,234 @@
+package remote_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/adaptertest/memadapter"
+	"github.com/agora-osb/agora/adapters/remote"
+	"github.com/agora-osb/agora/examples/remote-adapter-go/files"
+)
+
+// conformFiles runs the full conformance (protocol checks and kit)
+// against a files adapter at url, whose instances live under root.
+func conformFiles(t *testing.T, url, root string) adaptertest.Report {
+	t.Helper()
+	check, revoked, isolation := fileChecks()
+	report, err := remote.Conformance(t.Context(), remote.ConformanceOptions{
+		URL: url, Secret: testSecret, Plan: testPlan,
+		InvalidProvisionParameters: map[string]any{"bogus": 1},
+		CheckCredentials:           check, CheckRevoked: revoked, CheckIsolation: isolation,
+		Timeout: 10 * time.Second, Logf: t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(root); len(left) > 0 {
+		t.Errorf("the run left %d instance directories behind in %s", len(left), root)
+	}
+	return report
+}
+
+// TestGoExample serves the Go example's adapter in process.
+func TestGoExample(t *testing.T) {
+	root := t.TempDir()
+	srv := httptest.NewServer(remote.Handler(&files.Adapter{Root: root},
+		remote.HandlerOptions{Name: "files-go", Version: "test", Secret: testSecret}))
+	defer srv.Close()
+	requireAllPassed(t, conformFiles(t, srv.URL, root))
+}
+
+// TestPythonExample starts examples/remote-adapter-python/adapter.py as
+// its own process, the way a producer runs it.
+func TestPythonExample(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Python process; skipped with -short")
+	}
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is needed to test examples/remote-adapter-python (install Python 3.11+, or run go test -short): %v", err)
+	}
+	root := t.TempDir()
+	url := startPython(t, python, root)
+	requireAllPassed(t, conformFiles(t, url, root))
+}
+
+// syncBuffer collects the subprocess's log while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startPython starts the adapter on a free port (port 0; it prints the
+// address it got) and stops it when the test ends.
+func startPython(t *testing.T, python, root string) string {
+	t.Helper()
+	script, err := filepath.Abs("../../examples/remote-adapter-python/adapter.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stat also makes go test's cache notice when the script changes.
+	if _, err := os.Stat(script); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(python, script, "--listen", "127.0.0.1:0", "--secret", testSecret, "--root", root)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", script, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("adapter.py log:\n%s", stderr.String())
+		}
+	})
+	lines := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		lines <- line
+	}()
+	select {
+	case line := <-lines:
+		url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+		if !ok {
+			t.Fatalf("adapter.py did not start: %q\n%s", line, stderr.String())
+		}
+		return url
+	case <-time.After(20 * time.Second):
+		t.Fatalf("adapter.py printed no address within 20s\n%s", stderr.String())
+	}
+	return ""
+}
+
+// The kit must be able to fail: each broken adapter below fails the check
+// that guards against its fault, and only the checks that should.
+
+func TestConformanceFailsWithoutSignatureChecks(t *testing.T) {
+	srv, _ := serveMemadapter(t, remote.HandlerOptions{Name: "memory", SkipSignature: true})
+	report := conformMem(t, srv.URL)
+	for _, name := range []string{remote.CheckRejectsUnsigned, remote.CheckRejectsBadSignature, remote.CheckRejectsStale, remote.CheckRejectsReplay} {
+		if c := result(report, name); !c.Failed() || c.Hint == "" {
+			t.Errorf("%s: want a failure with a hint against an adapter that skips signature checks, got %+v", name, c)
+		}
+	}
+	if c := result(report, "provision"); !c.Passed {
+		t.Errorf("provision should still pass: %+v", c)
+	}
+}
+
+func TestConformanceFailsWithoutReplayCache(t *testing.T) {
+	// A handler built afresh for every request forgets every signature:
+	// it checks them, but lets a captured request through again.
+	mem := memAdapter(t)
+	forgetful := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		remote.Handler(mem, remote.HandlerOptions{Name: "memory", Secret: testSecret}).ServeHTTP(w, r)
+	}))
+	defer forgetful.Close()
+	report := conformMem(t, forgetful.URL)
+	if c := result(report, remote.CheckRejectsReplay); !c.Failed() || !strings.Contains(c.Detail, "second time") {
+		t.Errorf("rejects-replay: want a failure, got %+v", c)
+	}
+	for _, name := range []string{remote.CheckRejectsUnsigned, remote.CheckRejectsBadSignature, remote.CheckRejectsStale, "provision"} {
+		if c := result(report, name); !c.Passed {
+			t.Errorf("%s should pass: %+v", name, c)
+		}
+	}
+}
+
+func TestConformanceFailsForABrokenAdapter(t *testing.T) {
+	srv := httptest.NewServer(remote.Handler(strictDeprovision{memAdapter(t)}, remote.HandlerOptions{Name: "broken", Secret: testSecret}))
+	defer srv.Close()
+	report := conformMem(t, srv.URL)
+	if c := result(report, "deprovision-missing"); !c.Failed() {
+		t.Errorf("deprovision-missing: want a failure, got %+v", c)
+	}
+	if !report.Failed() {
+		t.Error("the report does not count as failed")
+	}
+}
+
+func TestConformanceOfAWrongURL(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	report, err := remote.Conformance(t.Context(), remote.ConformanceOptions{URL: srv.URL, Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := result(report, remote.CheckCapabilities)
+	if !c.Failed() || !strings.Contains(c.Detail, srv.URL) || !strings.Contains(c.Detail, "protocol error body") {
+		t.Errorf("capabilities: want a failure naming the URL, got %+v", c)
+	}
+	if c := result(report, "kit"); !c.Skipped {
+		t.Errorf("the kit should not run against an adapter that does not speak the protocol: %+v", c)
+	}
+}
+
+func TestConformanceRejectsBadOptions(t *testing.T) {
+	_, err := remote.Conformance(t.Context(), remote.ConformanceOptions{URL: "ftp://x"})
+	if err == nil || !strings.Contains(err.Error(), "scheme") || !strings.Contains(err.Error(), "secret") {
+		t.Fatalf("want every problem with the options at once, got %v", err)
+	}
+}
+
+func conformMem(t *testing.T, url string) adaptertest.Report {
+	t.Helper()
+	report, err := remote.Conformance(t.Context(), remote.ConformanceOptions{
+		URL: url, Secret: testSecret, ProvisionParameters: map[string]any{"max_keys": 5}, Timeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return report
+}
+
+func memAdapter(t *testing.T) adapters.Adapter {
+	t.Helper()
+	mem, err := memadapter.New(adapters.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mem
+}
+
+// strictDeprovision breaks the contract: a missing instance is an error.
+type strictDeprovision struct{ adapters.Adapter }
+
+func (s strictDeprovision) Deprovision(ctx context.Context, req adapters.DeprovisionRequest) (adapters.DeprovisionResult, error) {
+	res, err := s.Adapter.Deprovision(ctx, req)
+	if errors.Is(err, adapters.ErrNotFound) {
+		return res, fmt.Errorf("deprovision %s: no such database", req.InstanceID)
+	}
+	return res, err
+}
