@@ -1,0 +1,321 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"text/template"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// Catalog IDs as documented in docs/catalog.md: derived from the names, so
+// they are the same on every replica and after every restart.
+const (
+	secretsServiceID = "06a8a546-bcf9-58b0-92c9-b2ffc466192b"
+)
+
+var (
+	// Derived like the offering ID; the suite checks them against the
+	// catalog package too.
+	standardPlanID = derivePlanID("standard")
+	asyncPlanID    = derivePlanID("async")
+)
+
+// catalogTemplate is the per-run catalog: the secrets offering with a sync
+// and an async plan, its adapter pointed at a chosen Vault. The adapter's
+// token is a Vault reference resolved through the broker's own Vault.
+var catalogTemplate = template.Must(template.New("catalog").Parse(`
+producers:
+  - name: platform-team
+    contact: platform@example.com
+    offerings:
+      - name: secrets
+        description: A private folder in Vault's KV store, with an AppRole login for it per binding.
+        adapter: secrets
+        config:
+          vault_addr: {{.AdapterVaultAddr}}
+          token: vault:secret/agora-config/secrets-adapter#token
+        bindable: true
+        instances_retrievable: true
+        bindings_retrievable: true
+        tags: [secrets, vault]
+        plans:
+          - name: standard
+            description: A secrets folder, ready when the create call returns.
+            config:
+              token_ttl: 10m
+            maintenance_info:
+              version: 1.0.0
+          - name: async
+            description: The same secrets folder, created in the background.
+            async: true
+            operation_timeout: 2m
+            config:
+              token_ttl: 10m
+            maintenance_info:
+              version: 1.0.0
+`))
+
+// BrokerOptions describes one `agora serve` process.
+type BrokerOptions struct {
+	// Name labels the process in failure output ("A", "B").
+	Name string
+	// Prefix is the Redis key prefix; replicas sharing it share state.
+	Prefix string
+	// VaultAddr is the broker's credential store (default: the suite's Vault).
+	VaultAddr string
+	// AdapterVaultAddr is the Vault the secrets adapter works on (default:
+	// the suite's Vault, directly).
+	AdapterVaultAddr string
+	// Concurrency is workers.concurrency (0: the broker's default).
+	Concurrency int
+}
+
+// Broker is a running `agora serve` subprocess.
+type Broker struct {
+	Name   string
+	URL    string
+	Prefix string
+	OSB    *OSBClient
+
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan struct{}
+	mu     sync.Mutex
+	ended  bool
+}
+
+// claimIdle is workers.claim_idle of every broker started here: short, so
+// a killed replica's jobs are taken over within seconds.
+const claimIdle = 3 * time.Second
+
+// specPrefix returns a Redis key prefix of its own for one spec, under the
+// run's prefix (cleaned up at the end of the suite, and by the spec).
+func specPrefix() string {
+	GinkgoHelper()
+	p := fmt.Sprintf("%s-%s", runPrefix, randomHex(3))
+	DeferCleanup(func(ctx SpecContext) {
+		_, err := deleteKeys(ctx, p+":*")
+		Expect(err).NotTo(HaveOccurred())
+	}, NodeTimeout(20*time.Second))
+	return p
+}
+
+// StartBroker writes a config and a catalog, starts `agora serve` on a free
+// port and waits until /readyz answers 200. The process is stopped (SIGTERM)
+// when the spec ends, and its log printed if the spec failed.
+func StartBroker(ctx context.Context, opts BrokerOptions) *Broker {
+	GinkgoHelper()
+	if opts.VaultAddr == "" {
+		opts.VaultAddr = vault.Addr
+	}
+	if opts.AdapterVaultAddr == "" {
+		opts.AdapterVaultAddr = vault.Addr
+	}
+	if opts.Name == "" {
+		opts.Name = "broker"
+	}
+	Expect(opts.Prefix).NotTo(BeEmpty(), "every broker needs a Redis prefix of its own")
+
+	dir, err := os.MkdirTemp(workDir, "broker-")
+	Expect(err).NotTo(HaveOccurred())
+	catalogPath := filepath.Join(dir, "catalog.yml")
+	var cat bytes.Buffer
+	Expect(catalogTemplate.Execute(&cat, opts)).To(Succeed())
+	Expect(os.WriteFile(catalogPath, cat.Bytes(), 0o600)).To(Succeed())
+
+	user, pass := "platform", randomHex(12)
+	var lastErr error
+	// A free port can be taken between our probe and the broker's listen;
+	// try a few.
+	for attempt := 0; attempt < 3; attempt++ {
+		port := freePort()
+		configPath := filepath.Join(dir, fmt.Sprintf("agora-%d.yml", attempt))
+		Expect(os.WriteFile(configPath, []byte(brokerConfig(opts, port, catalogPath, user, pass)), 0o600)).To(Succeed())
+		b := &Broker{Name: opts.Name, Prefix: opts.Prefix, URL: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &syncBuffer{}, exited: make(chan struct{})}
+		b.OSB = newOSBClient(b.URL, user, pass)
+		b.cmd = exec.Command(agoraBin, "serve", "-config", configPath)
+		b.cmd.Dir = dir
+		// Only what the broker needs: no AGORA_* or VAULT_* from the
+		// developer's shell may change what is tested.
+		b.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+		b.cmd.Stdout = b.stderr
+		b.cmd.Stderr = b.stderr
+		b.cmd.SysProcAttr = childProcAttr()
+		Expect(b.cmd.Start()).To(Succeed())
+		go func() {
+			_ = b.cmd.Wait()
+			close(b.exited)
+		}()
+		DeferCleanup(func() {
+			b.Stop()
+			if CurrentSpecReport().Failed() {
+				fmt.Fprintf(GinkgoWriter, "---- log of agora serve %q (%s, prefix %s) ----\n%s\n", b.Name, b.URL, b.Prefix, b.stderr.String())
+			}
+		})
+		if lastErr = b.waitReady(ctx, 30*time.Second); lastErr == nil {
+			return b
+		}
+		b.Kill()
+		if !strings.Contains(b.stderr.String(), "address already in use") {
+			break
+		}
+	}
+	Fail(fmt.Sprintf("agora serve %q did not become ready: %v", opts.Name, lastErr))
+	return nil
+}
+
+func brokerConfig(opts BrokerOptions, port int, catalogPath, user, pass string) string {
+	return fmt.Sprintf(`listen: 127.0.0.1:%d
+catalog: %s
+credentials:
+  - username: %s
+    password: %s
+redis:
+  url: redis://%s/0
+  prefix: %s
+vault:
+  addr: %s
+  token: root
+  prefix: %s
+workers:
+  concurrency: %d
+  claim_idle: %s
+sync_timeout: 20s
+shutdown_grace: 5s
+log_level: info
+log_format: json
+`, port, catalogPath, user, pass, redisAddr, opts.Prefix, opts.VaultAddr, vaultPrefix(), opts.Concurrency, claimIdle)
+}
+
+// vaultPrefix is vault.prefix of every broker of this run.
+func vaultPrefix() string { return runPrefix }
+
+func (b *Broker) waitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		select {
+		case <-b.exited:
+			return fmt.Errorf("exited before becoming ready:\n%s", b.stderr.String())
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		status, body := b.Readyz()
+		if status == http.StatusOK {
+			return nil
+		}
+		last = fmt.Sprintf("%d %s", status, body)
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("/readyz not 200 after %s (last answer: %s)", timeout, last)
+}
+
+// Readyz returns the status and body of GET /readyz (0 when unreachable).
+func (b *Broker) Readyz() (int, string) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(b.URL + "/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.String()
+}
+
+// Stop sends SIGTERM and waits for the process to exit (SIGKILL after 15s).
+func (b *Broker) Stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ended {
+		return
+	}
+	b.ended = true
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.exited:
+	case <-time.After(15 * time.Second):
+		_ = b.cmd.Process.Kill()
+		<-b.exited
+	}
+}
+
+// Kill sends SIGKILL (kill -9) and waits until the process is gone.
+func (b *Broker) Kill() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ended = true
+	_ = b.cmd.Process.Kill()
+	<-b.exited
+}
+
+// Pid is the process ID (the broker's worker consumer names contain it).
+func (b *Broker) Pid() int { return b.cmd.Process.Pid }
+
+// Log returns everything the process wrote so far.
+func (b *Broker) Log() string { return b.stderr.String() }
+
+// LogRecords returns the broker's JSON log records whose msg is msg.
+func (b *Broker) LogRecords(msg string) []map[string]any {
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(b.stderr.String()))
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for sc.Scan() {
+		var rec map[string]any
+		if json.Unmarshal(sc.Bytes(), &rec) != nil {
+			continue
+		}
+		if rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func freePort() int {
+	GinkgoHelper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer is a bytes.Buffer safe for a writing process and a reading test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func listenLocal() net.Listener {
+	GinkgoHelper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	return ln
+}
