@@ -63,6 +63,23 @@ func (b *Broker) finishOp(op *Operation, err error) *Operation {
 	return &done
 }
 
+// instanceOutcome records inst with the task's operation finished by err
+// (nil: succeeded), the summary on the record matching the operation.
+func (b *Broker) instanceOutcome(t *task, inst Instance, err error) Mutation {
+	inst.UpdatedAt = b.now()
+	op := b.finishOp(t.op, err)
+	inst.LastOp = op.Summary()
+	return Mutation{InstanceID: inst.ID, PutInstance: &inst, PutOperation: op}
+}
+
+// bindingOutcome is instanceOutcome for a binding.
+func (b *Broker) bindingOutcome(t *task, bnd Binding, err error) Mutation {
+	bnd.UpdatedAt = b.now()
+	op := b.finishOp(t.op, err)
+	bnd.LastOp = op.Summary()
+	return Mutation{InstanceID: bnd.InstanceID, PutBinding: &bnd, PutOperation: op}
+}
+
 // describe is the failure text last_operation shows: the same words the
 // platform would have got from a synchronous request.
 func describe(err error) string {
@@ -90,10 +107,7 @@ func (b *Broker) doProvision(ctx context.Context, t *task) (Mutation, error) {
 	inst := *t.inst
 	inst.State = InstanceReady
 	inst.DashboardURL, inst.Metadata, inst.Receipt = res.DashboardURL, res.Metadata, res.Receipt
-	inst.UpdatedAt = b.now()
-	op := b.finishOp(t.op, nil)
-	inst.LastOp = op.Summary()
-	return Mutation{InstanceID: inst.ID, PutInstance: &inst, PutOperation: op}, nil
+	return b.instanceOutcome(t, inst, nil), nil
 }
 
 func (b *Broker) failProvision(t *task, err error) Mutation {
@@ -103,10 +117,7 @@ func (b *Broker) failProvision(t *task, err error) Mutation {
 		return Mutation{InstanceID: inst.ID, DeleteInstance: true}
 	}
 	inst.State = InstanceFailed
-	inst.UpdatedAt = b.now()
-	op := b.finishOp(t.op, err)
-	inst.LastOp = op.Summary()
-	return Mutation{InstanceID: inst.ID, PutInstance: &inst, PutOperation: op}
+	return b.instanceOutcome(t, inst, err)
 }
 
 func (b *Broker) doUpdate(ctx context.Context, t *task) (Mutation, error) {
@@ -145,10 +156,7 @@ func (b *Broker) doUpdate(ctx context.Context, t *task) (Mutation, error) {
 	if res.Receipt != nil {
 		inst.Receipt = res.Receipt
 	}
-	inst.UpdatedAt = b.now()
-	op := b.finishOp(t.op, nil)
-	inst.LastOp = op.Summary()
-	return Mutation{InstanceID: inst.ID, PutInstance: &inst, PutOperation: op}, nil
+	return b.instanceOutcome(t, inst, nil), nil
 }
 
 // failUpdate leaves the instance as it was (on its old plan), with the
@@ -156,10 +164,7 @@ func (b *Broker) doUpdate(ctx context.Context, t *task) (Mutation, error) {
 func (b *Broker) failUpdate(t *task, err error) Mutation {
 	inst := *t.inst
 	inst.State = InstanceReady
-	inst.UpdatedAt = b.now()
-	op := b.finishOp(t.op, err)
-	inst.LastOp = op.Summary()
-	return Mutation{InstanceID: inst.ID, PutInstance: &inst, PutOperation: op}
+	return b.instanceOutcome(t, inst, err)
 }
 
 // doDeprovision removes the instance's bindings first (cascade: their
@@ -206,10 +211,7 @@ func (b *Broker) failDeprovision(t *task, err error) Mutation {
 		// It was never ready; a failed delete does not make it so.
 		inst.State = InstanceFailed
 	}
-	inst.UpdatedAt = b.now()
-	op := b.finishOp(t.op, err)
-	inst.LastOp = op.Summary()
-	return Mutation{InstanceID: inst.ID, PutInstance: &inst, PutOperation: op}
+	return b.instanceOutcome(t, inst, err)
 }
 
 // doBind asks the adapter for credentials and stores them in Vault. If
@@ -251,10 +253,7 @@ func (b *Broker) doBind(ctx context.Context, t *task) (Mutation, error) {
 	bnd.State = BindingBound
 	bnd.CredentialRef = ref
 	bnd.Endpoints, bnd.SyslogDrainURL, bnd.RouteServiceURL, bnd.Receipt = res.Endpoints, res.SyslogDrainURL, res.RouteServiceURL, res.Receipt
-	bnd.UpdatedAt = b.now()
-	op := b.finishOp(t.op, nil)
-	bnd.LastOp = op.Summary()
-	return Mutation{InstanceID: bnd.InstanceID, PutBinding: &bnd, PutOperation: op}, nil
+	return b.bindingOutcome(t, bnd, nil), nil
 }
 
 // compensationError is a Vault failure during bind whose compensating
@@ -273,10 +272,7 @@ func (b *Broker) failBind(t *task, err error) Mutation {
 	}
 	bnd := *t.binding
 	bnd.State = BindingFailed
-	bnd.UpdatedAt = b.now()
-	op := b.finishOp(t.op, err)
-	bnd.LastOp = op.Summary()
-	return Mutation{InstanceID: bnd.InstanceID, PutBinding: &bnd, PutOperation: op}
+	return b.bindingOutcome(t, bnd, err)
 }
 
 // removeBinding revokes a binding at the adapter and deletes its
@@ -320,10 +316,7 @@ func (b *Broker) failUnbind(t *task, err error) Mutation {
 	if bnd.State == BindingDeleting {
 		bnd.State = BindingBound
 	}
-	bnd.UpdatedAt = b.now()
-	op := b.finishOp(t.op, err)
-	bnd.LastOp = op.Summary()
-	return Mutation{InstanceID: bnd.InstanceID, PutBinding: &bnd, PutOperation: op}
+	return b.bindingOutcome(t, bnd, err)
 }
 
 // settle polls an adapter's pending work until it ends or t.until passes.
