@@ -745,6 +745,10 @@ func (e *env) allValues() map[string]string {
 			for _, f := range fields {
 				out[k+"#"+f] = f + "=" + e.mr.HGet(k, f)
 			}
+		case "set":
+			// The per-offering instance index (broker.InstanceIndex).
+			members, _ := e.mr.Members(k)
+			out[k] = strings.Join(members, " ")
 		case "stream":
 			entries, _ := e.mr.Stream(k)
 			for _, en := range entries {

@@ -19,6 +19,11 @@ func (b *Broker) provision(ctx context.Context, instanceID string, details domai
 	if err != nil {
 		return domain.ProvisionedServiceSpec{}, err
 	}
+	if plan.Deprecated {
+		// The catalog keeps deprecated plans resolvable for the instances
+		// that exist; a new instance must not be created on one.
+		return domain.ProvisionedServiceSpec{}, badRequest("plan %q of service %q is deprecated: existing instances keep working, new ones cannot be created", plan.Name, off.Name)
+	}
 	if plan.Async && !asyncAllowed {
 		return domain.ProvisionedServiceSpec{}, errAsyncRequired
 	}
@@ -87,6 +92,11 @@ func (b *Broker) provision(ctx context.Context, instanceID string, details domai
 		marker.DeleteOperations = []string{snap.Instance.LastOp.ID}
 	}
 
+	// Index first, commit second: the per-offering index may then name an
+	// instance that was never recorded, but never miss one (see index.go).
+	if err = b.indexInstance(ctx, inst); err != nil {
+		return domain.ProvisionedServiceSpec{}, stateErr(err)
+	}
 	if async {
 		if err = b.startAsync(ctx, lock, t, marker); err != nil {
 			return domain.ProvisionedServiceSpec{}, err

@@ -31,6 +31,8 @@ func (b *Broker) runSync(ctx context.Context, lock Lock, t *task, marker Mutatio
 			return Mutation{}, stateErr(cerr)
 		}
 		b.log.Error("record failed operation", "instance_id", t.inst.ID, "operation_id", t.op.ID, "error", cerr)
+	} else {
+		b.unindexDeleted(ctx, t.inst, m)
 	}
 	return m, err
 }

@@ -49,6 +49,10 @@ func (b *Broker) update(ctx context.Context, instanceID string, details domain.U
 		if _, plan, err = b.plan(inst.ServiceID, details.PlanID); err != nil {
 			return domain.UpdateServiceSpec{}, err
 		}
+		if plan.Deprecated {
+			// Moving onto a deprecated plan would be a new use of it.
+			return domain.UpdateServiceSpec{}, badRequest("plan %q of service %q is deprecated: instances cannot move onto it", plan.Name, off.Name)
+		}
 	}
 	if err := checkMaintenanceInfo(plan, details.MaintenanceInfo); err != nil {
 		return domain.UpdateServiceSpec{}, err

@@ -156,6 +156,9 @@ func (b *Broker) execute(ctx context.Context, cfg WorkerConfig, job Job) error {
 func (b *Broker) finish(ctx context.Context, t *task, m Mutation, log interface{ Warn(string, ...any) }) error {
 	m.IfOperationInProgress = t.op.ID
 	err := b.state.Commit(context.WithoutCancel(ctx), m, nil)
+	if err == nil {
+		b.unindexDeleted(ctx, t.inst, m)
+	}
 	if errors.Is(err, ErrStale) {
 		log.Warn("operation was already finished elsewhere; outcome dropped")
 		err = nil

@@ -15,6 +15,9 @@
 //	agora:{<iid>}:tombstone                    string  final Operation JSON of the async deprovision that deleted the instance (expires)
 //	agora:{<iid>}:binding-tombstone:<bid>      string  final Operation JSON of the async unbind that deleted the binding (expires)
 //	agora:jobs                                 stream  async jobs; consumer group "agora-workers"
+//	agora:offering:{<service_id>}:instances    set     instance IDs of one offering (index.go): added before
+//	                                                   the instance is first committed, removed after it is
+//	                                                   deleted, so a superset; rebuildable from the records
 //
 // What this package must never do: store a secret (the broker hands it
 // records that hold fingerprints and Vault references only), or run KEYS

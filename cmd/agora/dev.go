@@ -109,8 +109,12 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer rdb.Close()
+	prod, err := producerSelfService(cfg.Catalog, cat)
+	if err != nil {
+		return err
+	}
 
-	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Logger: log, Ready: func(addr string) {
+	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Logger: log, Producers: prod, Ready: func(addr string) {
 		printWelcome(stdout, "http://"+addr, user, pass, cat)
 	}})
 }

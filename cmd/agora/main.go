@@ -22,6 +22,10 @@ Usage:
   agora adapters                    list the adapters this binary offers
   agora adapter test --url URL --secret S
                                     run the conformance kit against a remote adapter
+  agora producer login|register|apply|status|history|restore|deprecate|remove|instances|operations
+                                    a producer's self-service (agora producer help)
+  agora admin producers|slices|catalog
+                                    the platform engineer's side (agora admin help)
   agora version
 
 Run 'agora <command> -h' for the flags of a command.
@@ -50,6 +54,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = listAdapters(stdout)
 	case "adapter":
 		err = adapterCmd(ctx, args[1:], stdout, stderr)
+	case "producer":
+		err = producerCmd(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "admin":
+		err = adminCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "agora", version)
 	case "-h", "--help", "help":

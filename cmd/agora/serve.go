@@ -39,7 +39,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer rdb.Close()
-	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Logger: log})
+	prod, err := producerSelfService(cfg.Catalog, cat)
+	if err != nil {
+		return err
+	}
+	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Logger: log, Producers: prod})
 }
 
 // loadCatalog parses, validates and builds the catalog; a bad catalog stops

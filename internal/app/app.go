@@ -15,12 +15,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/broker"
 	"github.com/agora-osb/agora/broker/catalog"
 	"github.com/agora-osb/agora/broker/httpapi"
+	"github.com/agora-osb/agora/broker/livecatalog"
+	"github.com/agora-osb/agora/broker/producers"
+	"github.com/agora-osb/agora/broker/producers/producerapi"
 	"github.com/agora-osb/agora/broker/redisstore"
 	"github.com/agora-osb/agora/broker/vaultstore"
 	"github.com/agora-osb/agora/internal/config"
@@ -36,6 +40,27 @@ type Options struct {
 	Listener net.Listener
 	// Ready is called once the server accepts connections.
 	Ready func(addr string)
+	// Producers turns on producer self-service: the /producers and
+	// /admin routes, and the loop that rebuilds the catalog (Catalog's
+	// sources plus every producer's live slice) whenever a slice goes
+	// live on any replica. Nil serves Catalog as it is, for good.
+	Producers *Producers
+}
+
+// Producers is what producer self-service needs from the binary.
+type Producers struct {
+	// Base are the parsed sources Catalog was built from (catalog.yml).
+	Base []*catalog.File
+	// Build are the options Catalog was built with. A nil Resolve means
+	// Agora's own Vault, as configured.
+	Build catalog.BuildOptions
+	// Gate runs the conformance kit against a producer's adapter; nil
+	// refuses every slice (the gate is never skipped).
+	Gate producers.Gate
+	// PollInterval is how often each replica looks for a new catalog
+	// generation (default 1s); Grace how long a replaced catalog's
+	// adapters stay open for work that started on them (default 5m).
+	PollInterval, Grace time.Duration
 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully: the HTTP
@@ -64,13 +89,27 @@ func Run(ctx context.Context, opts Options) error {
 		{Name: "vault", Check: creds.Ping, Required: true},
 	}
 	for _, off := range opts.Catalog.Offerings() {
-		if p, ok := off.Adapter.(adapters.Pinger); ok {
-			checks = append(checks, httpapi.Check{Name: "adapter:" + off.Name, Check: p.Ping})
+		if _, ok := off.Adapter.(adapters.Pinger); ok {
+			// Looked up per probe: the catalog may have been swapped, and
+			// the adapters of the one that was replaced closed.
+			name := off.Name
+			checks = append(checks, httpapi.Check{Name: "adapter:" + name, Check: func(ctx context.Context) error {
+				return pingOffering(ctx, b.Catalog(), name)
+			}})
 		}
 	}
 	creds4 := make([]httpapi.Credential, 0, len(cfg.Credentials))
 	for _, c := range cfg.Credentials {
 		creds4 = append(creds4, httpapi.Credential{Username: c.Username, Password: c.Password})
+	}
+	var extra func(*mux.Router)
+	var loader *livecatalog.Loader
+	if opts.Producers != nil {
+		api, l, err := producerSelfService(ctx, opts, b, state)
+		if err != nil {
+			return err
+		}
+		extra, loader = api.Mount, l
 	}
 	handler, err := httpapi.NewHandler(httpapi.Options{
 		Broker:      b,
@@ -78,6 +117,7 @@ func Run(ctx context.Context, opts Options) error {
 		Credentials: creds4,
 		Logger:      log,
 		Checks:      checks,
+		Extra:       extra,
 	})
 	if err != nil {
 		return err
@@ -95,6 +135,9 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Go(func() {
 		b.RunWorkers(workCtx, broker.WorkerConfig{Concurrency: cfg.Workers.Concurrency, Heartbeat: claimIdle / 3})
 	})
+	if loader != nil {
+		wg.Go(func() { loader.Run(workCtx) })
+	}
 	log.Info("agora serving", "addr", ln.Addr().String(), "offerings", len(opts.Catalog.Offerings()))
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr().String())
@@ -104,6 +147,61 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Wait()
 	log.Info("agora stopped")
 	return err
+}
+
+// producerSelfService wires the producer service and its HTTP API, and
+// builds the live catalog once before serving, so a replica starts with
+// every producer's live slice. If that build fails (Vault down, say) the
+// replica serves Catalog and the loader keeps retrying, loudly.
+func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, state *redisstore.Store) (*producerapi.API, *livecatalog.Loader, error) {
+	cfg, log, p := opts.Config, opts.Logger, opts.Producers
+	build := p.Build
+	if build.Resolve == nil {
+		build.Resolve = VaultResolver(cfg.Vault.Addr, cfg.Vault.Token)
+	}
+	if build.Logger == nil {
+		build.Logger = log
+	}
+	vault, err := vaultstore.NewClient(cfg.Vault.Addr, cfg.Vault.Token, 10*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := producers.New(producers.Config{
+		Store: producers.NewStore(opts.Redis, cfg.Redis.Prefix), Base: p.Base, Build: build,
+		Secrets: producers.NewVaultSecrets(vault, cfg.Vault.Mount, cfg.Vault.Prefix), Gate: p.Gate,
+		Instances: state, Catalog: b.Catalog, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	loader := livecatalog.New(livecatalog.Config{
+		Sources: svc, Target: b, Build: build, Interval: p.PollInterval, Grace: p.Grace, Logger: log,
+	})
+	if err := loader.Reload(ctx); err != nil {
+		log.Error("serving catalog.yml alone until the producers' live slices build; retrying in the background", "error", err)
+	}
+	admins := make([]producerapi.Credential, 0, len(cfg.Credentials))
+	for _, c := range cfg.Credentials {
+		admins = append(admins, producerapi.Credential{Username: c.Username, Password: c.Password})
+	}
+	api, err := producerapi.New(producerapi.Options{Service: svc, Admins: admins, Loader: loader, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return api, loader, nil
+}
+
+// pingOffering pings the adapter of the named offering in cat.
+func pingOffering(ctx context.Context, cat *catalog.Catalog, name string) error {
+	for _, off := range cat.Offerings() {
+		if off.Name == name {
+			if p, ok := off.Adapter.(adapters.Pinger); ok {
+				return p.Ping(ctx)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("offering %q is no longer in the catalog", name)
 }
 
 // RedisClient builds a go-redis UniversalClient: a single node from a URL,

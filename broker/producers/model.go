@@ -1,0 +1,223 @@
+package producers
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/agora-osb/agora/adapters/adaptertest"
+)
+
+// State is where a producer is in her life.
+type State string
+
+// Producer states. A pending producer can sign in and read, but not put a
+// slice; a suspended one can do neither. A suspended producer's live slice
+// stays in the catalog: her existing instances still need it.
+const (
+	StatePending   State = "pending"
+	StateActive    State = "active"
+	StateSuspended State = "suspended"
+)
+
+// Producer is a producer team as the API shows it. It never carries the
+// token or its hash.
+type Producer struct {
+	Name    string `json:"name"`
+	Contact string `json:"contact"`
+	// Namespace is the prefix every offering name of hers must start with
+	// ("team-x-"), so teams cannot squat each other's names.
+	Namespace string `json:"namespace"`
+	State     State  `json:"state"`
+	// AutoApproveSlices lets her slices go live as soon as the gate
+	// passes, without an admin.
+	AutoApproveSlices bool `json:"auto_approve_slices"`
+	// LiveVersion is the slice version in the catalog; 0 when none.
+	LiveVersion    int       `json:"live_version"`
+	SelfRegistered bool      `json:"self_registered"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// SliceStatus is where a slice version is in its life.
+type SliceStatus string
+
+// Slice statuses. At most one version of a producer is live.
+const (
+	SlicePendingApproval SliceStatus = "pending_approval"
+	SliceLive            SliceStatus = "live"
+	SliceSuperseded      SliceStatus = "superseded"
+	SliceRejected        SliceStatus = "rejected"
+)
+
+// SliceVersion is one stored version of a producer's slice.
+type SliceVersion struct {
+	Version int         `json:"version"`
+	Status  SliceStatus `json:"status"`
+	// Author is who made it: "producer:<name>" or "admin:<user>".
+	Author string `json:"author"`
+	// Action says how: "apply", "restore of v3", "deprecate plan x/y",
+	// "remove offering x".
+	Action    string    `json:"action"`
+	CreatedAt time.Time `json:"created_at"`
+	// DecidedAt and DecidedBy record the approval or rejection.
+	DecidedAt *time.Time `json:"decided_at,omitempty"`
+	DecidedBy string     `json:"decided_by,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	// BasedOn is the live version an edit by Agora (deprecate, remove)
+	// started from; it goes live only while that is still the live one.
+	BasedOn int `json:"based_on,omitempty"`
+	// Offerings names the offerings of this version.
+	Offerings []string    `json:"offerings"`
+	Gate      *GateResult `json:"gate,omitempty"`
+	// Slice is the YAML text, with the protocol secret replaced by its
+	// vault: reference. Left out of version listings.
+	Slice string `json:"slice,omitempty"`
+}
+
+// GateResult is the conformance gate's verdict on a slice: one report per
+// offering, flattened into check lines.
+type GateResult struct {
+	Summary string      `json:"summary"`
+	Failed  bool        `json:"failed"`
+	Checks  []GateCheck `json:"checks"`
+	// Note explains a version that did not run the gate (a deprecation
+	// or removal changes no adapter).
+	Note string `json:"note,omitempty"`
+}
+
+// GateCheck is one check of the conformance kit against one offering.
+type GateCheck struct {
+	Offering   string `json:"offering"`
+	Name       string `json:"name"`
+	Result     string `json:"result"` // pass, fail or skip
+	Detail     string `json:"detail,omitempty"`
+	Hint       string `json:"hint,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// gateResult flattens the per-offering reports.
+func gateResult(reports map[string]adaptertest.Report, order []string) *GateResult {
+	g := &GateResult{Checks: []GateCheck{}}
+	var passed, failed, skipped int
+	for _, off := range order {
+		for _, c := range reports[off].Results {
+			gc := GateCheck{Offering: off, Name: c.Name, Detail: c.Detail, Hint: c.Hint, DurationMS: c.Duration.Milliseconds()}
+			switch {
+			case c.Skipped:
+				gc.Result = "skip"
+				skipped++
+			case c.Passed:
+				gc.Result = "pass"
+				passed++
+			default:
+				gc.Result = "fail"
+				failed++
+			}
+			g.Checks = append(g.Checks, gc)
+		}
+	}
+	g.Failed = failed > 0
+	g.Summary = summary(passed, failed, skipped)
+	return g
+}
+
+func summary(passed, failed, skipped int) string {
+	return fmt.Sprintf("%d passed, %d failed, %d skipped", passed, failed, skipped)
+}
+
+// Created is the answer to creating or registering a producer, and to
+// rotating a token: the only time the token is ever shown.
+type Created struct {
+	Producer Producer `json:"producer"`
+	Token    string   `json:"token"`
+}
+
+// ApplyResult is the answer to putting, restoring, deprecating or
+// removing: the new version and where it stands.
+type ApplyResult struct {
+	Producer string      `json:"producer"`
+	Version  int         `json:"version"`
+	Status   SliceStatus `json:"status"`
+	Gate     *GateResult `json:"gate,omitempty"`
+	// Warnings are things the producer should know that do not stop the
+	// slice (an auto-approval that failed, a deprecation undone).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// FieldProblem is one validation problem, at a field path relative to the
+// slice ("offerings[0].plans[1].id").
+type FieldProblem struct {
+	Path    string `json:"path,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Message string `json:"message"`
+}
+
+// OfferingView is one offering of a producer's live slice.
+type OfferingView struct {
+	Name string `json:"name"`
+	ID   string `json:"id"`
+	// InCatalog is false while the replica that answers has not loaded
+	// the generation that made it live yet.
+	InCatalog bool       `json:"in_catalog"`
+	Hidden    bool       `json:"hidden"` // every plan is deprecated
+	Plans     []PlanView `json:"plans"`
+	Instances int        `json:"instances"`
+}
+
+// PlanView is one plan of an offering.
+type PlanView struct {
+	Name       string `json:"name"`
+	ID         string `json:"id"`
+	Deprecated bool   `json:"deprecated"`
+}
+
+// InstanceView is one instance of a producer's offering. No credentials,
+// no credential references, no receipts.
+type InstanceView struct {
+	ID        string         `json:"id"`
+	Offering  string         `json:"offering"`
+	ServiceID string         `json:"service_id"`
+	Plan      string         `json:"plan"`
+	PlanID    string         `json:"plan_id"`
+	State     string         `json:"state"`
+	LastOp    *OperationView `json:"last_operation,omitempty"`
+	Bindings  []BindingView  `json:"bindings"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// BindingView is one binding of an instance, without its credentials.
+type BindingView struct {
+	ID        string         `json:"id"`
+	AppGUID   string         `json:"app_guid,omitempty"`
+	State     string         `json:"state"`
+	LastOp    *OperationView `json:"last_operation,omitempty"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// OperationView is the latest operation of an instance or binding.
+type OperationView struct {
+	ID          string    `json:"id"`
+	Kind        string    `json:"kind"`
+	State       string    `json:"state"`
+	Async       bool      `json:"async"`
+	Description string    `json:"description,omitempty"`
+	InstanceID  string    `json:"instance_id"`
+	BindingID   string    `json:"binding_id,omitempty"`
+	Offering    string    `json:"offering"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Status is a producer's overview: her record, what is live, what waits.
+type Status struct {
+	Producer  Producer       `json:"producer"`
+	Offerings []OfferingView `json:"offerings"`
+	Pending   []int          `json:"pending_versions"`
+	Failures  int            `json:"failed_operations"`
+}
+
+// CatalogStatus is what an admin sees of the catalog generations.
+type CatalogStatus struct {
+	Generation int64 `json:"generation"`
+}

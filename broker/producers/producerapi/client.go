@@ -1,0 +1,265 @@
+package producerapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agora-osb/agora/broker/producers"
+)
+
+// Client drives the producer and admin API over HTTP. Set Token for a
+// producer's calls, or Username and Password for an admin's.
+type Client struct {
+	// BaseURL is Agora's URL, such as https://agora.example.com.
+	BaseURL  string
+	Token    string
+	Username string
+	Password string
+	// HTTP is the client to use; nil means one with a 2-minute timeout
+	// (an apply waits for the conformance gate).
+	HTTP *http.Client
+}
+
+// APIError is an error answer, with everything the API said.
+type APIError struct {
+	Status      int
+	Code        string                   `json:"error"`
+	Description string                   `json:"description"`
+	Problems    []producers.FieldProblem `json:"problems"`
+	Gate        *producers.GateResult    `json:"gate"`
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s", e.Status, e.Description)
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(FormatProblem(p))
+	}
+	return b.String()
+}
+
+// FormatProblem prints a problem as "path: message (line N)".
+func FormatProblem(p producers.FieldProblem) string {
+	s := p.Message
+	if p.Path != "" {
+		s = p.Path + ": " + s
+	}
+	if p.Line > 0 {
+		s += " (line " + strconv.Itoa(p.Line) + ")"
+	}
+	return s
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
+	if err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	switch {
+	case c.Token != "":
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	case c.Username != "":
+		req.SetBasicAuth(c.Username, c.Password)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 2 * time.Minute}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		e := &APIError{Status: resp.StatusCode}
+		if json.Unmarshal(data, e) != nil || e.Description == "" {
+			e.Description = strings.TrimSpace(string(data))
+			if e.Description == "" {
+				e.Description = resp.Status
+			}
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	ct := ""
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body, ct = bytes.NewReader(data), "application/json"
+	}
+	return c.do(ctx, method, path, body, ct, out)
+}
+
+func seg(s string) string { return url.PathEscape(s) }
+
+// Register self-registers a pending producer (no credentials needed).
+func (c *Client) Register(ctx context.Context, req producers.CreateRequest) (*producers.Created, error) {
+	var out producers.Created
+	return &out, c.doJSON(ctx, http.MethodPost, "/producers/register", req, &out)
+}
+
+// Status is the producer's overview.
+func (c *Client) Status(ctx context.Context, name string) (*producers.Status, error) {
+	var out producers.Status
+	return &out, c.doJSON(ctx, http.MethodGet, "/producers/"+seg(name), nil, &out)
+}
+
+// Apply puts a slice (YAML or JSON bytes). A failed gate is an *APIError
+// with Status 422 and the Gate report.
+func (c *Client) Apply(ctx context.Context, name string, slice []byte) (*producers.ApplyResult, error) {
+	var out producers.ApplyResult
+	return &out, c.do(ctx, http.MethodPut, "/producers/"+seg(name)+"/slice", bytes.NewReader(slice), "application/yaml", &out)
+}
+
+// Live returns the live version with its text.
+func (c *Client) Live(ctx context.Context, name string) (*producers.SliceVersion, error) {
+	var out producers.SliceVersion
+	return &out, c.doJSON(ctx, http.MethodGet, "/producers/"+seg(name)+"/slice", nil, &out)
+}
+
+// Versions lists every version, newest first.
+func (c *Client) Versions(ctx context.Context, name string) ([]producers.SliceVersion, error) {
+	var out []producers.SliceVersion
+	return out, c.doJSON(ctx, http.MethodGet, "/producers/"+seg(name)+"/slice/versions", nil, &out)
+}
+
+// Version returns one version with its text and gate report.
+func (c *Client) Version(ctx context.Context, name string, v int) (*producers.SliceVersion, error) {
+	var out producers.SliceVersion
+	return &out, c.doJSON(ctx, http.MethodGet, "/producers/"+seg(name)+"/slice/versions/"+strconv.Itoa(v), nil, &out)
+}
+
+// Restore makes an earlier version current again, as a new version.
+func (c *Client) Restore(ctx context.Context, name string, v int) (*producers.ApplyResult, error) {
+	var out producers.ApplyResult
+	return &out, c.doJSON(ctx, http.MethodPost, "/producers/"+seg(name)+"/slice/restore/"+strconv.Itoa(v), nil, &out)
+}
+
+// Offerings lists her live offerings.
+func (c *Client) Offerings(ctx context.Context, name string) ([]producers.OfferingView, error) {
+	var out []producers.OfferingView
+	return out, c.doJSON(ctx, http.MethodGet, "/producers/"+seg(name)+"/offerings", nil, &out)
+}
+
+// Deprecate hides a plan from new instances.
+func (c *Client) Deprecate(ctx context.Context, name, offering, plan string) (*producers.ApplyResult, error) {
+	var out producers.ApplyResult
+	return &out, c.doJSON(ctx, http.MethodPost, "/producers/"+seg(name)+"/offerings/"+seg(offering)+"/plans/"+seg(plan)+"/deprecate", nil, &out)
+}
+
+// RemoveOffering takes an offering without instances out of the catalog.
+func (c *Client) RemoveOffering(ctx context.Context, name, offering string) (*producers.ApplyResult, error) {
+	var out producers.ApplyResult
+	return &out, c.doJSON(ctx, http.MethodDelete, "/producers/"+seg(name)+"/offerings/"+seg(offering), nil, &out)
+}
+
+// Instances lists her instances and their bindings.
+func (c *Client) Instances(ctx context.Context, name string) ([]producers.InstanceView, error) {
+	var out []producers.InstanceView
+	return out, c.doJSON(ctx, http.MethodGet, "/producers/"+seg(name)+"/instances", nil, &out)
+}
+
+// Operations lists the latest operations; failedOnly keeps failures.
+func (c *Client) Operations(ctx context.Context, name string, failedOnly bool) ([]producers.OperationView, error) {
+	var out []producers.OperationView
+	q := ""
+	if failedOnly {
+		q = "?failed=true"
+	}
+	return out, c.doJSON(ctx, http.MethodGet, "/producers/"+seg(name)+"/operations"+q, nil, &out)
+}
+
+// ListProducers lists every producer (admin).
+func (c *Client) ListProducers(ctx context.Context) ([]producers.Producer, error) {
+	var out []producers.Producer
+	return out, c.doJSON(ctx, http.MethodGet, "/admin/producers", nil, &out)
+}
+
+// CreateProducer creates an active producer and returns her token (admin).
+func (c *Client) CreateProducer(ctx context.Context, req producers.CreateRequest) (*producers.Created, error) {
+	var out producers.Created
+	return &out, c.doJSON(ctx, http.MethodPost, "/admin/producers", req, &out)
+}
+
+// GetProducer returns one producer (admin).
+func (c *Client) GetProducer(ctx context.Context, name string) (*producers.Producer, error) {
+	var out producers.Producer
+	return &out, c.doJSON(ctx, http.MethodGet, "/admin/producers/"+seg(name), nil, &out)
+}
+
+// UpdateProducer changes contact or auto-approval (admin).
+func (c *Client) UpdateProducer(ctx context.Context, name string, req producers.UpdateRequest) (*producers.Producer, error) {
+	var out producers.Producer
+	return &out, c.doJSON(ctx, http.MethodPatch, "/admin/producers/"+seg(name), req, &out)
+}
+
+// ApproveProducer makes a pending or suspended producer active (admin).
+func (c *Client) ApproveProducer(ctx context.Context, name string) (*producers.Producer, error) {
+	var out producers.Producer
+	return &out, c.doJSON(ctx, http.MethodPost, "/admin/producers/"+seg(name)+"/approve", nil, &out)
+}
+
+// SuspendProducer suspends a producer (admin).
+func (c *Client) SuspendProducer(ctx context.Context, name string) (*producers.Producer, error) {
+	var out producers.Producer
+	return &out, c.doJSON(ctx, http.MethodPost, "/admin/producers/"+seg(name)+"/suspend", nil, &out)
+}
+
+// RotateToken issues a new token; the old one stops working (admin).
+func (c *Client) RotateToken(ctx context.Context, name string) (*producers.Created, error) {
+	var out producers.Created
+	return &out, c.doJSON(ctx, http.MethodPost, "/admin/producers/"+seg(name)+"/token", nil, &out)
+}
+
+// AdminVersions lists a producer's versions (admin).
+func (c *Client) AdminVersions(ctx context.Context, name string) ([]producers.SliceVersion, error) {
+	var out []producers.SliceVersion
+	return out, c.doJSON(ctx, http.MethodGet, "/admin/producers/"+seg(name)+"/slices", nil, &out)
+}
+
+// ApproveSlice makes a pending version live (admin).
+func (c *Client) ApproveSlice(ctx context.Context, name string, v int) (*producers.ApplyResult, error) {
+	var out producers.ApplyResult
+	return &out, c.doJSON(ctx, http.MethodPost, "/admin/producers/"+seg(name)+"/slices/"+strconv.Itoa(v)+"/approve", nil, &out)
+}
+
+// RejectSlice closes a pending version (admin).
+func (c *Client) RejectSlice(ctx context.Context, name string, v int, reason string) (*producers.ApplyResult, error) {
+	var out producers.ApplyResult
+	return &out, c.doJSON(ctx, http.MethodPost, "/admin/producers/"+seg(name)+"/slices/"+strconv.Itoa(v)+"/reject", RejectRequest{Reason: reason}, &out)
+}
+
+// CatalogStatus reports the catalog generation (admin).
+func (c *Client) CatalogStatus(ctx context.Context) (*CatalogStatus, error) {
+	var out CatalogStatus
+	return &out, c.doJSON(ctx, http.MethodGet, "/admin/catalog", nil, &out)
+}

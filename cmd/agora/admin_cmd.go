@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/agora-osb/agora/broker/producers"
+	"github.com/agora-osb/agora/broker/producers/producerapi"
+)
+
+const adminUsage = `Usage: agora admin <command> [flags] [args]
+
+  producers list                         every producer
+  producers create NAME --contact EMAIL [--namespace team-x-] [--auto-approve]
+                                         an active producer; prints her token ONCE
+  producers approve NAME                 let a (self-registered or suspended) producer in
+  producers suspend NAME                 stop her token; her live slice stays served
+  producers auto-approve NAME true|false her slices go live once the gate passes
+  producers token NAME                   a new token (the old one stops working); shown ONCE
+  slices list NAME                       her slice versions
+  slices approve NAME VERSION            make a pending version live
+  slices reject NAME VERSION [--reason TEXT]
+  catalog                                the catalog generation, in Redis and on the replica that answers
+
+Flags: --url (or $AGORA_URL, default http://127.0.0.1:8080), --username and
+--password (or $AGORA_USERNAME, $AGORA_PASSWORD): Agora's broker
+credentials. Every command takes -o json.
+`
+
+func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, adminUsage)
+		return nil
+	}
+	group := args[0]
+	args = args[1:]
+	cmd := ""
+	if group != "catalog" {
+		if len(args) == 0 {
+			return fmt.Errorf("usage:\n%s", adminUsage)
+		}
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("admin "+group+" "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", envOr("AGORA_URL", "http://127.0.0.1:8080"), "Agora's URL")
+	user := fs.String("username", os.Getenv("AGORA_USERNAME"), "Agora's broker username")
+	pass := fs.String("password", os.Getenv("AGORA_PASSWORD"), "Agora's broker password")
+	output := fs.String("o", "text", "output: text or json")
+	contact := fs.String("contact", "", "create: who to call when her service breaks")
+	namespace := fs.String("namespace", "", "create: prefix of her offering names (default NAME-)")
+	autoApprove := fs.Bool("auto-approve", false, "create: her slices go live once the gate passes")
+	reason := fs.String("reason", "", "reject: why")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if *user == "" || *pass == "" {
+		return errors.New("admin commands need --username and --password (or AGORA_USERNAME, AGORA_PASSWORD): Agora's broker credentials")
+	}
+	c := &producerapi.Client{BaseURL: *url, Username: *user, Password: *pass}
+	want := func(n int, usage string) error {
+		if len(pos) != n {
+			return fmt.Errorf("usage: agora admin %s", usage)
+		}
+		return nil
+	}
+	version := func(s string) (int, error) {
+		v, err := strconv.Atoi(strings.TrimPrefix(s, "v"))
+		if err != nil || v <= 0 {
+			return 0, fmt.Errorf("%q is not a version number", s)
+		}
+		return v, nil
+	}
+	showProducer := func(p *producers.Producer, err error) error {
+		if err != nil {
+			return err
+		}
+		return emit(stdout, *output, p, func(w io.Writer) { printProducers(w, []producers.Producer{*p}) })
+	}
+	showToken := func(created *producers.Created, err error) error {
+		if err != nil {
+			return err
+		}
+		return emit(stdout, *output, created, func(w io.Writer) {
+			printProducers(w, []producers.Producer{created.Producer})
+			fmt.Fprintf(w, "\nher token, shown only this once (give it to her over a safe channel):\n\n  %s\n\nshe logs in with: agora producer login --url %s --name %s\n", created.Token, *url, created.Producer.Name)
+		})
+	}
+
+	switch group + " " + cmd {
+	case "producers list":
+		if err := want(0, "producers list"); err != nil {
+			return err
+		}
+		ps, err := c.ListProducers(ctx)
+		if err != nil {
+			return err
+		}
+		return emit(stdout, *output, ps, func(w io.Writer) { printProducers(w, ps) })
+	case "producers create":
+		if err := want(1, "producers create NAME --contact EMAIL [--namespace P] [--auto-approve]"); err != nil {
+			return err
+		}
+		return showToken(c.CreateProducer(ctx, producers.CreateRequest{Name: pos[0], Contact: *contact, Namespace: *namespace, AutoApproveSlices: *autoApprove}))
+	case "producers approve":
+		if err := want(1, "producers approve NAME"); err != nil {
+			return err
+		}
+		return showProducer(c.ApproveProducer(ctx, pos[0]))
+	case "producers suspend":
+		if err := want(1, "producers suspend NAME"); err != nil {
+			return err
+		}
+		return showProducer(c.SuspendProducer(ctx, pos[0]))
+	case "producers auto-approve":
+		if err := want(2, "producers auto-approve NAME true|false"); err != nil {
+			return err
+		}
+		on, err := strconv.ParseBool(pos[1])
+		if err != nil {
+			return fmt.Errorf("%q: want true or false", pos[1])
+		}
+		return showProducer(c.UpdateProducer(ctx, pos[0], producers.UpdateRequest{AutoApproveSlices: &on}))
+	case "producers token":
+		if err := want(1, "producers token NAME"); err != nil {
+			return err
+		}
+		return showToken(c.RotateToken(ctx, pos[0]))
+	case "slices list":
+		if err := want(1, "slices list NAME"); err != nil {
+			return err
+		}
+		vs, err := c.AdminVersions(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return emit(stdout, *output, vs, func(w io.Writer) { printVersions(w, vs) })
+	case "slices approve":
+		if err := want(2, "slices approve NAME VERSION"); err != nil {
+			return err
+		}
+		v, err := version(pos[1])
+		if err != nil {
+			return err
+		}
+		res, err := c.ApproveSlice(ctx, pos[0], v)
+		return applyOutcome(stdout, *output, res, err)
+	case "slices reject":
+		if err := want(2, "slices reject NAME VERSION [--reason TEXT]"); err != nil {
+			return err
+		}
+		v, err := version(pos[1])
+		if err != nil {
+			return err
+		}
+		res, err := c.RejectSlice(ctx, pos[0], v, *reason)
+		return applyOutcome(stdout, *output, res, err)
+	case "catalog ":
+		st, err := c.CatalogStatus(ctx)
+		if err != nil {
+			return err
+		}
+		return emit(stdout, *output, st, func(w io.Writer) {
+			fmt.Fprintf(w, "generation %d in Redis\n", st.Generation)
+			if st.Replica != nil {
+				fmt.Fprintf(w, "generation %d on the replica that answered\n", st.Replica.Generation)
+				if st.Replica.LastError != "" {
+					fmt.Fprintf(w, "ITS LAST REBUILD FAILED: %s\n", st.Replica.LastError)
+				}
+			}
+		})
+	}
+	return fmt.Errorf("unknown command %q\n\n%s", strings.TrimSpace(group+" "+cmd), adminUsage)
+}
+
+func printProducers(w io.Writer, ps []producers.Producer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tNAMESPACE\tLIVE\tAUTO-APPROVE\tCONTACT")
+	for _, p := range ps {
+		live := "-"
+		if p.LiveVersion > 0 {
+			live = "v" + strconv.Itoa(p.LiveVersion)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\n", p.Name, p.State, p.Namespace, live, p.AutoApproveSlices, p.Contact)
+	}
+	_ = tw.Flush()
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

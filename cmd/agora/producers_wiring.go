@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/remote"
+	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/broker/producers"
+	"github.com/agora-osb/agora/internal/app"
+)
+
+// producerSelfService is what `agora serve` and `agora dev` give app.Run
+// for producer self-service: catalog.yml as parsed (keeping only the
+// offerings cat has, since dev leaves out those whose backend is down),
+// the build options cat was built with, and the conformance gate.
+func producerSelfService(path string, cat *catalog.Catalog) (*app.Producers, error) {
+	reg, err := registry()
+	if err != nil {
+		return nil, err
+	}
+	file, err := catalog.ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	kept := map[string]bool{}
+	for _, o := range cat.Offerings() {
+		kept[o.Name] = true
+	}
+	for i := range file.Producers {
+		offs := file.Producers[i].Offerings[:0]
+		for _, o := range file.Producers[i].Offerings {
+			if kept[o.Name] {
+				offs = append(offs, o)
+			}
+		}
+		file.Producers[i].Offerings = offs
+	}
+	// Resolve is left nil: app resolves against Agora's own Vault.
+	return &app.Producers{Base: []*catalog.File{file}, Build: buildOptions(reg, nil), Gate: remoteGate}, nil
+}
+
+// remoteGate runs the remote protocol's conformance kit against one
+// offering of a producer's slice, with its first plan.
+func remoteGate(ctx context.Context, req producers.GateRequest) (adaptertest.Report, error) {
+	opts := remote.ConformanceOptions{URL: req.URL, Secret: req.Secret}
+	if req.Timeout != "" {
+		d, err := time.ParseDuration(req.Timeout)
+		if err != nil {
+			return adaptertest.Report{}, fmt.Errorf("timeout %q is not a duration such as 30s", req.Timeout)
+		}
+		opts.Timeout = d
+	}
+	if len(req.Plans) > 0 {
+		opts.Plan = req.Plans[0].Plan
+	}
+	return remote.Conformance(ctx, opts)
+}
