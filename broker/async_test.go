@@ -310,3 +310,20 @@ func TestAsyncUpdateRepeat(t *testing.T) {
 		t.Errorf("%d adapter update calls, want 1", n)
 	}
 }
+
+// An async provision the adapter rejects as bad input stays on record as
+// failed: the platform is polling, and 404 would hide the reason.
+func TestAsyncInvalidParametersAreReportedNotForgotten(t *testing.T) {
+	e := newEnv(t)
+	e.adapter.failAlways(adapters.OpProvision, adapters.InvalidParameters("size 7 is not offered here"))
+	e.startWorkers("w1")
+	opID := e.startAsyncProvision("inst-bad")
+
+	r := e.waitState("inst-bad", opID, "failed")
+	if desc := r.str("description"); !strings.Contains(desc, "size 7 is not offered here") {
+		t.Errorf("description %q does not give the adapter's reason", desc)
+	}
+	if inst := e.storedInstance("inst-bad"); inst == nil || inst.State != broker.InstanceFailed {
+		t.Errorf("instance %+v, want failed", inst)
+	}
+}

@@ -112,8 +112,10 @@ func (b *Broker) doProvision(ctx context.Context, t *task) (Mutation, error) {
 
 func (b *Broker) failProvision(t *task, err error) Mutation {
 	inst := *t.inst
-	if requestFault(err) {
-		// The adapter created nothing; forget the request entirely.
+	if requestFault(err) && !t.op.Async {
+		// The adapter created nothing; forget the request entirely. (An
+		// async one stays recorded as failed: the platform is polling and
+		// must read why.)
 		return Mutation{InstanceID: inst.ID, DeleteInstance: true}
 	}
 	inst.State = InstanceFailed
@@ -266,8 +268,9 @@ func (e *compensationError) Unwrap() error { return e.err }
 func (b *Broker) failBind(t *task, err error) Mutation {
 	var ce *compensationError
 	var cre *credentialError
-	if requestFault(err) || (errors.As(err, &cre) && !errors.As(err, &ce)) {
-		// Nothing exists at the backend: no binding is recorded.
+	if !t.op.Async && (requestFault(err) || (errors.As(err, &cre) && !errors.As(err, &ce))) {
+		// Nothing exists at the backend: no binding is recorded. (An async
+		// one stays recorded as failed, so the polling platform reads why.)
 		return Mutation{InstanceID: t.inst.ID, DeleteBinding: t.binding.ID, DeleteOperations: []string{t.op.ID}}
 	}
 	bnd := *t.binding
