@@ -14,4 +14,9 @@
 //
 // Every request and result is a struct, so fields can be added without
 // breaking any adapter.
+//
+// Two helpers save producers from writing the same code again:
+// DecodeConfig, for a Factory's New, decodes and validates the offering's
+// and every plan's settings and reports every problem at once; NewPassword
+// generates passwords that need no escaping in URIs.
 package adapters

@@ -1,37 +1,17 @@
 package mysql
 
 import (
-	"crypto/rand"
-	"fmt"
 	"strings"
+
+	"github.com/agora-osb/agora/adapters"
 )
 
-const (
-	passwordLength = 40
-	// Letters and digits only: the password goes into URIs and JDBC URLs,
-	// and a character that needs escaping there is a bug waiting for an
-	// application that forgets to.
-	passwordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-)
+// passwordLength gives a binding's password about 238 bits.
+const passwordLength = 40
 
-// newPassword returns 40 characters from crypto/rand, about 238 bits.
-func newPassword() (string, error) {
-	out := make([]byte, 0, passwordLength)
-	buf := make([]byte, 64)
-	// Rejection sampling keeps every character equally likely: 248 is the
-	// largest multiple of 62 that fits a byte.
-	for len(out) < passwordLength {
-		if _, err := rand.Read(buf); err != nil {
-			return "", fmt.Errorf("generate password: %w", err)
-		}
-		for _, b := range buf {
-			if b < 248 && len(out) < passwordLength {
-				out = append(out, passwordAlphabet[int(b)%len(passwordAlphabet)])
-			}
-		}
-	}
-	return string(out), nil
-}
+// newPassword returns a password of letters and digits only, safe in URIs
+// and JDBC URLs without escaping.
+func newPassword() (string, error) { return adapters.NewPassword(passwordLength) }
 
 // redact keeps a password out of an error's text. MySQL quotes part of a
 // statement in some errors ("... near '...'"), and a statement that sets a

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -49,7 +50,7 @@ func parseExtensions(params map[string]any, plan PlanSettings) ([]string, error)
 			continue
 		}
 		seen[e] = true
-		if !contains(plan.AllowedExtensions, e) {
+		if !slices.Contains(plan.AllowedExtensions, e) {
 			refused = append(refused, e)
 			continue
 		}

@@ -9,35 +9,19 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/agora-osb/agora/adapters"
 )
 
 const (
-	passwordLength = 40
-	// Letters and digits only: the password goes into URIs and JDBC URLs,
-	// and a character that needs escaping there is a bug waiting for an
-	// application that forgets to.
-	passwordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	scramIterations  = 4096
+	// passwordLength gives a binding's password about 238 bits.
+	passwordLength  = 40
+	scramIterations = 4096
 )
 
-// newPassword returns 40 characters from crypto/rand, about 238 bits.
-func newPassword() (string, error) {
-	out := make([]byte, 0, passwordLength)
-	buf := make([]byte, 64)
-	// Rejection sampling keeps every character equally likely: 248 is the
-	// largest multiple of 62 that fits a byte.
-	for len(out) < passwordLength {
-		if _, err := rand.Read(buf); err != nil {
-			return "", fmt.Errorf("generate password: %w", err)
-		}
-		for _, b := range buf {
-			if b < 248 && len(out) < passwordLength {
-				out = append(out, passwordAlphabet[int(b)%len(passwordAlphabet)])
-			}
-		}
-	}
-	return string(out), nil
-}
+// newPassword returns a password of letters and digits only, safe in URIs
+// and JDBC URLs without escaping.
+func newPassword() (string, error) { return adapters.NewPassword(passwordLength) }
 
 // scramVerifier returns the SCRAM-SHA-256 verifier PostgreSQL stores for
 // password (the format of pg_authid.rolpassword). Sending the verifier

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/agora-osb/agora/adapters"
@@ -78,7 +79,7 @@ func (s Settings) Validate() error {
 	if strings.TrimSpace(s.AdminDatabase) == "" {
 		errs = append(errs, errors.New("admin_database: must not be blank"))
 	}
-	if !contains(sslModes, s.SSLMode) {
+	if !slices.Contains(sslModes, s.SSLMode) {
 		errs = append(errs, fmt.Errorf("sslmode: %q is not one of %s", s.SSLMode, strings.Join(sslModes, ", ")))
 	}
 	if s.PublicHost != "" {
@@ -123,26 +124,13 @@ func checkHost(h string) error {
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // planSet holds the decoded settings of every plan, by ID and by name.
 type planSet struct {
-	byID   map[string]PlanSettings
-	byName map[string]PlanSettings
+	adapters.PlanSettings[PlanSettings]
 }
 
 func (ps planSet) lookup(p adapters.Plan) (PlanSettings, error) {
-	if s, ok := ps.byID[p.ID]; ok && p.ID != "" {
-		return s, nil
-	}
-	if s, ok := ps.byName[p.Name]; ok && p.Name != "" {
+	if s, ok := ps.For(p); ok {
 		return s, nil
 	}
 	// The catalog and the adapter disagree: no retry can fix that.
@@ -150,38 +138,12 @@ func (ps planSet) lookup(p adapters.Plan) (PlanSettings, error) {
 }
 
 // decodeConfig decodes and validates the offering's and every plan's
-// settings, reporting every problem at once. encoding/json keeps decoding
-// past an unknown field, so Validate still sees the rest of the section.
+// settings, reporting every problem at once. A plan without settings gets
+// the defaults.
 func decodeConfig(cfg adapters.Config) (Settings, planSet, error) {
-	var errs []error
-	var s Settings
-	if cfg.Settings == nil {
-		errs = append(errs, errors.New("settings: missing"))
-	} else if err := cfg.Settings.Decode(&s); err != nil {
-		errs = append(errs, fmt.Errorf("settings: %w", err))
-	}
-	s.applyDefaults()
-	if err := s.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("settings: %w", err))
-	}
-	plans := planSet{byID: map[string]PlanSettings{}, byName: map[string]PlanSettings{}}
-	for i, pc := range cfg.Plans {
-		var p PlanSettings
-		var perr []error
-		if pc.Settings != nil {
-			if err := pc.Settings.Decode(&p); err != nil {
-				perr = append(perr, err)
-			}
-		}
-		if err := p.Validate(); err != nil {
-			perr = append(perr, err)
-		}
-		if err := errors.Join(perr...); err != nil {
-			errs = append(errs, fmt.Errorf("plans[%d] (%s): %w", i, pc.Name, err))
-			continue
-		}
-		plans.byID[pc.ID] = p
-		plans.byName[pc.Name] = p
-	}
-	return s, plans, errors.Join(errs...)
+	s, plans, err := adapters.ConfigDecoder[Settings, PlanSettings]{
+		Label:    "settings",
+		Defaults: (*Settings).applyDefaults,
+	}.Decode(cfg)
+	return s, planSet{plans}, err
 }

@@ -94,20 +94,6 @@ func TestParseExtensions(t *testing.T) {
 	}
 }
 
-func TestPasswords(t *testing.T) {
-	seen := map[string]bool{}
-	for range 100 {
-		p, err := newPassword()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(p) < 32 || strings.Trim(p, passwordAlphabet) != "" || seen[p] {
-			t.Fatalf("bad or repeated password %q", p)
-		}
-		seen[p] = true
-	}
-}
-
 func TestFactoryReturnsNilOnError(t *testing.T) {
 	a, err := Factory().New(t.Context(), adapters.Config{Settings: adapters.MapSettings(map[string]any{"port": 0})})
 	if err == nil || a != nil {

@@ -118,10 +118,7 @@ func (p PlanSettings) limits() []vhostLimit {
 // planFor finds a plan's settings by ID, then by name, because the broker
 // may know either.
 func (a *Adapter) planFor(p adapters.Plan) (PlanSettings, error) {
-	if ps, ok := a.plans[p.ID]; ok && p.ID != "" {
-		return ps, nil
-	}
-	if ps, ok := a.plans[p.Name]; ok && p.Name != "" {
+	if ps, ok := a.plans.For(p); ok {
 		return ps, nil
 	}
 	return PlanSettings{}, adapters.Terminal(fmt.Errorf("rabbitmq adapter: plan %q (%s) is not configured for this offering", p.Name, p.ID))

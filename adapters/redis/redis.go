@@ -37,7 +37,7 @@ func Factory() adapters.Factory {
 type Adapter struct {
 	settings   Settings
 	host, port string // what applications connect to
-	plans      map[string]PlanSettings
+	plans      adapters.PlanSettings[PlanSettings]
 	client     *goredis.Client
 	log        *slog.Logger
 }
@@ -46,43 +46,13 @@ type Adapter struct {
 // settings, reporting all problems at once. It does not contact Redis: a
 // server that is down at startup is reported by Ping.
 func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-	var errs []error
-	var s Settings
-	if cfg.Settings == nil {
-		errs = append(errs, errors.New("config: missing"))
-	} else if err := cfg.Settings.Decode(&s); err != nil {
-		errs = append(errs, fmt.Errorf("config: %w", err))
-	} else {
-		errs = append(errs, problems(s.Validate())...)
-	}
-	plans := make(map[string]PlanSettings, 2*len(cfg.Plans))
-	for i, pc := range cfg.Plans {
-		var ps PlanSettings
-		label := fmt.Sprintf("plans[%d] (%s)", i, pc.Name)
-		if pc.Settings == nil {
-			errs = append(errs, fmt.Errorf("%s: config: missing", label))
-			continue
-		}
-		if err := pc.Settings.Decode(&ps); err != nil {
-			errs = append(errs, fmt.Errorf("%s: config: %w", label, err))
-			continue
-		}
-		if ps := problems(ps.Validate()); len(ps) > 0 {
-			for _, p := range ps {
-				errs = append(errs, fmt.Errorf("%s: %w", label, p))
-			}
-			continue
-		}
-		if pc.ID != "" {
-			plans[pc.ID] = ps
-		}
-		if pc.Name != "" {
-			plans[pc.Name] = ps
-		}
-	}
-	// One problem per line: Agora's catalog report shows each line as its
-	// own finding at the offering's config, and names the adapter itself.
-	if err := errors.Join(errs...); err != nil {
+	// Unwrapped: Agora's catalog report names the adapter itself and shows
+	// each line, one problem, as a finding at the offering's config.
+	s, plans, err := adapters.ConfigDecoder[Settings, PlanSettings]{
+		PlanLabel:           "config",
+		RequirePlanSettings: true,
+	}.Decode(cfg)
+	if err != nil {
 		return nil, err
 	}
 
@@ -404,17 +374,6 @@ func (a *Adapter) wrap(op string, err error) error {
 		return adapters.Terminal(fmt.Errorf("redis at %s: %s: admin credentials rejected or lacking ACL privileges (check admin_username/admin_password): %w", a.settings.Addr, op, err))
 	}
 	return fmt.Errorf("redis at %s: %s: %w", a.settings.Addr, op, err)
-}
-
-// problems splits an errors.Join result into its parts.
-func problems(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		return joined.Unwrap()
-	}
-	return []error{err}
 }
 
 func newPassword() (string, error) {

@@ -33,8 +33,7 @@ func Factory() adapters.Factory {
 // Adapter provisions per-instance secret spaces in one Vault.
 type Adapter struct {
 	settings   Settings
-	plans      map[string]planConfig // by plan ID
-	planNames  map[string]planConfig // by plan name, for callers that only know it
+	plans      adapters.PlanSettings[PlanSettings]
 	offering   string
 	client     *api.Client
 	httpClient *http.Client
@@ -44,34 +43,8 @@ type Adapter struct {
 // New decodes and validates cfg, reporting every problem at once. It does
 // not contact Vault: a Vault that is down at startup is Ping's to report.
 func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-	var errs []error
-	var s Settings
-	if cfg.Settings == nil {
-		errs = append(errs, errors.New("settings: missing (vault_addr and token are required)"))
-	} else if err := cfg.Settings.Decode(&s); err != nil {
-		errs = append(errs, fmt.Errorf("settings: %w", err))
-	} else if err := s.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("settings: %w", err))
-	}
-	plans := make(map[string]planConfig, len(cfg.Plans))
-	planNames := make(map[string]planConfig, len(cfg.Plans))
-	for i, p := range cfg.Plans {
-		var ps PlanSettings
-		if p.Settings != nil {
-			if err := p.Settings.Decode(&ps); err != nil {
-				errs = append(errs, fmt.Errorf("plans[%d] (%s): %w", i, p.Name, err))
-				continue
-			}
-		}
-		pc, err := ps.parse()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("plans[%d] (%s): %w", i, p.Name, err))
-			continue
-		}
-		plans[p.ID] = pc
-		planNames[p.Name] = pc
-	}
-	if err := errors.Join(errs...); err != nil {
+	s, plans, err := adapters.ConfigDecoder[Settings, PlanSettings]{Label: "settings"}.Decode(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("secrets adapter: offering %q: %w", cfg.Offering, err)
 	}
 
@@ -87,7 +60,6 @@ func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
 	return &Adapter{
 		settings:   s,
 		plans:      plans,
-		planNames:  planNames,
 		offering:   cfg.Offering,
 		client:     client,
 		httpClient: httpClient,
@@ -528,11 +500,8 @@ func (a *Adapter) Close() error {
 
 // plan returns the settings of the request's plan.
 func (a *Adapter) plan(p adapters.Plan) (planConfig, error) {
-	if pc, ok := a.plans[p.ID]; ok {
-		return pc, nil
-	}
-	if pc, ok := a.planNames[p.Name]; ok && p.Name != "" {
-		return pc, nil
+	if ps, ok := a.plans.For(p); ok {
+		return ps.parse() // New checked it: this cannot fail
 	}
 	return planConfig{}, adapters.Terminal(fmt.Errorf("secrets adapter: offering %q has no plan %q (id %s)", a.offering, p.Name, p.ID))
 }
