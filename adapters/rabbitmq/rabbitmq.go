@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agora-osb/agora/adapters"
 )
@@ -31,7 +32,7 @@ type Adapter struct {
 	settings      Settings
 	host          string // what applications connect to
 	managementURL string // what credentials advertise, with a trailing slash
-	plans         map[string]PlanSettings
+	plans         adapters.PlanSettings[PlanSettings]
 	api           *management
 	log           *slog.Logger
 }
@@ -40,43 +41,13 @@ type Adapter struct {
 // settings, reporting all problems at once. It does not contact RabbitMQ:
 // a server that is down at startup is reported by Ping.
 func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-	var errs []error
-	var s Settings
-	if cfg.Settings == nil {
-		errs = append(errs, errors.New("config: missing"))
-	} else if err := cfg.Settings.Decode(&s); err != nil {
-		errs = append(errs, fmt.Errorf("config: %w", err))
-	} else {
-		errs = append(errs, problems(s.Validate())...)
-	}
-	plans := make(map[string]PlanSettings, 2*len(cfg.Plans))
-	for i, pc := range cfg.Plans {
-		var ps PlanSettings
-		label := fmt.Sprintf("plans[%d] (%s)", i, pc.Name)
-		if pc.Settings == nil {
-			errs = append(errs, fmt.Errorf("%s: config: missing", label))
-			continue
-		}
-		if err := pc.Settings.Decode(&ps); err != nil {
-			errs = append(errs, fmt.Errorf("%s: config: %w", label, err))
-			continue
-		}
-		if ps := problems(ps.Validate()); len(ps) > 0 {
-			for _, p := range ps {
-				errs = append(errs, fmt.Errorf("%s: %w", label, p))
-			}
-			continue
-		}
-		if pc.ID != "" {
-			plans[pc.ID] = ps
-		}
-		if pc.Name != "" {
-			plans[pc.Name] = ps
-		}
-	}
-	// One problem per line: Agora's catalog report shows each line as its
-	// own finding at the offering's config, and names the adapter itself.
-	if err := errors.Join(errs...); err != nil {
+	// Unwrapped: Agora's catalog report names the adapter itself and shows
+	// each line, one problem, as a finding at the offering's config.
+	s, plans, err := adapters.ConfigDecoder[Settings, PlanSettings]{
+		PlanLabel:           "config",
+		RequirePlanSettings: true,
+	}.Decode(cfg)
+	if err != nil {
 		return nil, err
 	}
 
@@ -296,9 +267,20 @@ func (a *Adapter) deleteUser(ctx context.Context, user string) error {
 	if err := a.api.deleteIgnoringMissing(ctx, path("users", user)); err != nil {
 		return fmt.Errorf("delete user %s: %w", user, err)
 	}
-	if err := a.api.deleteIgnoringMissing(ctx, path("connections", "username", user)); err != nil {
-		return fmt.Errorf("close connections of user %s: %w", user, err)
+	// Closing the user's open connections is best effort: the user is
+	// gone, so nothing can reconnect, and the management API answers 500
+	// when it races with RabbitMQ closing those connections itself.
+	var err error
+	for attempt := range 3 {
+		if err = a.api.deleteIgnoringMissing(ctx, path("connections", "username", user)); err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 	}
+	a.log.WarnContext(ctx, "could not close the connections of a deleted rabbitmq user; they end when the server drops them", "user", user, "error", err)
 	return nil
 }
 
@@ -320,17 +302,6 @@ func (a *Adapter) instanceUsers(ctx context.Context, instanceID string) ([]strin
 	}
 	sort.Strings(mine)
 	return mine, nil
-}
-
-// problems splits an errors.Join result into its parts.
-func problems(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		return joined.Unwrap()
-	}
-	return []error{err}
 }
 
 func newPassword() (string, error) {
