@@ -82,6 +82,9 @@ type BrokerOptions struct {
 	AdapterVaultAddr string
 	// Concurrency is workers.concurrency (0: the broker's default).
 	Concurrency int
+	// Catalog, when set, is the catalog file's whole content instead of
+	// catalogTemplate (adapters_test.go serves the repository's offerings).
+	Catalog string
 }
 
 // Broker is a running `agora serve` subprocess.
@@ -134,7 +137,11 @@ func StartBroker(ctx context.Context, opts BrokerOptions) *Broker {
 	Expect(err).NotTo(HaveOccurred())
 	catalogPath := filepath.Join(dir, "catalog.yml")
 	var cat bytes.Buffer
-	Expect(catalogTemplate.Execute(&cat, opts)).To(Succeed())
+	if opts.Catalog != "" {
+		cat.WriteString(opts.Catalog)
+	} else {
+		Expect(catalogTemplate.Execute(&cat, opts)).To(Succeed())
+	}
 	Expect(os.WriteFile(catalogPath, cat.Bytes(), 0o600)).To(Succeed())
 
 	user, pass := "platform", randomHex(12)
