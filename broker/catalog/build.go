@@ -300,11 +300,15 @@ func (b *builder) offering(f *File, p *Producer, path string, s *OfferingSpec) {
 		d, wp, dp := b.plan(f, p, s, o, fmt.Sprintf("%s.plans[%d]", path, i), &s.Plans[i], planNames)
 		drafts = append(drafts, d)
 		o.Plans = append(o.Plans, d.plan)
+		// Services keeps deprecated plans: brokerapi checks plan IDs
+		// against it before the broker sees a request, and the broker's
+		// own answer ("plan is deprecated") is clearer than brokerapi's
+		// "plan-id not in the catalog". The served JSON leaves them out.
+		domainPlans = append(domainPlans, dp)
 		if d.plan.Deprecated {
 			continue // resolvable through Plan, but offered to no one
 		}
 		wirePlans = append(wirePlans, wp)
-		domainPlans = append(domainPlans, dp)
 	}
 
 	settings, settingsOK := b.settings(f, path+".config", &s.Config)
@@ -329,26 +333,25 @@ func (b *builder) offering(f *File, p *Producer, path string, s *OfferingSpec) {
 		return
 	}
 	b.offerings = append(b.offerings, o)
-	if len(wirePlans) == 0 && len(s.Plans) > 0 {
-		// Every plan is deprecated. OSB wants at least one plan per
-		// service, so the offering leaves the served catalog; its
-		// existing instances still resolve through Offering and Plan.
-		return
+	// Every plan deprecated: OSB wants at least one plan per service, so
+	// the offering leaves the served catalog; its existing instances still
+	// resolve through Offering and Plan.
+	if len(wirePlans) > 0 || len(s.Plans) == 0 {
+		b.wire = append(b.wire, wireService{
+			Name:                 o.Name,
+			ID:                   o.ID,
+			Description:          o.Description,
+			Tags:                 slices.Clone(s.Tags),
+			Requires:             slices.Clone(s.Requires),
+			Bindable:             o.Bindable,
+			InstancesRetrievable: o.InstancesRetrievable,
+			BindingsRetrievable:  o.BindingsRetrievable,
+			AllowContextUpdates:  o.AllowContextUpdates,
+			Metadata:             metadata,
+			PlanUpdateable:       o.PlanUpdateable,
+			Plans:                wirePlans,
+		})
 	}
-	b.wire = append(b.wire, wireService{
-		Name:                 o.Name,
-		ID:                   o.ID,
-		Description:          o.Description,
-		Tags:                 slices.Clone(s.Tags),
-		Requires:             slices.Clone(s.Requires),
-		Bindable:             o.Bindable,
-		InstancesRetrievable: o.InstancesRetrievable,
-		BindingsRetrievable:  o.BindingsRetrievable,
-		AllowContextUpdates:  o.AllowContextUpdates,
-		Metadata:             metadata,
-		PlanUpdateable:       o.PlanUpdateable,
-		Plans:                wirePlans,
-	})
 	requires := make([]domain.RequiredPermission, len(s.Requires))
 	for i, r := range s.Requires {
 		requires[i] = domain.RequiredPermission(r)

@@ -70,9 +70,10 @@ type Plan struct {
 	Bindable        bool
 	PlanUpdateable  bool
 	MaintenanceInfo *domain.MaintenanceInfo
-	// Deprecated plans are left out of JSON and Services, so no new
-	// instance can be created on them, but Plan still returns them, so
-	// the instances that exist keep working until they are deleted.
+	// Deprecated plans are left out of JSON, so platforms offer them to
+	// no one, and the broker refuses new instances of them; Plan and
+	// Services still return them, so the instances that exist keep working
+	// until they are deleted and a stray provision gets a clear 400.
 	Deprecated bool
 
 	provisionSchema *paramSchema
