@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -83,6 +84,20 @@ func (b *Broker) LastBindingOperation(ctx context.Context, instanceID, bindingID
 }
 
 func (b *Broker) lastOperation(ctx context.Context, instanceID, bindingID, operationID string) (domain.LastOperation, error) {
+	if bindingID == "" {
+		// The common poll, for the instance's latest operation, reads one
+		// small key; anything else falls through to the full read.
+		st, err := b.state.Status(ctx, instanceID)
+		switch {
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return domain.LastOperation{}, stateErr(err)
+		case err == nil && st.Operation != nil && (operationID == "" || operationID == st.Operation.ID):
+			if st.Deleted {
+				return domain.LastOperation{}, apiresponses.ErrInstanceDoesNotExist
+			}
+			return b.report(st.Operation), nil
+		}
+	}
 	snap, err := b.state.Load(ctx, LoadRequest{InstanceID: instanceID, BindingID: bindingID, OperationID: operationID, OperationUnlessLatest: true})
 	if err != nil {
 		return domain.LastOperation{}, stateErr(err)

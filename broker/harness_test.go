@@ -657,7 +657,7 @@ func bindingsKey(iid string) string { return prefix + ":{" + iid + "}:bindings" 
 func opsKey(iid string) string      { return prefix + ":{" + iid + "}:ops" }
 func lockKey(iid string) string     { return prefix + ":{" + iid + "}:lock" }
 func tombstoneKey(iid string) string {
-	return prefix + ":{" + iid + "}:tombstone"
+	return prefix + ":{" + iid + "}:status"
 }
 func jobsKey() string { return prefix + ":jobs" }
 

@@ -160,6 +160,13 @@ func (o *Operation) Summary() *OperationSummary {
 	return &OperationSummary{ID: o.ID, Kind: o.Kind, Async: o.Async, State: o.State, Description: o.Description, Fingerprint: o.Fingerprint, Deadline: o.Deadline}
 }
 
+// Operation rebuilds the operation record a summary came from, as far as
+// the summary knows it.
+func (s *OperationSummary) Operation(instanceID string) *Operation {
+	return &Operation{ID: s.ID, Kind: s.Kind, InstanceID: instanceID, Async: s.Async, State: s.State,
+		Description: s.Description, Fingerprint: s.Fingerprint, Deadline: s.Deadline}
+}
+
 // Finished reports whether the operation reached a final state.
 func (o *Operation) Finished() bool { return o.State != OpInProgress }
 
@@ -214,6 +221,13 @@ type Mutation struct {
 	IfOperationInProgress string
 }
 
+// InstanceStatus is what last_operation needs of an instance: its latest
+// operation, or that an async deprovision deleted it recently.
+type InstanceStatus struct {
+	Operation *OperationSummary `json:"op,omitempty"`
+	Deleted   bool              `json:"deleted,omitempty"`
+}
+
 // Lock is a held instance lock. Its token makes release safe: a lock that
 // expired and was taken by another request is not released by us.
 type Lock struct {
@@ -232,6 +246,9 @@ type StateStore interface {
 	// Commit applies m atomically, then releases unlock if non-nil. The
 	// release rides in the same round trip.
 	Commit(ctx context.Context, m Mutation, unlock *Lock) error
+	// Status reads the instance's InstanceStatus alone, the one read a
+	// last_operation poll needs (ErrNotFound when there is none).
+	Status(ctx context.Context, instanceID string) (InstanceStatus, error)
 	// Unlock releases a lock without writing.
 	Unlock(ctx context.Context, l Lock) error
 	Ping(ctx context.Context) error

@@ -73,8 +73,8 @@ var _ = Describe("asynchronous operations", func() {
 		expectBindingSecret(ctx, vault.Addr, iid, bid2, false)
 
 		By("Redis keeps only the instance's tombstone, which expires")
-		Expect(instanceKeys(ctx, prefix, iid)).To(ConsistOf(prefix + ":{" + iid + "}:tombstone"))
-		ttl, err := rdb.PTTL(ctx, prefix+":{"+iid+"}:tombstone").Result()
+		Expect(instanceKeys(ctx, prefix, iid)).To(ConsistOf(prefix + ":{" + iid + "}:status"))
+		ttl, err := rdb.PTTL(ctx, prefix+":{"+iid+"}:status").Result()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ttl).To(BeNumerically(">", 0), "the tombstone never expires")
 		Expect(rdb.XLen(ctx, jobStream(prefix)).Val()).To(BeZero())

@@ -187,7 +187,7 @@ var _ = Describe("the Redis prefix after deprovision", func() {
 		Expect(osb.AwaitOperation(asyncID, dop, 30*time.Second).Status).To(Equal(http.StatusGone))
 
 		By("only the job stream and the async instance's expiring tombstone remain")
-		tombstone := prefix + ":{" + asyncID + "}:tombstone"
+		tombstone := prefix + ":{" + asyncID + "}:status"
 		Eventually(func() []string { return prefixKeys(ctx, prefix) }).WithTimeout(5 * time.Second).
 			Should(ConsistOf(jobStream(prefix), tombstone))
 		ttl, err := rdb.PTTL(ctx, tombstone).Result()

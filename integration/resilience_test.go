@@ -141,7 +141,7 @@ var _ = Describe("two replicas on one Redis", func() {
 		By("the prefix holds nothing but the tombstones and the (empty) job stream")
 		want := []string{jobStream(prefix)}
 		for _, iid := range ids {
-			want = append(want, prefix+":{"+iid+"}:tombstone")
+			want = append(want, prefix+":{"+iid+"}:status")
 		}
 		Expect(prefixKeys(ctx, prefix)).To(ConsistOf(want))
 	}, SpecTimeout(3*time.Minute))

@@ -98,7 +98,7 @@ producers:
 		Expect(resp.Status).To(Equal(http.StatusNotFound), "the upstream still has the instance: %s", resp)
 		Expect(vaultStatus(ctx, vault.Addr, "sys/policies/acl/agora-secrets-"+iid)).To(Equal(http.StatusNotFound), "the backend still has the instance's policy")
 		// An async delete leaves its tombstone (last_operation answers 410 from it).
-		Expect(instanceKeys(ctx, mainPrefix, iid)).To(ConsistOf(mainPrefix + ":{" + iid + "}:tombstone"))
+		Expect(instanceKeys(ctx, mainPrefix, iid)).To(ConsistOf(mainPrefix + ":{" + iid + "}:status"))
 		Expect(instanceKeys(ctx, upstream.Prefix, iid)).To(BeEmpty())
 	}, SpecTimeout(90*time.Second))
 })

@@ -12,7 +12,7 @@
 //	agora:{<iid>}:bindings                     hash    binding ID -> Binding JSON
 //	agora:{<iid>}:ops                          hash    operation ID -> Operation JSON
 //	agora:{<iid>}:lock                         string  lock token, with an expiry (PX)
-//	agora:{<iid>}:tombstone                    string  final Operation JSON of the async deprovision that deleted the instance (expires)
+//	agora:{<iid>}:status                       string  the instance's latest operation summary, written with the instance; after an async deprovision, that operation marked deleted, expiring (the tombstone)
 //	agora:{<iid>}:binding-tombstone:<bid>      string  final Operation JSON of the async unbind that deleted the binding (expires)
 //	agora:jobs                                 stream  async jobs; consumer group "agora-workers"
 //	agora:offering:{<service_id>}:instances    set     instance IDs of one offering (index.go): added before

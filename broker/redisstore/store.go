@@ -42,17 +42,17 @@ func New(rdb redis.UniversalClient, prefix string) *Store {
 }
 
 type instanceKeys struct {
-	instance, bindings, ops, lock, tombstone string
+	instance, bindings, ops, lock, status string
 }
 
 func (s *Store) keys(iid string) instanceKeys {
 	base := s.prefix + ":{" + iid + "}:"
 	return instanceKeys{
-		instance:  base + "instance",
-		bindings:  base + "bindings",
-		ops:       base + "ops",
-		lock:      base + "lock",
-		tombstone: base + "tombstone",
+		instance: base + "instance",
+		bindings: base + "bindings",
+		ops:      base + "ops",
+		lock:     base + "lock",
+		status:   base + "status",
 	}
 }
 
@@ -102,11 +102,11 @@ func (s *Store) Load(ctx context.Context, req broker.LoadRequest) (broker.Snapsh
 }
 
 // queueLoad queues the reads for req, always in the order decodeLoad
-// expects: instance, tombstone, then the optional ones.
+// expects: instance, status, then the optional ones.
 func (s *Store) queueLoad(ctx context.Context, p redis.Pipeliner, req broker.LoadRequest) {
 	k := s.keys(req.InstanceID)
 	p.Get(ctx, k.instance)
-	p.Get(ctx, k.tombstone)
+	p.Get(ctx, k.status)
 	if req.BindingID != "" {
 		p.HGet(ctx, k.bindings, req.BindingID)
 		p.Get(ctx, s.bindingTombstoneKey(req.InstanceID, req.BindingID))
@@ -139,11 +139,12 @@ func decodeLoad(cmds []redis.Cmder, req broker.LoadRequest) (broker.Snapshot, er
 		errs = append(errs, json.Unmarshal([]byte(v), snap.Instance))
 	}
 	if v, ok := str(next()); ok {
-		var op broker.Operation
-		if err := json.Unmarshal([]byte(v), &op); err == nil {
-			snap.Tombstone = op.ID
-			if req.OperationID == "" || req.OperationID == op.ID {
-				snap.Operation = &op
+		var st broker.InstanceStatus
+		if err := json.Unmarshal([]byte(v), &st); err == nil && st.Deleted && st.Operation != nil {
+			snap.Tombstone = st.Operation.ID
+			if req.OperationID == "" || req.OperationID == st.Operation.ID {
+				// The deleting operation outlives the instance here only.
+				snap.Operation = st.Operation.Operation(req.InstanceID)
 			}
 		}
 	}
@@ -202,8 +203,21 @@ func latestIs(snap broker.Snapshot, req broker.LoadRequest) bool {
 	return last != nil && last.ID == req.OperationID
 }
 
-// commitScript applies a Mutation atomically. KEYS: instance, bindings,
-// ops, lock, tombstone, binding tombstone. ARGV: see Commit.
+// commitScript applies a Mutation atomically.
+//
+// KEYS: 1 instance, 2 bindings, 3 ops, 4 lock, 5 status, 6 binding tombstone.
+// ARGV: 1 operation that must still be in progress (or ""), 2 lock token
+// to release (or ""), 3 instance JSON to put (or ""), 4 "1" to delete the
+// instance, 5 status JSON (or "" to delete it), 6 tombstone TTL in ms,
+// 7-8 binding ID and JSON to put, 9 binding ID to delete, 10 that
+// binding's tombstone JSON, 11-12 operation ID and JSON to put, 13...
+// operation IDs to delete.
+//
+// The status key is derived from the instance record (its latest
+// operation summary) and written with it, so a last_operation poll reads
+// one small key instead of decoding the whole instance; after an async
+// deprovision it stays behind, marked deleted and expiring, as the
+// instance's tombstone.
 const commitScript = `
 local cond = ARGV[1]
 if cond ~= "" then
@@ -216,10 +230,16 @@ if ARGV[4] == "1" then
   redis.call("DEL", KEYS[1], KEYS[2], KEYS[3])
   if ARGV[5] ~= "" then
     redis.call("SET", KEYS[5], ARGV[5], "PX", ARGV[6])
+  else
+    redis.call("DEL", KEYS[5])
   end
-end
-if ARGV[3] ~= "" then
+elseif ARGV[3] ~= "" then
   redis.call("SET", KEYS[1], ARGV[3])
+  if ARGV[5] ~= "" then
+    redis.call("SET", KEYS[5], ARGV[5])
+  else
+    redis.call("DEL", KEYS[5])
+  end
 end
 if ARGV[7] ~= "" then
   redis.call("HSET", KEYS[2], ARGV[7], ARGV[8])
@@ -233,7 +253,7 @@ end
 if ARGV[11] ~= "" and ARGV[4] ~= "1" then
   redis.call("HSET", KEYS[3], ARGV[11], ARGV[12])
 end
-for i = 14, #ARGV do
+for i = 13, #ARGV do
   redis.call("HDEL", KEYS[3], ARGV[i])
 end
 if ARGV[2] ~= "" and redis.call("GET", KEYS[4]) == ARGV[2] then
@@ -259,9 +279,9 @@ func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lo
 	if tombstoneBinding == "" {
 		tombstoneBinding = "-"
 	}
-	keys := []string{k.instance, k.bindings, k.ops, k.lock, k.tombstone, s.bindingTombstoneKey(m.InstanceID, tombstoneBinding)}
+	keys := []string{k.instance, k.bindings, k.ops, k.lock, k.status, s.bindingTombstoneKey(m.InstanceID, tombstoneBinding)}
 
-	args := make([]any, 0, 14+len(m.DeleteOperations))
+	args := make([]any, 0, 12+len(m.DeleteOperations))
 	token := ""
 	if unlock != nil {
 		token = unlock.Token
@@ -285,12 +305,13 @@ func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lo
 	if m.PutOperation != nil {
 		opID = m.PutOperation.ID
 	}
-	tombstone, bindingTombstone := "", ""
-	if m.DeleteInstance && m.Tombstone {
-		tombstone = opJSON
-	}
+	bindingTombstone := ""
 	if m.DeleteBinding != "" && m.BindingTombstone {
 		bindingTombstone = opJSON
+	}
+	statusJSON, err := commitStatus(m)
+	if err != nil {
+		return err
 	}
 	deleteInstance := "0"
 	if m.DeleteInstance {
@@ -298,9 +319,9 @@ func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lo
 	}
 	args = append(args,
 		m.IfOperationInProgress, token, instanceJSON, deleteInstance,
-		tombstone, strconv.FormatInt(tombstoneTTL.Milliseconds(), 10),
+		statusJSON, strconv.FormatInt(tombstoneTTL.Milliseconds(), 10),
 		bindingID, bindingJSON, m.DeleteBinding, bindingTombstone,
-		opID, opJSON, "")
+		opID, opJSON)
 	for _, id := range m.DeleteOperations {
 		args = append(args, id)
 	}
@@ -312,6 +333,34 @@ func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lo
 		return fmt.Errorf("redis: commit instance %q: %w", m.InstanceID, err)
 	}
 	return nil
+}
+
+// commitStatus is the status key's new value for m ("" deletes it).
+func commitStatus(m broker.Mutation) (string, error) {
+	var st *broker.InstanceStatus
+	switch {
+	case m.PutInstance != nil && m.PutInstance.LastOp != nil:
+		st = &broker.InstanceStatus{Operation: m.PutInstance.LastOp}
+	case m.DeleteInstance && m.Tombstone && m.PutOperation != nil:
+		st = &broker.InstanceStatus{Operation: m.PutOperation.Summary(), Deleted: true}
+	}
+	return marshalOrEmpty(st)
+}
+
+// Status implements broker.StateStore: one GET of a small key.
+func (s *Store) Status(ctx context.Context, instanceID string) (broker.InstanceStatus, error) {
+	v, err := s.rdb.Get(ctx, s.keys(instanceID).status).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return broker.InstanceStatus{}, broker.ErrNotFound
+	}
+	if err != nil {
+		return broker.InstanceStatus{}, fmt.Errorf("redis: read status of instance %q: %w", instanceID, err)
+	}
+	var st broker.InstanceStatus
+	if err := json.Unmarshal(v, &st); err != nil {
+		return broker.InstanceStatus{}, fmt.Errorf("redis: decode status of instance %q: %w", instanceID, err)
+	}
+	return st, nil
 }
 
 // Unlock implements broker.StateStore.

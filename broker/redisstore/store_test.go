@@ -188,10 +188,10 @@ func TestDeleteInstanceWithTombstone(t *testing.T) {
 			t.Errorf("%s survived the delete", k)
 		}
 	}
-	if !mr.Exists("t:{i1}:tombstone") {
+	if !mr.Exists("t:{i1}:status") {
 		t.Fatal("no tombstone")
 	}
-	if ttl := mr.TTL("t:{i1}:tombstone"); ttl != 24*time.Hour {
+	if ttl := mr.TTL("t:{i1}:status"); ttl != 24*time.Hour {
 		t.Errorf("tombstone ttl %s, want 24h", ttl)
 	}
 	snap, err := s.Load(ctx, broker.LoadRequest{InstanceID: "i1", OperationID: "o2"})
@@ -203,7 +203,7 @@ func TestDeleteInstanceWithTombstone(t *testing.T) {
 	}
 
 	mr.FastForward(24*time.Hour + time.Second)
-	if mr.Exists("t:{i1}:tombstone") {
+	if mr.Exists("t:{i1}:status") {
 		t.Error("the tombstone never expires")
 	}
 
@@ -262,5 +262,46 @@ func TestStoreReportsRedisFailures(t *testing.T) {
 	}
 	if err := s.Ping(ctx); err == nil {
 		t.Error("Ping with Redis down succeeded")
+	}
+}
+
+// Status follows the instance record: its latest operation while it
+// lives, the deleting operation marked deleted after an async delete, and
+// nothing after a sync one.
+func TestStatusFollowsTheInstance(t *testing.T) {
+	_, _, s := newStore(t)
+	ctx := context.Background()
+	if _, err := s.Status(ctx, "i1"); !errors.Is(err, broker.ErrNotFound) {
+		t.Fatalf("status of an unknown instance: %v", err)
+	}
+	prov := op("o1", broker.OpInProgress)
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceProvisioning, prov), PutOperation: prov}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Status(ctx, "i1")
+	if err != nil || st.Deleted || st.Operation == nil || st.Operation.ID != "o1" || st.Operation.State != broker.OpInProgress {
+		t.Fatalf("status while provisioning: %+v %v", st, err)
+	}
+	done := *prov
+	done.State = broker.OpSucceeded
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceReady, &done), PutOperation: &done}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Status(ctx, "i1"); st.Operation == nil || st.Operation.State != broker.OpSucceeded {
+		t.Fatalf("status after provisioning: %+v", st)
+	}
+	del := op("o2", broker.OpSucceeded)
+	del.Kind = adapters.OpDeprovision
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", DeleteInstance: true, Tombstone: true, PutOperation: del}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Status(ctx, "i1"); !st.Deleted || st.Operation == nil || st.Operation.ID != "o2" {
+		t.Fatalf("status after an async delete: %+v", st)
+	}
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", DeleteInstance: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Status(ctx, "i1"); !errors.Is(err, broker.ErrNotFound) {
+		t.Fatalf("status after a sync delete: %v", err)
 	}
 }
