@@ -97,7 +97,7 @@ func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) 
 	if _, err := a.planFor(req.Plan); err != nil {
 		return adapters.ProvisionResult{}, err
 	}
-	if err := noParameters(req.Parameters); err != nil {
+	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.ProvisionResult{}, err
 	}
 	// ACL USERS needs the same privilege as Bind's ACL SETUSER, so a
@@ -126,7 +126,7 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	if err != nil {
 		return adapters.BindResult{}, err
 	}
-	if err := noParameters(req.Parameters); err != nil {
+	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.BindResult{}, err
 	}
 	password, err := newPassword()
@@ -215,7 +215,7 @@ func (a *Adapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapt
 	if err != nil {
 		return adapters.UpdateResult{}, err
 	}
-	if err := noParameters(req.Parameters); err != nil {
+	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.UpdateResult{}, err
 	}
 	users, err := a.instanceUsers(ctx, req.InstanceID)
@@ -390,20 +390,6 @@ func requireID(kind, id string) error {
 		return adapters.Terminal(fmt.Errorf("redis adapter: %s ID is empty", kind))
 	}
 	return nil
-}
-
-// noParameters rejects parameters, because this offering defines none and
-// a silently ignored one (a typo, a wrong offering) misleads the developer.
-func noParameters(params map[string]any) error {
-	if len(params) == 0 {
-		return nil
-	}
-	names := make([]string, 0, len(params))
-	for k := range params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return adapters.InvalidParameters("the redis offering takes no parameters; got %s", strings.Join(names, ", "))
 }
 
 var (

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -104,7 +103,7 @@ func newVaultClient(s Settings) (*api.Client, *http.Client, error) {
 // instance's policy. KV v2 folders need no creation: the policy is what
 // makes the space exist for the instance's bindings.
 func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) (adapters.ProvisionResult, error) {
-	if err := noParameters(req.Parameters); err != nil {
+	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.ProvisionResult{}, err
 	}
 	plan, err := a.plan(req.Plan)
@@ -154,7 +153,7 @@ func (a *Adapter) checkKVv2(ctx context.Context, mount string) error {
 // alias (first time only), create secret_id; two more when AppRole has to
 // be enabled first.
 func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.BindResult, error) {
-	if err := noParameters(req.Parameters); err != nil {
+	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.BindResult{}, err
 	}
 	plan, err := a.plan(req.Plan)
@@ -504,20 +503,6 @@ func (a *Adapter) plan(p adapters.Plan) (planConfig, error) {
 		return ps.parse() // New checked it: this cannot fail
 	}
 	return planConfig{}, adapters.Terminal(fmt.Errorf("secrets adapter: offering %q has no plan %q (id %s)", a.offering, p.Name, p.ID))
-}
-
-// noParameters: this service takes none, and silently ignoring one would
-// let an app developer believe it had an effect.
-func noParameters(params map[string]any) error {
-	if len(params) == 0 {
-		return nil
-	}
-	names := make([]string, 0, len(params))
-	for k := range params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return adapters.InvalidParameters("this service takes no parameters, got: %s", strings.Join(names, ", "))
 }
 
 // vaultError names Vault and its address, as the operator must know which
