@@ -353,8 +353,13 @@ func setUp(ctx context.Context) (*env, error) {
 		return nil, err
 	}
 	workCtx, stopWorkers := context.WithCancel(ctx)
-	go e.broker.RunWorkers(workCtx, broker.WorkerConfig{Concurrency: 2})
-	e.closers = append(e.closers, stopWorkers)
+	workersDone := make(chan struct{})
+	go func() {
+		defer close(workersDone)
+		e.broker.RunWorkers(workCtx, broker.WorkerConfig{Concurrency: 2})
+	}()
+	// Stop the workers and wait for them before Redis is closed under them.
+	e.closers = append(e.closers, func() { stopWorkers(); <-workersDone })
 	h, err := httpapi.NewHandler(httpapi.Options{
 		Broker: e.broker, CatalogJSON: e.cat.JSON, Logger: quiet,
 		Credentials: []httpapi.Credential{{Username: user, Password: pass}},
