@@ -43,6 +43,11 @@ var (
 )
 
 func TestIntegration(t *testing.T) {
+	if testing.Short() {
+		// make unit is the fast loop; these suites need real Redis, a
+		// built binary and a real Vault (make test, make integration).
+		t.Skip("integration suites skipped with -short")
+	}
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Agora integration")
 }
