@@ -327,3 +327,23 @@ func TestAsyncInvalidParametersAreReportedNotForgotten(t *testing.T) {
 		t.Errorf("instance %+v, want failed", inst)
 	}
 }
+
+// A job whose instance record is gone has nothing to act on or to record
+// its outcome in: it is dropped rather than redelivered forever.
+func TestJobWhoseInstanceIsGoneIsDropped(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	orphan := &broker.Operation{ID: "op-orphan", Kind: adapters.OpProvision, InstanceID: "inst-gone", Async: true,
+		State: broker.OpInProgress, Deadline: time.Now().Add(time.Hour)}
+	if err := e.store.Commit(ctx, broker.Mutation{InstanceID: "inst-gone", PutOperation: orphan}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.queue.Enqueue(ctx, broker.Job{InstanceID: "inst-gone", OperationID: "op-orphan"}); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorkers("w1")
+	eventually(t, e.queueDrained, func() string { return "the job of a vanished instance was redelivered instead of dropped" })
+	if n := e.adapter.count(adapters.OpProvision); n != 0 {
+		t.Errorf("the adapter ran for a vanished instance: %d calls", n)
+	}
+}

@@ -135,7 +135,7 @@ func classify(err error) (status int, code, msg string) {
 	case errors.As(err, &ae):
 		return classifyAdapter(ae)
 	case errors.As(err, &ce):
-		return http.StatusServiceUnavailable, "", "Agora's credential store (Vault) failed: " + ce.err.Error() + "; nothing was recorded, retry later or ask the platform team"
+		return http.StatusServiceUnavailable, "", "Agora's credential store (Vault) failed: " + ce.err.Error() + "; retry later, or ask the platform team if it persists"
 	case errors.As(err, &se):
 		return http.StatusServiceUnavailable, "", "Agora's state store (Redis) failed: " + se.err.Error() + "; retry later or ask the platform team"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -113,6 +113,13 @@ func (b *Broker) execute(ctx context.Context, cfg WorkerConfig, job Job) error {
 	}
 	log := b.log.With("instance_id", op.InstanceID, "operation_id", op.ID, "kind", op.Kind)
 	t, do, fail, err := b.loadTask(ctx, op)
+	if errors.Is(err, errRecordsGone) {
+		// Nothing is left to act on or to record the outcome in (the
+		// instance was deleted under the operation); redelivering the job
+		// could never change that.
+		log.Warn("dropping a job whose instance or binding record is gone", "error", err)
+		return nil
+	}
 	if err != nil {
 		var terminal *adapters.TerminalError
 		if !errors.As(err, &terminal) {
@@ -205,6 +212,9 @@ func (b *Broker) awaitOperation(ctx context.Context, job Job) (*Operation, error
 	}
 }
 
+// errRecordsGone: the records an operation works on no longer exist.
+var errRecordsGone = errors.New("its instance or binding record no longer exists")
+
 type doFunc func(context.Context, *task) (Mutation, error)
 type failFunc func(*task, error) Mutation
 
@@ -233,7 +243,7 @@ func (b *Broker) loadTask(ctx context.Context, op *Operation) (*task, doFunc, fa
 		return nil, nil, nil, fmt.Errorf("unknown operation kind %q", op.Kind)
 	}
 	if t.inst == nil || (op.BindingID != "" && t.binding == nil) {
-		return nil, nil, nil, fmt.Errorf("records of operation %s are missing", op.ID)
+		return nil, nil, nil, fmt.Errorf("operation %s: %w", op.ID, errRecordsGone)
 	}
 	var ok bool
 	cat := b.catalog.Load()
