@@ -2,8 +2,6 @@ package rabbitmq
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -121,7 +119,8 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.BindResult{}, err
 	}
-	password, err := newPassword()
+	// 43 letters and digits: at least 256 bits, and safe in URIs as is.
+	password, err := adapters.NewPassword(43)
 	if err != nil {
 		return adapters.BindResult{}, err
 	}
@@ -302,15 +301,6 @@ func (a *Adapter) instanceUsers(ctx context.Context, instanceID string) ([]strin
 	}
 	sort.Strings(mine)
 	return mine, nil
-}
-
-func newPassword() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("rabbitmq adapter: generate password: %w", err)
-	}
-	// Hex keeps the password safe in URIs and shell snippets.
-	return hex.EncodeToString(b), nil
 }
 
 func requireID(kind, id string) error {

@@ -2,8 +2,6 @@ package redis
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -129,7 +127,8 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.BindResult{}, err
 	}
-	password, err := newPassword()
+	// 43 letters and digits: at least 256 bits, and safe in URIs as is.
+	password, err := adapters.NewPassword(43)
 	if err != nil {
 		return adapters.BindResult{}, err
 	}
@@ -374,15 +373,6 @@ func (a *Adapter) wrap(op string, err error) error {
 		return adapters.Terminal(fmt.Errorf("redis at %s: %s: admin credentials rejected or lacking ACL privileges (check admin_username/admin_password): %w", a.settings.Addr, op, err))
 	}
 	return fmt.Errorf("redis at %s: %s: %w", a.settings.Addr, op, err)
-}
-
-func newPassword() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("redis adapter: generate password: %w", err)
-	}
-	// Hex keeps the password safe in URIs and shell snippets.
-	return hex.EncodeToString(b), nil
 }
 
 func requireID(kind, id string) error {
