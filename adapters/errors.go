@@ -60,3 +60,31 @@ func IsTerminal(err error) bool {
 func InvalidParameters(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidParameters, fmt.Sprintf(format, args...))
 }
+
+// SaidError is an adapter's own explanation of a failure, in words meant
+// for the app developer. Agora shows it in the OSB error description and
+// in last_operation; the rest of the error chain (the adapter's address,
+// Agora's plumbing) goes to the operator's log only. Create it with Said.
+type SaidError struct {
+	Message string
+}
+
+func (e *SaidError) Error() string { return e.Message }
+
+// Said marks msg as the adapter's explanation for the app developer, such
+// as "quota of 5 databases exceeded". Wrap it like any error:
+// adapters.Terminal(adapters.Said("quota of 5 databases exceeded")), or
+// fmt.Errorf("create database %s: %w", name, adapters.Said("disk full")).
+// It must never hold a secret or an internal address.
+func Said(msg string) error {
+	return &SaidError{Message: msg}
+}
+
+// SaidOf returns the message an adapter marked with Said, if the chain of
+// err holds one.
+func SaidOf(err error) (string, bool) {
+	if s, ok := errors.AsType[*SaidError](err); ok {
+		return s.Message, true
+	}
+	return "", false
+}

@@ -72,7 +72,7 @@ func TestAsyncTransientFailuresAreRetried(t *testing.T) {
 
 func TestAsyncTerminalFailure(t *testing.T) {
 	e := newEnv(t)
-	e.adapter.failAlways(adapters.OpProvision, adapters.Terminal(errors.New("quota of 5 databases exceeded")))
+	e.adapter.failAlways(adapters.OpProvision, adapters.Terminal(adapters.Said("quota of 5 databases exceeded")))
 	e.startWorkers("w1")
 	opID := e.startAsyncProvision("inst-q")
 
@@ -264,7 +264,7 @@ func TestAsyncDeprovisionFailureRestoresTheInstance(t *testing.T) {
 	expect(t, "async provision", r, http.StatusAccepted, "")
 	e.waitState("inst-df", r.str("operation"), "succeeded")
 
-	e.adapter.failNext(adapters.OpDeprovision, adapters.Terminal(errors.New("volume is attached")))
+	e.adapter.failNext(adapters.OpDeprovision, adapters.Terminal(adapters.Said("volume is attached")))
 	r = e.deprovision("inst-df", planAsync, true)
 	expect(t, "async deprovision", r, http.StatusAccepted, "")
 	lo := e.waitState("inst-df", r.str("operation"), "failed")

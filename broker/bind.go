@@ -8,6 +8,7 @@ import (
 	"github.com/pivotal-cf/brokerapi/v11/domain/apiresponses"
 
 	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 // Bind implements domain.ServiceBroker
@@ -28,16 +29,13 @@ func (b *Broker) bind(ctx context.Context, instanceID, bindingID string, details
 	if !plan.Bindable {
 		return domain.Binding{}, badRequest("plan %q of service %q is not bindable", plan.Name, off.Name)
 	}
-	params, err := decodeParameters(details.RawParameters)
+	body, err := requestBody(ctx, details.RawParameters, details.RawContext)
 	if err != nil {
 		return domain.Binding{}, err
 	}
+	params, rawContext := body.Parameters, body.Context
 	if err := plan.ValidateBindParameters(params); err != nil {
 		return domain.Binding{}, badRequest("%v", err)
-	}
-	rawContext, err := checkContext(details.RawContext)
-	if err != nil {
-		return domain.Binding{}, err
 	}
 	appGUID := details.AppGUID
 	if appGUID == "" && details.BindResource != nil {
@@ -54,10 +52,10 @@ func (b *Broker) bind(ctx context.Context, instanceID, bindingID string, details
 	now := b.now()
 	switch {
 	case inst == nil:
-		// brokerapi answers 404 for this on bind, as the spec asks.
-		return domain.Binding{}, apiresponses.ErrInstanceDoesNotExist
+		// The spec asks for 404 here: the binding cannot exist either.
+		return domain.Binding{}, notFound("service instance %s does not exist", requestinfo.Quote(instanceID))
 	case inst.ServiceID != details.ServiceID || inst.PlanID != details.PlanID:
-		return domain.Binding{}, badRequest("service_id and plan_id must match the instance's (%s, %s)", inst.ServiceID, inst.PlanID)
+		return domain.Binding{}, badRequest("service_id %s and plan_id %s must match the instance's (%s, %s)", requestinfo.Quote(details.ServiceID), requestinfo.Quote(details.PlanID), inst.ServiceID, inst.PlanID)
 	case inst.LastOp.Active(now):
 		return domain.Binding{}, concurrency("service instance %q has an operation in progress (%s); bind once it finishes", instanceID, inst.LastOp.Kind)
 	case inst.State != InstanceReady:

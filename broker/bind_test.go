@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/agora-osb/agora/adapters"
@@ -100,7 +101,10 @@ func TestBindWhenVaultFails(t *testing.T) {
 	e.creds.setFailPut(true)
 
 	r := e.bind("inst-v", "bind-1", planSync, "app-1")
-	expectFailure(t, "bind with Vault down", r, http.StatusServiceUnavailable, "", "credential store (Vault)", "connection refused")
+	expectFailure(t, "bind with Vault down", r, http.StatusServiceUnavailable, "", "credential store (Vault)", "platform team")
+	if strings.Contains(r.raw, "connection refused") || strings.Contains(r.raw, "127.0.0.1") {
+		t.Errorf("the app developer sees Vault's internals: %s", r.raw)
+	}
 	if r.body["credentials"] != nil {
 		t.Errorf("credentials leaked in a failed response: %s", r.raw)
 	}

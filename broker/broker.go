@@ -14,10 +14,9 @@ import (
 	"time"
 
 	"github.com/pivotal-cf/brokerapi/v11/domain"
-	"github.com/pivotal-cf/brokerapi/v11/middlewares"
 
-	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 // Config wires a Broker.
@@ -32,6 +31,10 @@ type Config struct {
 	SyncTimeout time.Duration
 	// Now is the clock (time.Now when nil); tests move it.
 	Now func() time.Time
+	// ExposeErrorDetails appends the full error chain (addresses, paths,
+	// backend text) to the descriptions platforms show app developers.
+	// For `agora dev` only: in production those are for the log.
+	ExposeErrorDetails bool
 }
 
 // Broker implements brokerapi's domain.ServiceBroker.
@@ -44,6 +47,8 @@ type Broker struct {
 	syncTTL time.Duration
 	lockTTL time.Duration
 	now     func() time.Time
+	// exposeDetails: see Config.ExposeErrorDetails.
+	exposeDetails bool
 }
 
 // New returns a Broker. Every dependency is required.
@@ -78,8 +83,9 @@ func New(cfg Config) (*Broker, error) {
 		syncTTL: cfg.SyncTimeout,
 		// The lock must outlive the longest inline call plus the writes
 		// around it, or a second request could slip in mid-operation.
-		lockTTL: cfg.SyncTimeout + 30*time.Second,
-		now:     cfg.Now,
+		lockTTL:       cfg.SyncTimeout + 30*time.Second,
+		now:           cfg.Now,
+		exposeDetails: cfg.ExposeErrorDetails,
 	}
 	b.catalog.Store(cfg.Catalog)
 	return b, nil
@@ -103,41 +109,43 @@ func (b *Broker) plan(serviceID, planID string) (*catalog.Offering, *catalog.Pla
 	off, plan, ok := b.catalog.Load().Plan(serviceID, planID)
 	if !ok {
 		if _, known := b.catalog.Load().Offering(serviceID); !known {
-			return nil, nil, badRequest("service_id %q is not in the catalog", serviceID)
+			return nil, nil, badRequest("service_id %s is not in the catalog", requestinfo.Quote(serviceID))
 		}
-		return nil, nil, badRequest("plan_id %q is not a plan of service %q", planID, serviceID)
+		return nil, nil, badRequest("plan_id %s is not a plan of service %s", requestinfo.Quote(planID), requestinfo.Quote(serviceID))
 	}
 	return off, plan, nil
 }
 
-// decodeParameters turns the raw "parameters" field into a map, at the
-// edge, once. Absent and null mean no parameters.
-func decodeParameters(raw json.RawMessage) (map[string]any, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return map[string]any{}, nil
-	}
-	var params map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&params); err != nil || params == nil {
-		return nil, badRequest("parameters must be a JSON object")
-	}
-	return params, nil
+// KnownPlan tells the HTTP edge whether the catalog has the plan, in the
+// words a 400 needs (httpapi.Options.KnownPlan).
+func (b *Broker) KnownPlan(serviceID, planID string) error {
+	_, _, err := b.plan(serviceID, planID)
+	return err
 }
 
-// checkContext accepts any JSON object as context (Cloud Foundry and
-// Kubernetes send different fields) and rejects anything else.
-func checkContext(raw json.RawMessage) (json.RawMessage, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, nil
+// requestBody is what the edge decoded of the request's body, once. A
+// caller that bypasses the edge (Go code calling the broker directly)
+// gets the raw fields brokerapi passed decoded here, by the same rules.
+func requestBody(ctx context.Context, rawParameters, rawContext json.RawMessage) (*requestinfo.Body, error) {
+	if info := requestinfo.From(ctx); info != nil && info.Body != nil {
+		return info.Body, nil
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return nil, badRequest("context must be a JSON object")
+	fields := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(rawParameters)) > 0 {
+		fields["parameters"] = rawParameters
 	}
-	return raw, nil
+	if len(bytes.TrimSpace(rawContext)) > 0 {
+		fields["context"] = rawContext
+	}
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return nil, badRequest("the request body is not valid JSON")
+	}
+	body, err := requestinfo.DecodeBody(raw)
+	if err != nil {
+		return nil, badRequest("request body: %v", err)
+	}
+	return body, nil
 }
 
 // fingerprint hashes the attributes that make two requests "identical"
@@ -156,31 +164,6 @@ func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// requestID is the X-Broker-API-Request-Identity of the request; the HTTP
-// layer generates one when the platform sent none.
-func requestID(ctx context.Context) string {
-	if v, ok := ctx.Value(middlewares.RequestIdentityKey).(string); ok {
-		return v
-	}
-	return ""
-}
-
-// origin describes the caller for adapters and logs.
-func origin(ctx context.Context, rawContext json.RawMessage) adapters.Origin {
-	o := adapters.Origin{RequestID: requestID(ctx), Context: rawContext}
-	if v, ok := ctx.Value(middlewares.OriginatingIdentityKey).(string); ok && v != "" {
-		o.Platform, _, _ = strings.Cut(v, " ")
-	}
-	if o.Platform == "" && len(rawContext) > 0 {
-		var c struct {
-			Platform string `json:"platform"`
-		}
-		_ = json.Unmarshal(rawContext, &c)
-		o.Platform = c.Platform
-	}
-	return o
 }
 
 // checkMaintenanceInfo enforces the OSB rule: a maintenance_info.version

@@ -8,6 +8,7 @@ import (
 	"github.com/pivotal-cf/brokerapi/v11/domain/apiresponses"
 
 	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 // Deprovision implements domain.ServiceBroker (DELETE /v2/service_instances/:id).
@@ -34,7 +35,7 @@ func (b *Broker) deprovision(ctx context.Context, instanceID string, details dom
 		return domain.DeprovisionServiceSpec{}, err
 	}
 	if details.ServiceID != "" && details.ServiceID != inst.ServiceID {
-		return domain.DeprovisionServiceSpec{}, badRequest("service_id %q does not match the instance's service %q", details.ServiceID, inst.ServiceID)
+		return domain.DeprovisionServiceSpec{}, badRequest("service_id %s does not match the instance's service %q", requestinfo.Quote(details.ServiceID), inst.ServiceID)
 	}
 	// The instance's own plan decides, not the request's: the platform may
 	// send a plan it believes in after a failed update.

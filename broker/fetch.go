@@ -8,6 +8,8 @@ import (
 
 	"github.com/pivotal-cf/brokerapi/v11/domain"
 	"github.com/pivotal-cf/brokerapi/v11/domain/apiresponses"
+
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 // GetInstance implements domain.ServiceBroker (GET /v2/service_instances/:id).
@@ -122,7 +124,7 @@ func (b *Broker) lastOperation(ctx context.Context, instanceID, bindingID, opera
 	}
 	if operationID != "" && (summary == nil || summary.ID != operationID) {
 		if snap.Operation == nil {
-			return domain.LastOperation{}, badRequest("operation %q is not known for this resource", operationID)
+			return domain.LastOperation{}, badRequest("operation %s is not known for this resource", requestinfo.Quote(operationID))
 		}
 		summary = snap.Operation.Summary()
 	}

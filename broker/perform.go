@@ -34,15 +34,10 @@ type task struct {
 	until time.Time
 }
 
-func (t *task) origin(ctx context.Context) adapters.Origin {
-	o := origin(ctx, t.op.Context)
-	if o.RequestID == "" {
-		o.RequestID = t.op.RequestID
-	}
-	if o.Platform == "" {
-		o.Platform = t.op.Platform
-	}
-	return o
+// origin is who asked, as the operation recorded it when the request
+// came in (newOperation), so the async engine tells adapters the same.
+func (t *task) origin() adapters.Origin {
+	return adapters.Origin{RequestID: t.op.RequestID, Platform: t.op.Platform, Context: t.op.Context}
 }
 
 func (b *Broker) adapterFail(t *task, kind adapters.OperationKind, err error) error {
@@ -58,7 +53,8 @@ func (b *Broker) finishOp(op *Operation, err error) *Operation {
 		done.Description = string(op.Kind) + " succeeded"
 	} else {
 		done.State = OpFailed
-		done.Description = describe(err)
+		done.Description = b.describe(op, err)
+		done.Detail = err.Error()
 	}
 	return &done
 }
@@ -81,16 +77,22 @@ func (b *Broker) bindingOutcome(t *task, bnd Binding, err error) Mutation {
 }
 
 // describe is the failure text last_operation shows: the same words the
-// platform would have got from a synchronous request.
-func describe(err error) string {
-	_, _, msg := classify(err)
+// platform would have got from a synchronous request, citing the request
+// that started the operation. The full chain goes to the operation's
+// Detail, for the operator and the producer.
+func (b *Broker) describe(op *Operation, err error) string {
+	f := classify(err)
+	msg := b.publicText(f, err)
+	if op.RequestID != "" {
+		msg += " (request id " + op.RequestID + ")"
+	}
 	return msg
 }
 
 func (b *Broker) doProvision(ctx context.Context, t *task) (Mutation, error) {
 	res, err := t.off.Adapter.Provision(ctx, adapters.ProvisionRequest{
 		InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
-		Parameters: t.params, Origin: t.origin(ctx),
+		Parameters: t.params, Origin: t.origin(),
 	})
 	if err != nil {
 		return Mutation{}, b.adapterFail(t, adapters.OpProvision, err)
@@ -129,7 +131,7 @@ func (b *Broker) doUpdate(ctx context.Context, t *task) (Mutation, error) {
 	}
 	res, err := up.Update(ctx, adapters.UpdateRequest{
 		InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(), PreviousPlan: t.prevPlan.Ref(),
-		Parameters: t.params, Receipt: t.inst.Receipt, Origin: t.origin(ctx),
+		Parameters: t.params, Receipt: t.inst.Receipt, Origin: t.origin(),
 	})
 	if err != nil {
 		return Mutation{}, b.adapterFail(t, adapters.OpUpdate, err)
@@ -189,7 +191,7 @@ func (b *Broker) doDeprovision(ctx context.Context, t *task) (Mutation, error) {
 		}
 	}
 	res, err := t.off.Adapter.Deprovision(ctx, adapters.DeprovisionRequest{
-		InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(), Receipt: t.inst.Receipt, Origin: t.origin(ctx),
+		InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(), Receipt: t.inst.Receipt, Origin: t.origin(),
 	})
 	if err != nil && !errors.Is(err, adapters.ErrNotFound) {
 		return Mutation{}, b.adapterFail(t, adapters.OpDeprovision, err)
@@ -222,7 +224,7 @@ func (b *Broker) failDeprovision(t *task, err error) Mutation {
 func (b *Broker) doBind(ctx context.Context, t *task) (Mutation, error) {
 	res, err := t.off.Adapter.Bind(ctx, adapters.BindRequest{
 		InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
-		AppGUID: t.binding.AppGUID, Parameters: t.params, InstanceReceipt: t.inst.Receipt, Origin: t.origin(ctx),
+		AppGUID: t.binding.AppGUID, Parameters: t.params, InstanceReceipt: t.inst.Receipt, Origin: t.origin(),
 	})
 	if err != nil {
 		return Mutation{}, b.adapterFail(t, adapters.OpBind, err)
@@ -242,7 +244,7 @@ func (b *Broker) doBind(ctx context.Context, t *task) (Mutation, error) {
 		vaultErr := credErr(err)
 		if _, uerr := t.off.Adapter.Unbind(context.WithoutCancel(ctx), adapters.UnbindRequest{
 			InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
-			InstanceReceipt: t.inst.Receipt, Receipt: res.Receipt, Origin: t.origin(ctx),
+			InstanceReceipt: t.inst.Receipt, Receipt: res.Receipt, Origin: t.origin(),
 		}); uerr != nil && !errors.Is(uerr, adapters.ErrNotFound) {
 			b.log.Error("compensating unbind after a Vault failure failed; the binding stays recorded as failed so a DELETE can finish the cleanup",
 				"instance_id", t.inst.ID, "binding_id", t.binding.ID, "error", uerr)
@@ -284,7 +286,7 @@ func (b *Broker) removeBinding(ctx context.Context, t *task) (Mutation, error) {
 	bnd := t.binding
 	res, err := t.off.Adapter.Unbind(ctx, adapters.UnbindRequest{
 		InstanceID: t.inst.ID, BindingID: bnd.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
-		InstanceReceipt: t.inst.Receipt, Receipt: bnd.Receipt, Origin: t.origin(ctx),
+		InstanceReceipt: t.inst.Receipt, Receipt: bnd.Receipt, Origin: t.origin(),
 	})
 	if err != nil && !errors.Is(err, adapters.ErrNotFound) {
 		return Mutation{}, b.adapterFail(t, adapters.OpUnbind, err)
@@ -332,7 +334,7 @@ func (b *Broker) settle(ctx context.Context, t *task, kind adapters.OperationKin
 	for {
 		res, err := poller.Poll(ctx, adapters.PollRequest{
 			Kind: kind, InstanceID: t.inst.ID, BindingID: bindingID(t), Offering: t.off.Name,
-			Plan: t.plan.Ref(), Token: token, Origin: t.origin(ctx),
+			Plan: t.plan.Ref(), Token: token, Origin: t.origin(),
 		})
 		if err != nil {
 			return adapters.PollResult{}, b.adapterFail(t, kind, err)
@@ -341,7 +343,9 @@ func (b *Broker) settle(ctx context.Context, t *task, kind adapters.OperationKin
 		case adapters.Succeeded:
 			return res, nil
 		case adapters.Failed:
-			return adapters.PollResult{}, b.adapterFail(t, kind, adapters.Terminal(errors.New(res.Description)))
+			// The protocol shows a failed operation's description to the
+			// app developer.
+			return adapters.PollResult{}, b.adapterFail(t, kind, adapters.Terminal(adapters.Said(res.Description)))
 		}
 		if !b.now().Add(interval).Before(t.until) {
 			return adapters.PollResult{}, b.adapterFail(t, kind, fmt.Errorf("still in progress at the deadline: %w", context.DeadlineExceeded))

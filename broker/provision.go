@@ -6,6 +6,7 @@ import (
 	"github.com/pivotal-cf/brokerapi/v11/domain"
 
 	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 // Provision implements domain.ServiceBroker (PUT /v2/service_instances/:id).
@@ -30,16 +31,13 @@ func (b *Broker) provision(ctx context.Context, instanceID string, details domai
 	if err := checkMaintenanceInfo(plan, details.MaintenanceInfo); err != nil {
 		return domain.ProvisionedServiceSpec{}, err
 	}
-	params, err := decodeParameters(details.RawParameters)
+	body, err := requestBody(ctx, details.RawParameters, details.RawContext)
 	if err != nil {
 		return domain.ProvisionedServiceSpec{}, err
 	}
+	params, rawContext := body.Parameters, body.Context
 	if err := plan.ValidateProvisionParameters(params); err != nil {
 		return domain.ProvisionedServiceSpec{}, badRequest("%v", err)
-	}
-	rawContext, err := checkContext(details.RawContext)
-	if err != nil {
-		return domain.ProvisionedServiceSpec{}, err
 	}
 	var miVersion string
 	if details.MaintenanceInfo != nil {
@@ -56,7 +54,7 @@ func (b *Broker) provision(ctx context.Context, instanceID string, details domai
 	now := b.now()
 	if inst := snap.Instance; inst != nil {
 		if inst.Fingerprint != fp {
-			return domain.ProvisionedServiceSpec{}, conflict("service instance %q already exists with different attributes", instanceID)
+			return domain.ProvisionedServiceSpec{}, conflict("service instance %s already exists with different attributes", requestinfo.Quote(instanceID))
 		}
 		switch {
 		case inst.State == InstanceReady || inst.State == InstanceUpdating:
@@ -67,7 +65,7 @@ func (b *Broker) provision(ctx context.Context, instanceID string, details domai
 			err = b.state.Unlock(ctx, lock)
 			return domain.ProvisionedServiceSpec{IsAsync: true, OperationData: inst.LastOp.ID, DashboardURL: inst.DashboardURL}, stateErr(err)
 		case inst.State == InstanceDeprovisioning:
-			return domain.ProvisionedServiceSpec{}, concurrency("service instance %q is being deleted", instanceID)
+			return domain.ProvisionedServiceSpec{}, concurrency("service instance %s is being deleted", requestinfo.Quote(instanceID))
 		}
 		// A failed provision, or a sync one whose broker died mid-call:
 		// the adapter is idempotent, so run it again.

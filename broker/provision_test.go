@@ -1,7 +1,7 @@
 package broker_test
 
 import (
-	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -289,7 +289,7 @@ func TestConcurrentMutationGetsConcurrencyError(t *testing.T) {
 
 func TestAdapterFailureDuringSyncProvision(t *testing.T) {
 	e := newEnv(t)
-	e.adapter.failNext(adapters.OpProvision, errors.New("backend exploded"))
+	e.adapter.failNext(adapters.OpProvision, fmt.Errorf("POST http://10.1.2.3:9000/databases: %w", adapters.Said("backend exploded")))
 
 	r := e.provision("inst-f", planSync, nil, false)
 	expectFailure(t, "failed provision", r, http.StatusBadGateway, "",
@@ -300,6 +300,13 @@ func TestAdapterFailureDuringSyncProvision(t *testing.T) {
 	}
 	if !strings.Contains(inst.LastOp.Description, "backend exploded") {
 		t.Errorf("last op description %q does not say why", inst.LastOp.Description)
+	}
+	// Two audiences: the adapter's address is for the operator only.
+	if strings.Contains(r.raw, "10.1.2.3") || strings.Contains(inst.LastOp.Description, "10.1.2.3") {
+		t.Errorf("the app developer sees the adapter's internal address: %s / %s", r.raw, inst.LastOp.Description)
+	}
+	if op := e.storedOperation("inst-f", inst.LastOp.ID); op == nil || !strings.Contains(op.Detail, "http://10.1.2.3:9000/databases") {
+		t.Errorf("the stored operation keeps no detail for the operator: %+v", op)
 	}
 	if e.mr.Exists(lockKey("inst-f")) {
 		t.Error("the lock survived the failure")

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 // runSync runs an operation inline under the instance lock: it records the
@@ -85,11 +86,11 @@ func (b *Broker) newOperation(ctx context.Context, kind adapters.OperationKind, 
 			timeout = time.Hour
 		}
 	}
-	o := origin(ctx, nil)
+	info := requestinfo.From(ctx)
 	return &Operation{
 		ID: newID(), Kind: kind, InstanceID: t.inst.ID, BindingID: bindingID(t), Async: async,
 		State: OpInProgress, Fingerprint: fp, PlanID: t.plan.ID,
-		RequestID: o.RequestID, Platform: o.Platform,
+		RequestID: requestinfo.ID(ctx), Platform: info.Platform(),
 		Deadline: now.Add(timeout), CreatedAt: now, UpdatedAt: now,
 	}
 }

@@ -104,13 +104,17 @@ type Binding struct {
 // Operation is one accepted mutation, sync or async. Async ones are also
 // jobs in the queue; the record is what last_operation reads.
 type Operation struct {
-	ID          string                 `json:"id"`
-	Kind        adapters.OperationKind `json:"kind"`
-	InstanceID  string                 `json:"instance_id"`
-	BindingID   string                 `json:"binding_id,omitempty"`
-	Async       bool                   `json:"async"`
-	State       OperationState         `json:"state"`
-	Description string                 `json:"description,omitempty"`
+	ID         string                 `json:"id"`
+	Kind       adapters.OperationKind `json:"kind"`
+	InstanceID string                 `json:"instance_id"`
+	BindingID  string                 `json:"binding_id,omitempty"`
+	Async      bool                   `json:"async"`
+	State      OperationState         `json:"state"`
+	// Description is what last_operation tells the platform: public words.
+	Description string `json:"description,omitempty"`
+	// Detail is a failure's full error chain, for the platform engineer and
+	// the producer; it may name internal addresses, never a secret.
+	Detail string `json:"detail,omitempty"`
 	// Fingerprint of the request that started the operation, so that an
 	// identical repeat gets the same operation back.
 	Fingerprint string `json:"fingerprint"`

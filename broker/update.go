@@ -7,6 +7,7 @@ import (
 	"github.com/pivotal-cf/brokerapi/v11/domain"
 
 	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 // Update implements domain.ServiceBroker (PATCH /v2/service_instances/:id).
@@ -16,14 +17,11 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 }
 
 func (b *Broker) update(ctx context.Context, instanceID string, details domain.UpdateDetails, asyncAllowed bool) (_ domain.UpdateServiceSpec, err error) {
-	params, err := decodeParameters(details.RawParameters)
+	body, err := requestBody(ctx, details.RawParameters, details.RawContext)
 	if err != nil {
 		return domain.UpdateServiceSpec{}, err
 	}
-	rawContext, err := checkContext(details.RawContext)
-	if err != nil {
-		return domain.UpdateServiceSpec{}, err
-	}
+	params, rawContext := body.Parameters, body.Context
 
 	lock, snap, err := b.state.LockAndLoad(ctx, b.lockTTL, LoadRequest{InstanceID: instanceID})
 	if err != nil {
@@ -35,7 +33,7 @@ func (b *Broker) update(ctx context.Context, instanceID string, details domain.U
 		return domain.UpdateServiceSpec{}, notFound("service instance %q does not exist", instanceID)
 	}
 	if details.ServiceID != inst.ServiceID {
-		return domain.UpdateServiceSpec{}, badRequest("service_id %q does not match the instance's service %q", details.ServiceID, inst.ServiceID)
+		return domain.UpdateServiceSpec{}, badRequest("service_id %s does not match the instance's service %q", requestinfo.Quote(details.ServiceID), inst.ServiceID)
 	}
 	off, prevPlan, err := b.plan(inst.ServiceID, inst.PlanID)
 	if err != nil {

@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -96,7 +95,7 @@ func TestUpdate(t *testing.T) {
 func TestUpdateFailureKeepsTheOldPlan(t *testing.T) {
 	e := newEnv(t)
 	expect(t, "provision", e.provision("inst-u", planSync, nil, false), http.StatusCreated, "")
-	e.adapter.failNext(adapters.OpUpdate, errors.New("resize failed"))
+	e.adapter.failNext(adapters.OpUpdate, adapters.Said("resize failed"))
 
 	r := e.update("inst-u", map[string]any{"service_id": serviceID, "plan_id": planSyncLarge}, false)
 	expectFailure(t, "failed update", r, http.StatusBadGateway, "", "resize failed", "producer test-team")

@@ -11,7 +11,7 @@ import (
 // checks nothing else on purpose, so a Redis outage makes replicas unready
 // rather than getting them restarted in a loop.
 func serveHealth(w http.ResponseWriter, _ *http.Request) {
-	writeRawJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
+	WriteRawJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
 }
 
 type readyBody struct {
@@ -21,17 +21,21 @@ type readyBody struct {
 
 // serveReady runs every check concurrently, so the probe takes as long as
 // the slowest check (at most readyCheckTimeout), not their sum.
-func (h *handler) serveReady(w http.ResponseWriter, r *http.Request) {
-	results := make([]error, len(h.checks))
+func readiness(checks []Check) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { serveReady(checks, w, r) }
+}
+
+func serveReady(checks []Check, w http.ResponseWriter, r *http.Request) {
+	results := make([]error, len(checks))
 	var wg sync.WaitGroup
-	for i, c := range h.checks {
+	for i, c := range checks {
 		wg.Go(func() { results[i] = runCheck(r.Context(), c) })
 	}
 	wg.Wait()
 
-	body := readyBody{Status: "ready", Checks: make(map[string]string, len(h.checks))}
+	body := readyBody{Status: "ready", Checks: make(map[string]string, len(checks))}
 	status := http.StatusOK
-	for i, c := range h.checks {
+	for i, c := range checks {
 		if results[i] == nil {
 			body.Checks[c.Name] = "ok"
 			continue
@@ -42,7 +46,7 @@ func (h *handler) serveReady(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusServiceUnavailable
 		}
 	}
-	writeJSON(w, status, body)
+	WriteJSON(w, status, body)
 }
 
 // runCheck bounds one check by readyCheckTimeout even if it ignores its

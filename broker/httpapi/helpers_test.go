@@ -14,6 +14,8 @@ import (
 
 	"github.com/pivotal-cf/brokerapi/v11/domain"
 	"github.com/pivotal-cf/brokerapi/v11/domain/apiresponses"
+
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 const (
@@ -31,8 +33,8 @@ type seenCall struct {
 	instanceID string
 	bindingID  string
 	requestID  string
-	identity   OriginatingIdentity
-	hasID      bool
+	identity   *requestinfo.OriginatingIdentity
+	body       *requestinfo.Body
 }
 
 // fakeBroker records calls; Services is counted like the rest so tests can
@@ -43,10 +45,10 @@ type fakeBroker struct {
 }
 
 func (f *fakeBroker) record(ctx context.Context, method, instanceID, bindingID string) {
-	id, ok := OriginatingIdentityFrom(ctx)
+	info := requestinfo.From(ctx)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, seenCall{method, instanceID, bindingID, RequestID(ctx), id, ok})
+	f.calls = append(f.calls, seenCall{method, instanceID, bindingID, info.ID, info.Originating, info.Body})
 }
 
 func (f *fakeBroker) Calls() []seenCall {

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -9,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 func TestAuth(t *testing.T) {
@@ -188,11 +192,15 @@ func TestOriginatingIdentity(t *testing.T) {
 				t.Fatalf("broker calls = %v", calls)
 			}
 			got := calls[0]
-			if got.hasID != tt.wantOK || got.identity.Platform != tt.wantPlatform || got.identity.UserID != tt.wantUser {
-				t.Errorf("broker saw identity %+v (ok %v), want platform %q user %q (ok %v)", got.identity, got.hasID, tt.wantPlatform, tt.wantUser, tt.wantOK)
+			id := got.identity
+			if id == nil {
+				id = &requestinfo.OriginatingIdentity{}
+			}
+			if (got.identity != nil) != tt.wantOK || id.Platform != tt.wantPlatform || id.UserID != tt.wantUser {
+				t.Errorf("broker saw identity %+v, want platform %q user %q (present %v)", got.identity, tt.wantPlatform, tt.wantUser, tt.wantOK)
 			}
 			if tt.wantPlatform == "kubernetes" {
-				if groups, _ := got.identity.Raw["groups"].([]any); len(groups) != 1 || groups[0] != "admins" {
+				if groups, _ := id.Raw["groups"].([]any); len(groups) != 1 || groups[0] != "admins" {
 					t.Errorf("Raw groups = %v", got.identity.Raw["groups"])
 				}
 			}
@@ -200,7 +208,7 @@ func TestOriginatingIdentity(t *testing.T) {
 			if warned != tt.wantWarn {
 				t.Errorf("warned = %v, want %v; logs:\n%s", warned, tt.wantWarn, env.logs)
 			}
-			logged := env.logs.records(t, "osb request")
+			logged := env.logs.records(t, "request")
 			if len(logged) != 1 {
 				t.Fatalf("access log records = %d, want 1", len(logged))
 			}
@@ -219,7 +227,7 @@ func TestAccessLog(t *testing.T) {
 		withHeader(headerOriginatingIdentity, encodeIdentity("cloudfoundry", `{"user_id":"u-42"}`))))
 	env.serve(osbRequest(http.MethodGet, "/v2/catalog", "", withAuth(testUser, "wrong-pass")))
 
-	records := env.logs.records(t, "osb request")
+	records := env.logs.records(t, "request")
 	if len(records) != 2 {
 		t.Fatalf("access log records = %d, want one per request; logs:\n%s", len(records), env.logs)
 	}
@@ -229,8 +237,8 @@ func TestAccessLog(t *testing.T) {
 			t.Errorf("record[%s] = %v, want %v", k, records[0][k], v)
 		}
 	}
-	if _, ok := records[0]["duration"]; !ok {
-		t.Error("record has no duration")
+	if d, ok := records[0]["duration_ms"].(float64); !ok || d < 0 {
+		t.Errorf("record has no duration_ms number: %v", records[0]["duration_ms"])
 	}
 	if records[1]["status"] != float64(401) {
 		t.Errorf("rejected request logged with status %v, want 401", records[1]["status"])
@@ -298,22 +306,110 @@ func TestBodyGuard(t *testing.T) {
 		{"text/plain", http.MethodPut, "/v2/service_instances/i1", validBody, []reqOption{withHeader("Content-Type", "text/plain")}, http.StatusUnsupportedMediaType, "application/json"},
 		{"unparsable content type", http.MethodPut, "/v2/service_instances/i1", validBody, []reqOption{withHeader("Content-Type", "application/json; =")}, http.StatusUnsupportedMediaType, "application/json"},
 		{"empty", http.MethodPut, "/v2/service_instances/i1", "", nil, http.StatusBadRequest, "empty"},
+		{"service_id a number", http.MethodPut, "/v2/service_instances/i1", `{"service_id":5,"plan_id":"plan"}`, nil, http.StatusBadRequest, "service_id must be a string, not a number"},
+		{"plan_id an object", http.MethodPut, "/v2/service_instances/i1/service_bindings/b1", `{"service_id":"svc","plan_id":{}}`, nil, http.StatusBadRequest, "plan_id must be a string, not a JSON object"},
+		{"parameters an array", http.MethodPatch, "/v2/service_instances/i1", `{"service_id":"svc","parameters":[1]}`, nil, http.StatusBadRequest, "parameters must be a JSON object, not an array"},
+		{"context a string", http.MethodPut, "/v2/service_instances/i1", `{"service_id":"svc","plan_id":"plan","context":"cf"}`, nil, http.StatusBadRequest, "context must be a JSON object, not a string"},
+		{"maintenance_info.version a number", http.MethodPatch, "/v2/service_instances/i1", `{"service_id":"svc","maintenance_info":{"version":1}}`, nil, http.StatusBadRequest, "maintenance_info.version must be a string, not a number"},
+		{"bind_resource.app_guid a boolean", http.MethodPut, "/v2/service_instances/i1/service_bindings/b1", `{"service_id":"svc","plan_id":"plan","bind_resource":{"app_guid":true}}`, nil, http.StatusBadRequest, "bind_resource.app_guid must be a string, not a boolean"},
+		{"provision without service_id", http.MethodPut, "/v2/service_instances/i1", `{"plan_id":"plan"}`, nil, http.StatusBadRequest, "service_id is required"},
+		{"provision with empty plan_id", http.MethodPut, "/v2/service_instances/i1", `{"service_id":"svc","plan_id":""}`, nil, http.StatusBadRequest, "plan_id is required"},
+		{"update without service_id", http.MethodPatch, "/v2/service_instances/i1", `{"plan_id":"plan"}`, nil, http.StatusBadRequest, "service_id is required"},
+		{"bind without plan_id", http.MethodPut, "/v2/service_instances/i1/service_bindings/b1", `{"service_id":"svc"}`, nil, http.StatusBadRequest, "plan_id is required"},
+		{"provision of an unknown plan", http.MethodPut, "/v2/service_instances/i1", `{"service_id":"svc","plan_id":"nope"}`, nil, http.StatusBadRequest, `plan "nope" is not known`},
 		{"whitespace only", http.MethodPatch, "/v2/service_instances/i1", "  \n", nil, http.StatusBadRequest, "empty"},
+	}
+	knownPlan := func(serviceID, planID string) error {
+		if planID != "plan" {
+			return fmt.Errorf("plan %q is not known", planID)
+		}
+		return nil
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := newTestEnv(t, func(o *Options) { o.MaxBodyBytes = 512 })
+			env := newTestEnv(t, func(o *Options) { o.MaxBodyBytes = 512; o.KnownPlan = knownPlan })
 			w := env.serve(osbRequest(tt.method, tt.target, tt.body, tt.opts...))
 			if w.Code != tt.want {
 				t.Fatalf("status = %d, want %d; body %s", w.Code, tt.want, w.Body)
 			}
-			if d := description(t, w); !strings.Contains(d, tt.says) {
-				t.Errorf("description %q does not mention %q", d, tt.says)
+			d := description(t, w)
+			if !strings.Contains(d, tt.says) || !strings.Contains(d, "(request id ") {
+				t.Errorf("description %q does not mention %q and the request id", d, tt.says)
+			}
+			if strings.Contains(d, "Go struct") || strings.Contains(d, "unmarshal") {
+				t.Errorf("description %q speaks Go", d)
 			}
 			if calls := env.broker.Calls(); len(calls) != 0 {
 				t.Errorf("broker was called: %v", calls)
 			}
 		})
+	}
+}
+
+func TestDeleteNeedsServiceAndPlanIDs(t *testing.T) {
+	env := newTestEnv(t, nil)
+	for _, target := range []string{
+		"/v2/service_instances/i1?plan_id=plan",
+		"/v2/service_instances/i1?service_id=svc",
+		"/v2/service_instances/i1/service_bindings/b1?service_id=svc",
+	} {
+		w := env.serve(osbRequest(http.MethodDelete, target, ""))
+		if w.Code != http.StatusBadRequest {
+			t.Fatalf("DELETE %s = %d, want 400", target, w.Code)
+		}
+		if d := description(t, w); !strings.Contains(d, "is required on DELETE") || !strings.Contains(d, "(request id ") {
+			t.Errorf("DELETE %s: description %q", target, d)
+		}
+	}
+	if calls := env.broker.Calls(); len(calls) != 0 {
+		t.Errorf("broker was called: %v", calls)
+	}
+}
+
+func TestFetchingNeedsAPI214(t *testing.T) {
+	env := newTestEnv(t, nil)
+	for _, target := range []string{"/v2/service_instances/i1", "/v2/service_instances/i1/service_bindings/b1"} {
+		w := env.serve(osbRequest(http.MethodGet, target, "", withHeader("X-Broker-API-Version", "2.13")))
+		if w.Code != http.StatusPreconditionFailed || !strings.Contains(description(t, w), "2.14") {
+			t.Errorf("GET %s with 2.13 = %d %s, want 412 naming 2.14", target, w.Code, w.Body)
+		}
+	}
+}
+
+func TestTheBrokerReadsTheDecodedBody(t *testing.T) {
+	env := newTestEnv(t, nil)
+	body := `{"service_id":"svc","plan_id":"plan","organization_guid":"org","context":{"platform":"cloudfoundry"},"parameters":{"size":10}}`
+	if w := env.serve(osbRequest(http.MethodPut, "/v2/service_instances/i1", body)); w.Code != http.StatusCreated {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	calls := env.broker.callsExcept("Services")
+	if len(calls) != 1 || calls[0].body == nil {
+		t.Fatalf("broker calls = %+v, want one with the decoded body", calls)
+	}
+	b := calls[0].body
+	if b.ServiceID != "svc" || b.OrganizationGUID != "org" || b.Platform != "cloudfoundry" || b.Parameters["size"] != json.Number("10") || !b.Has("organization_guid") || b.Has("space_guid") {
+		t.Errorf("decoded body = %+v", b)
+	}
+}
+
+func TestLogLevelsSayWhoMustAct(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.serve(osbRequest(http.MethodPut, "/v2/service_instances/i1", `{"service_id":5}`))           // a client mistake
+	env.serve(osbRequest(http.MethodGet, "/v2/catalog", "", withAuth(testUser, "wrong")))           // a failed login
+	env.serve(osbRequest(http.MethodGet, "/v2/service_instances/"+missingID+"/last_operation", "")) // 410 from the broker
+	env.serve(httptest.NewRequest(http.MethodGet, "/healthz", nil))                                 // a probe
+	levels := map[float64]string{}
+	for _, rec := range env.logs.records(t, "request") {
+		levels[rec["status"].(float64)] = rec["level"].(string)
+	}
+	want := map[float64]string{400: "INFO", 401: "WARN", 410: "INFO", 200: "DEBUG"}
+	for status, level := range want {
+		if levels[status] != level {
+			t.Errorf("status %v logged at %q, want %q (all: %v)", status, levels[status], level, levels)
+		}
+	}
+	if strings.Contains(env.logs.String(), `"level":"ERROR"`) {
+		t.Errorf("an expected client outcome was logged at ERROR:\n%s", env.logs)
 	}
 }
 
@@ -383,8 +479,12 @@ func TestOddIDs(t *testing.T) {
 			if w.Code != http.StatusBadRequest {
 				t.Fatalf("status = %d, want 400; body %s", w.Code, w.Body)
 			}
-			if d := description(t, w); !strings.Contains(d, tt.says) {
-				t.Errorf("description %q does not mention %q", d, tt.says)
+			d := description(t, w)
+			if !strings.Contains(d, tt.says) || !strings.Contains(d, "(request id ") {
+				t.Errorf("description %q does not mention %q and the request id", d, tt.says)
+			}
+			if strings.Contains(d, "Go struct") || strings.Contains(d, "unmarshal") {
+				t.Errorf("description %q speaks Go", d)
 			}
 			if calls := env.broker.Calls(); len(calls) != 0 {
 				t.Errorf("broker was called: %v", calls)
@@ -489,7 +589,7 @@ func TestPanicsAnswer500AndServingGoesOn(t *testing.T) {
 	if len(panics) != 1 || !strings.Contains(panics[0]["stack"].(string), "Provision") || panics[0]["request_id"] != "rid-panic" {
 		t.Errorf("panic log = %v, want one record with the stack and request id", panics)
 	}
-	if access := env.logs.records(t, "osb request"); len(access) != 1 || access[0]["status"] != float64(500) {
+	if access := env.logs.records(t, "request"); len(access) != 1 || access[0]["status"] != float64(500) {
 		t.Errorf("access log = %v, want one record with status 500", access)
 	}
 	if w := env.serve(osbRequest(http.MethodPut, "/v2/service_instances/i2", validBody)); w.Code != http.StatusCreated {

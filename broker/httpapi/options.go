@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/pivotal-cf/brokerapi/v11/domain"
+
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 const (
@@ -18,13 +22,6 @@ const (
 	// cannot hold the probe past the orchestrator's own probe timeout.
 	readyCheckTimeout = 2 * time.Second
 )
-
-// Credential is one basic-auth pair the platform may use. Several pairs are
-// accepted at once so they can be rotated without downtime.
-type Credential struct {
-	Username string
-	Password string
-}
 
 // Check is one dependency probe for /readyz.
 type Check struct {
@@ -50,17 +47,24 @@ type Options struct {
 	CatalogJSON func() []byte
 	// Credentials are the accepted basic-auth pairs for /v2; at least one.
 	Credentials []Credential
+	// KnownPlan, when set, is asked whether a provision's service_id and
+	// plan_id name a plan of the catalog, before brokerapi would answer
+	// "plan-id not in the catalog" without naming either. Its error text
+	// is the 400's description.
+	KnownPlan func(serviceID, planID string) error
 	// Logger receives the access log and errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, is told about every request of every surface.
+	Observer Observer
 	// Checks are run by /readyz.
 	Checks []Check
-	// MaxBodyBytes caps PUT/PATCH bodies under /v2; 0 means 1 MiB.
+	// MaxBodyBytes caps request bodies on every surface; 0 means 1 MiB.
 	MaxBodyBytes int64
 	// RetryAfter is sent on successful last_operation responses; 0 means 5s.
 	RetryAfter time.Duration
-	// Extra lets the caller mount more routes (/producers, /admin) on the root
-	// router after ours. Those routes do their own auth.
-	Extra func(r *mux.Router)
+	// Routes are the other surfaces (producer and admin APIs, metrics),
+	// mounted behind the same edge as /v2 with their own auth.
+	Routes []Route
 }
 
 // withDefaults validates opts and fills in defaults, reporting every problem
@@ -100,6 +104,15 @@ func (o Options) withDefaults() (Options, error) {
 			problem(field, "Check func is required")
 		}
 	}
+	for i, rt := range o.Routes {
+		field := fmt.Sprintf("Routes[%d]", i)
+		switch {
+		case rt.Handler == nil || rt.Method == "" || rt.Surface == "" || rt.Endpoint == "":
+			problem(field, "Surface, Endpoint, Method, Path and Handler are required")
+		case rt.Path == "/v2" || strings.HasPrefix(rt.Path, "/v2/") || rt.Path == "/healthz" || rt.Path == "/readyz":
+			problem(field, "path %q belongs to the broker's own surface", rt.Path)
+		}
+	}
 	if o.MaxBodyBytes < 0 {
 		problem("MaxBodyBytes", "%d is negative", o.MaxBodyBytes)
 	}
@@ -120,4 +133,46 @@ func (o Options) withDefaults() (Options, error) {
 		o.RetryAfter = defaultRetryAfter
 	}
 	return o, nil
+}
+
+// NewHandler builds Agora's root HTTP handler. Every surface goes through
+// one edge (recover, request info decoded once, access log and observer,
+// body cap); only auth and the surface's own guards differ:
+//
+//	/v2/...     OSB: the platform's basic auth, API version 2.13-2.17, ID and
+//	            body guards, then the precomputed catalog or brokerapi v11
+//	/healthz    liveness, no auth
+//	/readyz     readiness from opts.Checks, no auth
+//	Routes      the producer and admin APIs and metrics, each with its auth
+//
+// Unknown routes answer 404 JSON and panics answer 500 JSON.
+func NewHandler(opts Options) (http.Handler, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &edge{logger: opts.Logger, observer: opts.Observer, maxBody: opts.MaxBodyBytes}
+
+	root := mux.NewRouter()
+	// OSB IDs are opaque: without these, mux would 301 "//" and ".." to a
+	// cleaned path and match on the decoded one, so "a%2Fb" would look like
+	// two segments. guardIDs decides instead, with a clear 400.
+	root.SkipClean(true)
+	root.UseEncodedPath()
+	root.NotFoundHandler = e.fallback(notFound)
+	root.MethodNotAllowedHandler = e.fallback(methodNotAllowed)
+
+	// brokerapi's chi router wants the full /v2/... path, so no StripPrefix.
+	root.PathPrefix("/v2/").Handler(newOSB(e, opts).handler(NewBasicAuth(opts.Credentials), opts.Broker))
+
+	probe := func(endpoint string, h http.HandlerFunc) http.Handler {
+		return chain(h, e.withInfo(requestinfo.SurfaceHealth, func(*http.Request) string { return endpoint }), e.withAccessLog)
+	}
+	root.Handle("/healthz", probe("healthz", serveHealth)).Methods(http.MethodGet, http.MethodHead)
+	root.Handle("/readyz", probe("readyz", readiness(opts.Checks))).Methods(http.MethodGet, http.MethodHead)
+
+	for _, rt := range opts.Routes {
+		e.mountRoute(root, rt)
+	}
+	return e.recoverPanics(root), nil
 }

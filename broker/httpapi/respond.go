@@ -1,29 +1,38 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
-// errorBody is the OSB error shape; only description is needed for the
-// errors raised here (the OSB "error" codes belong to broker semantics).
-type errorBody struct {
+// ErrorBody is the error shape of every surface: OSB's {"error",
+// "description"}, which the producer and admin APIs extend with fields of
+// their own.
+type ErrorBody struct {
+	// Error is a machine-readable code (OSB's "ConcurrencyError", the
+	// producer API's "invalid"); empty when there is none.
+	Error string `json:"error,omitempty"`
+	// Description is for people, and ends with the request id to quote.
 	Description string `json:"description"`
 }
 
-// writeJSON writes v as the response. Marshal errors cannot happen for the
-// fixed shapes used here, but a failure still yields a valid 500.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON writes v as the response. Marshal errors cannot happen for the
+// shapes Agora answers with, but a failure still yields a valid 500.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
 		body = []byte(`{"description":"internal error encoding the response"}`)
 	}
-	writeRawJSON(w, status, body)
+	WriteRawJSON(w, status, body)
 }
 
-func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
+// WriteRawJSON writes body, which must already be JSON.
+func WriteRawJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -31,23 +40,27 @@ func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body) // a write error means the client left; nothing to tell it
 }
 
-// writeError answers with an OSB error body. The request id is read back
-// from the response header (set first thing by withRequestID) rather than
-// from the context, so the outermost panic handler, which sees only the
-// original request, can cite it too.
-func writeError(w http.ResponseWriter, status int, description string) {
-	if id := w.Header().Get(headerRequestID); id != "" {
-		description += " (request id " + id + ")"
-	}
-	writeJSON(w, status, errorBody{Description: description})
+// WriteError answers with an ErrorBody whose description cites the
+// request id.
+func WriteError(w http.ResponseWriter, r *http.Request, status int, code, description string) {
+	WriteJSON(w, status, ErrorBody{Error: code, Description: Cite(r.Context(), description)})
 }
 
-// notFound and methodNotAllowed keep every unknown route JSON, so platforms
-// and scripts never have to parse a text/plain error.
+// Cite appends the request id to a description meant for people, so that
+// what they report can be matched to the log line.
+func Cite(ctx context.Context, description string) string {
+	if id := requestinfo.ID(ctx); id != "" {
+		return description + " (request id " + id + ")"
+	}
+	return description
+}
+
+// notFound and methodNotAllowed keep every unknown route JSON, so
+// platforms and scripts never have to parse a text/plain error.
 func notFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusNotFound, "no route for "+r.Method+" "+r.URL.EscapedPath())
+	WriteError(w, r, http.StatusNotFound, "", "no route for "+r.Method+" "+requestinfo.Quote(r.URL.EscapedPath()))
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.EscapedPath())
+	WriteError(w, r, http.StatusMethodNotAllowed, "", "method "+r.Method+" is not allowed on "+requestinfo.Quote(r.URL.EscapedPath()))
 }

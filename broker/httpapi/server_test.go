@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/mux"
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 func TestHealthz(t *testing.T) {
@@ -81,26 +81,75 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
-func TestExtraRoutesUseTheirOwnAuth(t *testing.T) {
+func TestRoutesGoThroughTheEdge(t *testing.T) {
+	adminAuth := RequireBasic(NewBasicAuth([]Credential{{Username: "ops", Password: "ops-pass"}}), requestinfo.PrincipalAdmin, "agora-admin", "admin credentials")
+	var seen *requestinfo.Info
 	env := newTestEnv(t, func(o *Options) {
-		o.Extra = func(r *mux.Router) {
-			admin := r.PathPrefix("/admin").Subrouter()
-			admin.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "pong") })
-			admin.HandleFunc("/boom", func(http.ResponseWriter, *http.Request) { panic("admin bug") })
-			// An Extra that tries to take over /v2 must not win.
-			r.PathPrefix("/v2").HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
+		o.MaxBodyBytes = 64
+		o.Routes = []Route{
+			{Surface: requestinfo.SurfaceAdmin, Endpoint: "admin_ping", Method: http.MethodGet, Path: "/admin/ping", Auth: adminAuth,
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					seen = requestinfo.From(r.Context())
+					_, _ = io.WriteString(w, "pong")
+				})},
+			{Surface: requestinfo.SurfaceAdmin, Endpoint: "admin_boom", Method: http.MethodGet, Path: "/admin/boom", Auth: adminAuth,
+				Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("admin bug") })},
+			{Surface: requestinfo.SurfaceProducer, Endpoint: "producer_echo", Method: http.MethodPost, Path: "/producers/echo",
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if _, err := io.ReadAll(r.Body); err != nil {
+						WriteError(w, r, http.StatusRequestEntityTooLarge, "", "too large")
+						return
+					}
+					_, _ = io.WriteString(w, "read")
+				})},
 		}
 	})
-	if w := env.serve(httptest.NewRequest(http.MethodGet, "/admin/ping", nil)); w.Code != http.StatusOK || w.Body.String() != "pong" {
-		t.Errorf("/admin/ping = %d %q, want 200 pong without broker credentials", w.Code, w.Body)
+	admin := func(method, target string, body io.Reader) *http.Request {
+		r := httptest.NewRequest(method, target, body)
+		r.SetBasicAuth("ops", "ops-pass")
+		r.Header.Set(headerRequestID, "rid-admin")
+		return r
 	}
-	if w := env.serve(httptest.NewRequest(http.MethodGet, "/admin/boom", nil)); w.Code != http.StatusInternalServerError {
-		t.Errorf("/admin/boom = %d, want 500", w.Code)
-	} else {
-		description(t, w)
+
+	w := env.serve(admin(http.MethodGet, "/admin/ping", nil))
+	if w.Code != http.StatusOK || w.Body.String() != "pong" || w.Header().Get(headerRequestID) != "rid-admin" {
+		t.Fatalf("/admin/ping = %d %q (request id %q), want 200 pong echoing the request id", w.Code, w.Body, w.Header().Get(headerRequestID))
+	}
+	if seen == nil || seen.Principal != (requestinfo.Principal{Kind: requestinfo.PrincipalAdmin, Name: "ops"}) || seen.Surface != requestinfo.SurfaceAdmin {
+		t.Errorf("handler saw request info %+v, want the admin principal on the admin surface", seen)
+	}
+	records := env.logs.records(t, "request")
+	if len(records) != 1 || records[0]["surface"] != "admin" || records[0]["endpoint"] != "admin_ping" || records[0]["principal"] != "admin:ops" {
+		t.Errorf("access log = %v, want one admin_ping line naming admin:ops", records)
+	}
+
+	// The broker's credentials are not the admin's: each surface has its auth.
+	noAuth := httptest.NewRequest(http.MethodGet, "/admin/ping", nil)
+	noAuth.SetBasicAuth(testUser, testPassword)
+	if w := env.serve(noAuth); w.Code != http.StatusUnauthorized || !strings.Contains(description(t, w), "request id") {
+		t.Errorf("/admin/ping with broker credentials = %d %s, want 401 citing a request id", w.Code, w.Body)
+	}
+	if w := env.serve(admin(http.MethodGet, "/admin/boom", nil)); w.Code != http.StatusInternalServerError || !strings.Contains(description(t, w), "rid-admin") {
+		t.Errorf("/admin/boom = %d %s, want 500 citing the request id", w.Code, w.Body)
+	}
+	big := strings.NewReader(strings.Repeat("x", 200))
+	if w := env.serve(httptest.NewRequest(http.MethodPost, "/producers/echo", big)); w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST /producers/echo with 200 bytes = %d, want 413 from the edge's body cap", w.Code)
 	}
 	if w := env.serve(osbRequest(http.MethodGet, "/v2/catalog", "", withoutHeader("Authorization"))); w.Code != http.StatusUnauthorized {
-		t.Errorf("/v2/catalog without auth = %d, want 401: Extra must not shadow /v2", w.Code)
+		t.Errorf("/v2/catalog without auth = %d, want 401", w.Code)
+	}
+}
+
+func TestRoutesCannotTakeOverTheBrokersSurface(t *testing.T) {
+	for _, path := range []string{"/v2", "/v2/catalog", "/healthz", "/readyz"} {
+		_, err := NewHandler(Options{
+			Broker: &fakeBroker{}, CatalogJSON: func() []byte { return nil }, Credentials: []Credential{{"u", "p"}},
+			Routes: []Route{{Surface: requestinfo.SurfaceAdmin, Endpoint: "x", Method: http.MethodGet, Path: path, Handler: http.NotFoundHandler()}},
+		})
+		if err == nil || !strings.Contains(err.Error(), "belongs to the broker") {
+			t.Errorf("route %s: err = %v, want it refused", path, err)
+		}
 	}
 }
 
@@ -203,13 +252,12 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	started := make(chan struct{})
 	release := make(chan struct{})
 	env := newTestEnv(t, func(o *Options) {
-		o.Extra = func(r *mux.Router) {
-			r.HandleFunc("/slow", func(w http.ResponseWriter, _ *http.Request) {
+		o.Routes = []Route{{Surface: requestinfo.SurfaceAdmin, Endpoint: "slow", Method: http.MethodGet, Path: "/slow",
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				close(started)
 				<-release
 				_, _ = io.WriteString(w, "finished")
-			})
-		}
+			})}}
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

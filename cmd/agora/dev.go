@@ -114,7 +114,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Logger: log, Producers: prod, Ready: func(addr string) {
+	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Logger: log, Producers: prod, ExposeErrorDetails: true, Ready: func(addr string) {
 		printWelcome(stdout, "http://"+addr, user, pass, cat)
 	}})
 }

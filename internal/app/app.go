@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agora-osb/agora/adapters"
@@ -40,6 +39,10 @@ type Options struct {
 	Listener net.Listener
 	// Ready is called once the server accepts connections.
 	Ready func(addr string)
+	// ExposeErrorDetails shows the full error chain to platforms in OSB
+	// error descriptions: for `agora dev`, where the app developer and the
+	// operator are the same person. Production keeps it for the log.
+	ExposeErrorDetails bool
 	// Producers turns on producer self-service: the /producers and
 	// /admin routes, and the loop that rebuilds the catalog (Catalog's
 	// sources plus every producer's live slice) whenever a slice goes
@@ -79,7 +82,8 @@ func Run(ctx context.Context, opts Options) error {
 	queue := redisstore.NewQueue(opts.Redis, redisstore.QueueOptions{Prefix: cfg.Redis.Prefix, ClaimIdle: claimIdle})
 	b, err := broker.New(broker.Config{
 		Catalog: opts.Catalog, State: state, Credentials: creds, Jobs: queue, Logger: log,
-		SyncTimeout: time.Duration(cfg.SyncTimeout),
+		SyncTimeout:        time.Duration(cfg.SyncTimeout),
+		ExposeErrorDetails: opts.ExposeErrorDetails,
 	})
 	if err != nil {
 		return err
@@ -98,26 +102,27 @@ func Run(ctx context.Context, opts Options) error {
 			}})
 		}
 	}
-	creds4 := make([]httpapi.Credential, 0, len(cfg.Credentials))
+	credentials := make([]httpapi.Credential, 0, len(cfg.Credentials))
 	for _, c := range cfg.Credentials {
-		creds4 = append(creds4, httpapi.Credential{Username: c.Username, Password: c.Password})
+		credentials = append(credentials, httpapi.Credential{Username: c.Username, Password: c.Password})
 	}
-	var extra func(*mux.Router)
+	var routes []httpapi.Route
 	var loader *livecatalog.Loader
 	if opts.Producers != nil {
-		api, l, err := producerSelfService(ctx, opts, b, state)
+		api, l, err := producerSelfService(ctx, opts, b, state, httpapi.NewBasicAuth(credentials))
 		if err != nil {
 			return err
 		}
-		extra, loader = api.Mount, l
+		routes, loader = api.Routes(), l
 	}
 	handler, err := httpapi.NewHandler(httpapi.Options{
 		Broker:      b,
 		CatalogJSON: func() []byte { return b.Catalog().JSON() },
-		Credentials: creds4,
+		Credentials: credentials,
+		KnownPlan:   b.KnownPlan,
 		Logger:      log,
 		Checks:      checks,
-		Extra:       extra,
+		Routes:      routes,
 	})
 	if err != nil {
 		return err
@@ -138,7 +143,8 @@ func Run(ctx context.Context, opts Options) error {
 	if loader != nil {
 		wg.Go(func() { loader.Run(workCtx) })
 	}
-	log.Info("agora serving", "addr", ln.Addr().String(), "offerings", len(opts.Catalog.Offerings()))
+	log.Info("agora serving", "addr", ln.Addr().String(), "offerings", len(opts.Catalog.Offerings()),
+		"redis", RedisDescription(cfg.Redis), "redis_prefix", cfg.Redis.Prefix, "vault", cfg.Vault.Addr)
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr().String())
 	}
@@ -153,7 +159,7 @@ func Run(ctx context.Context, opts Options) error {
 // builds the live catalog once before serving, so a replica starts with
 // every producer's live slice. If that build fails (Vault down, say) the
 // replica serves Catalog and the loader keeps retrying, loudly.
-func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, state *redisstore.Store) (*producerapi.API, *livecatalog.Loader, error) {
+func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, state *redisstore.Store, admins *httpapi.BasicAuth) (*producerapi.API, *livecatalog.Loader, error) {
 	cfg, log, p := opts.Config, opts.Logger, opts.Producers
 	build := p.Build
 	if build.Resolve == nil {
@@ -180,11 +186,7 @@ func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, st
 	if err := loader.Reload(ctx); err != nil {
 		log.Error("serving catalog.yml alone until the producers' live slices build; retrying in the background", "error", err)
 	}
-	admins := make([]producerapi.Credential, 0, len(cfg.Credentials))
-	for _, c := range cfg.Credentials {
-		admins = append(admins, producerapi.Credential{Username: c.Username, Password: c.Password})
-	}
-	api, err := producerapi.New(producerapi.Options{Service: svc, Admins: admins, Loader: loader, Logger: log})
+	api, err := producerapi.New(producerapi.Options{Service: svc, Admins: admins, Loader: loader})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -220,6 +222,24 @@ func RedisClient(cfg config.Redis, extraConns int) (redis.UniversalClient, error
 		Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB,
 		PoolSize: 10 + extraConns,
 	}), nil
+}
+
+// RedisDescription names the Redis Agora uses, for the startup line and
+// error messages: addresses and the mode, never a password.
+func RedisDescription(cfg config.Redis) string {
+	switch {
+	case cfg.URL != "" && len(cfg.Addrs) == 0:
+		opt, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			return "an unparsable URL"
+		}
+		return fmt.Sprintf("%s db %d", opt.Addr, opt.DB)
+	case cfg.MasterName != "":
+		return fmt.Sprintf("sentinel %s master %q", strings.Join(cfg.Addrs, ","), cfg.MasterName)
+	case len(cfg.Addrs) > 1:
+		return "cluster " + strings.Join(cfg.Addrs, ",")
+	}
+	return strings.Join(cfg.Addrs, ",")
 }
 
 // NewLogger returns the one slog logger everything shares.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/gorilla/mux"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agora-osb/agora/adapters"
@@ -89,14 +88,15 @@ func newFixture(t *testing.T, opts ...func(*producers.Config)) *fixture {
 		t.Fatal(err)
 	}
 	loader := livecatalog.New(livecatalog.Config{Sources: svc, Target: b, Build: build, Grace: time.Millisecond})
-	api, err := producerapi.New(producerapi.Options{Service: svc, Admins: []producerapi.Credential{{Username: adminUser, Password: adminPass}}, Loader: loader})
+	credentials := []httpapi.Credential{{Username: adminUser, Password: adminPass}}
+	api, err := producerapi.New(producerapi.Options{Service: svc, Admins: httpapi.NewBasicAuth(credentials), Loader: loader})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, err := httpapi.NewHandler(httpapi.Options{
 		Broker: b, CatalogJSON: func() []byte { return b.Catalog().JSON() },
-		Credentials: []httpapi.Credential{{Username: adminUser, Password: adminPass}},
-		Extra:       func(r *mux.Router) { api.Mount(r) },
+		Credentials: credentials,
+		Routes:      api.Routes(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,397 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/pivotal-cf/brokerapi/v11"
+	"github.com/pivotal-cf/brokerapi/v11/domain"
+	"github.com/pivotal-cf/brokerapi/v11/middlewares"
+
+	"github.com/agora-osb/agora/broker/requestinfo"
+)
+
+const (
+	headerAPIVersion          = "X-Broker-API-Version"
+	headerOriginatingIdentity = "X-Broker-API-Originating-Identity"
+
+	minAPIMinor = 13 // 2.13: the oldest version whose behaviour we rely on
+	maxAPIMinor = 17 // 2.17: the spec we implement
+	maxIDBytes  = 255
+)
+
+// The OSB endpoints, as the edge names them in logs and metrics.
+const (
+	EndpointCatalog              = "catalog"
+	EndpointProvision            = "provision"
+	EndpointUpdate               = "update"
+	EndpointDeprovision          = "deprovision"
+	EndpointGetInstance          = "get_instance"
+	EndpointLastOperation        = "last_operation"
+	EndpointBind                 = "bind"
+	EndpointUnbind               = "unbind"
+	EndpointGetBinding           = "get_binding"
+	EndpointLastBindingOperation = "last_binding_operation"
+	endpointUnknown              = "unknown"
+)
+
+// osbRoute is what the path of a /v2 request names: the endpoint and the
+// IDs in it, still percent-encoded.
+type osbRoute struct {
+	endpoint string
+	ids      []idSegment
+}
+
+type idSegment struct {
+	kind string // "instance" or "binding", for the error message
+	raw  string // still percent-encoded
+}
+
+// parseOSBRoute classifies a /v2 path without routing it: brokerapi's
+// router still decides, this only names the endpoint and finds the IDs.
+func parseOSBRoute(method, escapedPath string) osbRoute {
+	if escapedPath == "/v2/catalog" {
+		return osbRoute{endpoint: EndpointCatalog}
+	}
+	rest, found := strings.CutPrefix(escapedPath, "/v2/service_instances/")
+	if !found {
+		return osbRoute{endpoint: endpointUnknown}
+	}
+	seg := strings.Split(rest, "/")
+	inst := []idSegment{{"instance", seg[0]}}
+	switch {
+	case len(seg) == 1:
+		byMethod := map[string]string{http.MethodPut: EndpointProvision, http.MethodPatch: EndpointUpdate,
+			http.MethodDelete: EndpointDeprovision, http.MethodGet: EndpointGetInstance}
+		return osbRoute{endpoint: orUnknown(byMethod[method]), ids: inst}
+	case len(seg) == 2 && seg[1] == "last_operation":
+		return osbRoute{endpoint: EndpointLastOperation, ids: inst}
+	case len(seg) == 3 && seg[1] == "service_bindings":
+		byMethod := map[string]string{http.MethodPut: EndpointBind, http.MethodDelete: EndpointUnbind, http.MethodGet: EndpointGetBinding}
+		return osbRoute{endpoint: orUnknown(byMethod[method]), ids: append(inst, idSegment{"binding", seg[2]})}
+	case len(seg) == 4 && seg[1] == "service_bindings" && seg[3] == "last_operation":
+		return osbRoute{endpoint: EndpointLastBindingOperation, ids: append(inst, idSegment{"binding", seg[2]})}
+	}
+	return osbRoute{endpoint: endpointUnknown}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return endpointUnknown
+	}
+	return s
+}
+
+// osb holds what the /v2 surface needs beyond the common edge.
+type osb struct {
+	*edge
+	catalogJSON       func() []byte
+	knownPlan         func(serviceID, planID string) error
+	retryAfterSeconds string
+}
+
+func newOSB(e *edge, opts Options) *osb {
+	return &osb{
+		edge:              e,
+		catalogJSON:       opts.CatalogJSON,
+		knownPlan:         opts.KnownPlan,
+		retryAfterSeconds: strconv.Itoa(int(math.Ceil(opts.RetryAfter.Seconds()))),
+	}
+}
+
+// handler is the whole /v2 surface. Order matters: request info first, so
+// every answer after it carries the request id; the access log outside
+// auth, so rejections are logged; auth before anything that reads the
+// body or tells the caller about versions.
+func (s *osb) handler(auth *BasicAuth, broker domain.ServiceBroker) http.Handler {
+	api := newBrokerAPI(broker)
+	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requestinfo.From(r.Context()).Endpoint == EndpointCatalog && r.Method == http.MethodGet {
+			s.serveCatalog(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+	endpoint := func(r *http.Request) string { return parseOSBRoute(r.Method, r.URL.EscapedPath()).endpoint }
+	return chain(serve,
+		s.withInfo(requestinfo.SurfaceOSB, endpoint),
+		s.withAccessLog,
+		RequireBasic(auth, requestinfo.PrincipalPlatform, "agora", "broker credentials"),
+		s.requireAPIVersion,
+		s.guardIDs,
+		s.capBody,
+		s.decodeBody,
+		s.requireQuery,
+		s.withRetryAfter,
+	)
+}
+
+// newBrokerAPI builds brokerapi's router ourselves rather than through
+// brokerapi.New, for three reasons: its 404/405 must be JSON like ours;
+// its version check and context middleware are redundant behind the edge,
+// which decoded the request once; and its logger must see nothing. Its
+// handlers log whole request details, parameters included, at ERROR for
+// every client mistake: Agora logs each request once, at the edge, with
+// the outcome the broker recorded.
+func newBrokerAPI(broker domain.ServiceBroker) http.Handler {
+	r := chi.NewRouter()
+	r.NotFound(notFound)
+	r.MethodNotAllowed(methodNotAllowed)
+	r.Use(func(next http.Handler) http.Handler {
+		// brokerapi echoes X-Broker-API-Request-Identity from its own
+		// context key (as "<nil>" when unset); give it the edge's value.
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := context.WithValue(r.Context(), middlewares.RequestIdentityKey, requestinfo.ID(r.Context()))
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	})
+	brokerapi.AttachRoutes(r, broker, slog.New(slog.DiscardHandler))
+	return r
+}
+
+// serveCatalog writes the precomputed catalog bytes. brokerapi's catalog
+// handler would call Broker.Services and re-marshal on every poll.
+func (s *osb) serveCatalog(w http.ResponseWriter, r *http.Request) {
+	body := s.catalogJSON()
+	if len(body) == 0 {
+		// Serving "{}" would make the platform drop every offering.
+		WriteError(w, r, http.StatusServiceUnavailable, "", "the catalog is not loaded yet; retry shortly")
+		return
+	}
+	WriteRawJSON(w, http.StatusOK, body)
+}
+
+const supportedVersions = "this broker supports X-Broker-API-Version 2.13 to 2.17"
+
+// requireAPIVersion enforces 2.13–2.17. brokerapi only insists on 2.x,
+// which would let a 2.18 platform assume behaviour we do not implement.
+func (s *osb) requireAPIVersion(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := requestinfo.From(r.Context())
+		v := r.Header.Get(headerAPIVersion)
+		switch {
+		case v == "":
+			WriteError(w, r, http.StatusPreconditionFailed, "", headerAPIVersion+" header is missing; "+supportedVersions)
+			return
+		case info.APIVersion.Major != 2 || info.APIVersion.Minor < minAPIMinor || info.APIVersion.Minor > maxAPIMinor:
+			WriteError(w, r, http.StatusPreconditionFailed, "", fmt.Sprintf("%s %s is not supported; %s", headerAPIVersion, requestinfo.Quote(v), supportedVersions))
+			return
+		case (info.Endpoint == EndpointGetInstance || info.Endpoint == EndpointGetBinding) && !info.APIVersion.AtLeast(2, 14):
+			// brokerapi refuses it too, without the request id; the spec
+			// added fetching instances in 2.14.
+			WriteError(w, r, http.StatusPreconditionFailed, "", "fetching a service instance or binding needs "+headerAPIVersion+" 2.14 or later")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// guardIDs rejects odd instance and binding IDs before brokerapi sees them,
+// because they end up in Redis keys, Vault paths and backend resource
+// names, where "..", "/" or a control character does damage. It also hands
+// brokerapi the decoded path: chi routes on RawPath when there is one, and
+// would otherwise give the broker "a%41" where the platform meant "aA".
+func (s *osb) guardIDs(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route := parseOSBRoute(r.Method, r.URL.EscapedPath())
+		for _, id := range route.ids {
+			if err := validateID(id.raw); err != nil {
+				shown := id.raw
+				if decoded, uerr := url.PathUnescape(id.raw); uerr == nil {
+					shown = decoded
+				}
+				WriteError(w, r, http.StatusBadRequest, "", fmt.Sprintf("%s ID %s %s", id.kind, requestinfo.Quote(shown), err))
+				return
+			}
+		}
+		if len(route.ids) > 0 && r.URL.RawPath != "" {
+			// Every ID decoded cleanly and holds no "/", so Path alone is
+			// unambiguous. Copy the URL so the caller's stays as sent.
+			u := *r.URL
+			u.RawPath = ""
+			r = r.WithContext(r.Context())
+			r.URL = &u
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// validateID returns why the percent-encoded path segment is not a usable
+// ID; the result completes "instance ID ...".
+func validateID(escaped string) error {
+	id, err := url.PathUnescape(escaped)
+	switch {
+	case err != nil:
+		return errors.New("is not validly percent-encoded")
+	case id == "":
+		return errors.New("is empty")
+	case len(id) > maxIDBytes:
+		return fmt.Errorf("is %d bytes long; the limit is %d", len(id), maxIDBytes)
+	case id == "." || id == "..":
+		return errors.New("is not allowed")
+	case strings.Contains(id, "/"):
+		return errors.New(`contains "/" (sent as %2F)`)
+	case !utf8.ValidString(id):
+		return errors.New("is not valid UTF-8")
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return errors.New("contains a control character")
+	}
+	return nil
+}
+
+// bodyRules are the fields each mutating endpoint requires. brokerapi
+// checks them too, but with "service_id missing" and no request id.
+var bodyRules = map[string][]string{
+	EndpointProvision: {"service_id", "plan_id"},
+	EndpointUpdate:    {"service_id"},
+	EndpointBind:      {"service_id", "plan_id"},
+}
+
+// decodeBody reads and decodes PUT and PATCH bodies, once, before
+// brokerapi does. A body that is not exactly one JSON object, or whose
+// fields have the wrong JSON type, gets a 400 that names the field and the
+// type in plain words; brokerapi would answer 422 with Go's unmarshal text.
+func (s *osb) decodeBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut && r.Method != http.MethodPatch {
+			next.ServeHTTP(w, r) // GET and DELETE bodies mean nothing in OSB
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mediaType, _, err := mime.ParseMediaType(ct)
+			if err != nil || mediaType != "application/json" {
+				WriteError(w, r, http.StatusUnsupportedMediaType, "", fmt.Sprintf("Content-Type %s is not supported; send application/json", requestinfo.Quote(ct)))
+				return
+			}
+		}
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				WriteError(w, r, http.StatusRequestEntityTooLarge, "", tooLarge(s.maxBody))
+				return
+			}
+			WriteError(w, r, http.StatusBadRequest, "", "could not read the request body: "+err.Error())
+			return
+		}
+		trimmed := bytes.TrimSpace(raw)
+		if len(trimmed) == 0 {
+			WriteError(w, r, http.StatusBadRequest, "", "request body is empty; "+r.Method+" needs a JSON object")
+			return
+		}
+		// Unmarshal rejects syntax errors and anything after the first value.
+		if err := json.Unmarshal(trimmed, new(json.RawMessage)); err != nil {
+			WriteError(w, r, http.StatusBadRequest, "", "request body is not valid JSON: "+jsonSyntaxText(err))
+			return
+		}
+		if trimmed[0] != '{' {
+			WriteError(w, r, http.StatusBadRequest, "", "request body must be a JSON object")
+			return
+		}
+		info := requestinfo.From(r.Context())
+		body, err := requestinfo.DecodeBody(trimmed)
+		if err != nil {
+			WriteError(w, r, http.StatusBadRequest, "", "request body: "+err.Error())
+			return
+		}
+		for _, field := range bodyRules[info.Endpoint] {
+			if !body.Has(field) || (field == "service_id" && body.ServiceID == "") || (field == "plan_id" && body.PlanID == "") {
+				WriteError(w, r, http.StatusBadRequest, "", "request body: "+field+" is required and must be a non-empty string")
+				return
+			}
+		}
+		if info.Endpoint == EndpointProvision && s.knownPlan != nil {
+			if err := s.knownPlan(body.ServiceID, body.PlanID); err != nil {
+				WriteError(w, r, http.StatusBadRequest, "", err.Error())
+				return
+			}
+		}
+		info.Body = body
+		r.Body = io.NopCloser(bytes.NewReader(trimmed))
+		r.ContentLength = int64(len(trimmed))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// jsonSyntaxText drops Go's type names from encoding/json's syntax errors
+// and keeps where the problem is.
+func jsonSyntaxText(err error) string {
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Sprintf("%s (at byte %d)", strings.TrimPrefix(se.Error(), "json: "), se.Offset)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// requireQuery checks the query parameters the spec requires on DELETE,
+// before brokerapi would answer "service_id missing" without a request id.
+func (s *osb) requireQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		endpoint := requestinfo.From(r.Context()).Endpoint
+		if endpoint == EndpointDeprovision || endpoint == EndpointUnbind {
+			q := r.URL.Query()
+			for _, name := range []string{"service_id", "plan_id"} {
+				if q.Get(name) == "" {
+					WriteError(w, r, http.StatusBadRequest, "", "query parameter "+name+" is required on DELETE")
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tooLarge(limit int64) string {
+	return fmt.Sprintf("request body is larger than %d bytes", limit)
+}
+
+// withRetryAfter tells the platform how long to wait between last_operation
+// polls. Only a 200 gets it: on a 404 or 410 it would invite a pointless
+// retry.
+func (s *osb) withRetryAfter(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		endpoint := requestinfo.From(r.Context()).Endpoint
+		if endpoint != EndpointLastOperation && endpoint != EndpointLastBindingOperation {
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(&retryAfterWriter{ResponseWriter: w, seconds: s.retryAfterSeconds}, r)
+	})
+}
+
+type retryAfterWriter struct {
+	http.ResponseWriter
+	seconds string
+	decided bool
+}
+
+func (w *retryAfterWriter) WriteHeader(code int) {
+	if !w.decided && code >= http.StatusOK {
+		w.decided = true
+		if code == http.StatusOK {
+			w.Header().Set("Retry-After", w.seconds)
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *retryAfterWriter) Write(b []byte) (int, error) {
+	if !w.decided {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *retryAfterWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
