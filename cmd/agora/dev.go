@@ -97,7 +97,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	user, pass := "admin", randomHex(12)
 	cfg.Credentials = []config.Credential{{Username: user, Password: pass}}
-	log := app.NewLogger(cfg.LogLevel, cfg.LogFormat)
+	log := app.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 
 	cat, err := devCatalog(ctx, cfg, say, log)
 	if err != nil {

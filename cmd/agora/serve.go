@@ -28,7 +28,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := app.NewLogger(cfg.LogLevel, cfg.LogFormat)
+	log := app.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 	cat, err := loadCatalog(ctx, cfg.Catalog, app.VaultResolver(cfg.Vault.Addr, cfg.Vault.Token), log)
 	if err != nil {
 		return err
