@@ -260,6 +260,6 @@ func requestLogLine(b *Broker, resp Response) map[string]any {
 			}
 		}
 		return found
-	}).WithTimeout(5 * time.Second).ShouldNot(BeNil(), "no access-log line for request "+id)
+	}).WithTimeout(5*time.Second).ShouldNot(BeNil(), "no access-log line for request "+id)
 	return found
 }
