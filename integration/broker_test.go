@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -85,6 +86,9 @@ type BrokerOptions struct {
 	// Catalog, when set, is the catalog file's whole content instead of
 	// catalogTemplate (adapters_test.go serves the repository's offerings).
 	Catalog string
+	// LogFormat and LogLevel are log_format and log_level (default json,
+	// info).
+	LogFormat, LogLevel string
 }
 
 // Broker is a running `agora serve` subprocess.
@@ -203,9 +207,10 @@ workers:
   claim_idle: %s
 sync_timeout: 20s
 shutdown_grace: 5s
-log_level: info
-log_format: json
-`, port, catalogPath, user, pass, redisAddr, opts.Prefix, opts.VaultAddr, vaultPrefix(), opts.Concurrency, claimIdle)
+log_level: %s
+log_format: %s
+`, port, catalogPath, user, pass, redisAddr, opts.Prefix, opts.VaultAddr, vaultPrefix(), opts.Concurrency, claimIdle,
+		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"))
 }
 
 // vaultPrefix is vault.prefix of every broker of this run.
