@@ -292,8 +292,10 @@ func (s *osb) decodeBody(next http.Handler) http.Handler {
 			WriteError(w, r, http.StatusBadRequest, "", "request body is empty; "+r.Method+" needs a JSON object")
 			return
 		}
-		// Unmarshal rejects syntax errors and anything after the first value.
-		if err := json.Unmarshal(trimmed, new(json.RawMessage)); err != nil {
+		// Valid rejects syntax errors and anything after the first value,
+		// without building anything; the error's wording needs a decode.
+		if !json.Valid(trimmed) {
+			err := json.Unmarshal(trimmed, new(json.RawMessage))
 			WriteError(w, r, http.StatusBadRequest, "", "request body is not valid JSON: "+jsonSyntaxText(err))
 			return
 		}

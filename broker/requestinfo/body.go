@@ -96,8 +96,13 @@ func DecodeBody(raw []byte) (*Body, error) {
 		sub.str("platform", &b.Platform)
 		d.adopt(sub)
 	}
-	if _, ok := d.object("parameters"); ok && d.err == nil {
-		d.err = decodeNumbers("parameters", fields["parameters"], &b.Parameters)
+	// Parameters can be large: decoded once, straight into their map.
+	if raw, ok := d.value("parameters"); ok && d.err == nil {
+		if raw[0] != '{' {
+			d.err = &FieldError{Field: "parameters", Want: "a JSON object", Got: kindOf(raw)}
+		} else {
+			d.err = decodeNumbers("parameters", raw, &b.Parameters)
+		}
 	}
 	if d.err != nil {
 		return nil, d.err
