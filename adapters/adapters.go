@@ -246,7 +246,9 @@ type Config struct {
 	Settings Decoder
 	// Plans lists the offering's plans, each with its own `config:` section.
 	Plans []PlanConfig
-	// Logger is already scoped to the adapter and offering.
+	// Logger is already scoped to the adapter, producer and offering. It is
+	// never nil: a host with nowhere to log passes
+	// slog.New(slog.DiscardHandler), so an adapter logs without checking.
 	Logger *slog.Logger
 }
 

@@ -12,6 +12,13 @@ type Validator interface {
 	Validate() error
 }
 
+// Defaulter is implemented (on the pointer) by settings types with
+// optional fields. DecodeConfig calls ApplyDefaults after decoding and
+// before Validate, so Validate checks the values the adapter will use.
+type Defaulter interface {
+	ApplyDefaults()
+}
+
 // PlanSettings holds the decoded settings of an offering's plans by plan ID
 // and by plan name, because a request may carry either.
 type PlanSettings[P any] struct {
@@ -30,8 +37,20 @@ func (s PlanSettings[P]) For(p Plan) (P, bool) {
 	return zero, false
 }
 
+// Lookup is For for a request's plan. A plan it does not know means the
+// catalog and the adapter disagree, which no retry can fix: the error is
+// terminal and wraps ErrNotSupported.
+func (s PlanSettings[P]) Lookup(p Plan) (P, error) {
+	if v, ok := s.For(p); ok {
+		return v, nil
+	}
+	var zero P
+	return zero, Terminal(fmt.Errorf("%w: plan %q (%s) is not configured for this offering", ErrNotSupported, p.Name, p.ID))
+}
+
 // DecodeConfig decodes cfg.Settings into S and every plan's settings into
-// P, strictly, and validates both when they implement Validator. It reports
+// P, strictly, fills in their defaults when *S or *P implements Defaulter,
+// and validates both when they implement Validator. It reports
 // every problem at once: the error joins one error per problem, each
 // labelled with its place ("config: port: 0 is not ...", "plans[1] (small):
 // max_queues: ..."), because Agora's catalog report shows each line as a
@@ -40,8 +59,9 @@ func (s PlanSettings[P]) For(p Plan) (P, bool) {
 // problem. A plan may leave its settings out: it then gets the zero P,
 // validated like any other.
 //
-// DecodeConfig is ConfigDecoder's zero value; adapters that label their
-// problems differently or fill in defaults use a ConfigDecoder.
+// DecodeConfig is ConfigDecoder's zero value, and what every built-in
+// adapter uses; adapters that must label their problems differently use a
+// ConfigDecoder.
 func DecodeConfig[S, P any](cfg Config) (S, PlanSettings[P], error) {
 	return ConfigDecoder[S, P]{}.Decode(cfg)
 }
@@ -59,9 +79,6 @@ type ConfigDecoder[S, P any] struct {
 	// RequirePlanSettings makes a plan without settings a problem instead
 	// of a plan with the zero P.
 	RequirePlanSettings bool
-	// Defaults, when set, fills in the optional fields of the offering's
-	// settings before Validate.
-	Defaults func(*S)
 }
 
 // Decode decodes and validates cfg as DecodeConfig describes. When it
@@ -77,9 +94,7 @@ func (d ConfigDecoder[S, P]) Decode(cfg Config) (S, PlanSettings[P], error) {
 	// encoding/json keeps going past an unknown field, so Validate still
 	// finds the problems in the rest of it.
 	errs = appendProblems(errs, label, decode(cfg.Settings, &s))
-	if d.Defaults != nil {
-		d.Defaults(&s)
-	}
+	applyDefaults(&s)
 	errs = appendProblems(errs, label, validate(&s))
 
 	plans := PlanSettings[P]{byID: make(map[string]P, len(cfg.Plans)), byName: make(map[string]P, len(cfg.Plans))}
@@ -94,6 +109,7 @@ func (d ConfigDecoder[S, P]) Decode(cfg Config) (S, PlanSettings[P], error) {
 		if pc.Settings != nil || d.RequirePlanSettings {
 			perrs = appendProblems(perrs, sectionLabel, decode(pc.Settings, &p))
 		}
+		applyDefaults(&p)
 		perrs = appendProblems(perrs, planLabel, validate(&p))
 		if len(perrs) > 0 {
 			errs = append(errs, perrs...)
@@ -112,6 +128,12 @@ func decode(d Decoder, v any) error {
 		return errMissing
 	}
 	return d.Decode(v)
+}
+
+func applyDefaults(v any) {
+	if d, ok := v.(Defaulter); ok {
+		d.ApplyDefaults()
+	}
 }
 
 func validate(v any) error {

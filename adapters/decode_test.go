@@ -97,12 +97,6 @@ func TestDecodeConfigProblems(t *testing.T) {
 				`plans[1] (large): config: json: unknown field "sise"`,
 			},
 		},
-		{
-			name:     "defaults applied before Validate",
-			decoder:  ConfigDecoder[testSettings, testPlan]{Defaults: func(s *testSettings) { s.Port = 5432 }},
-			settings: JSONSettings([]byte(`{}`)),
-			want:     []string{"config: host: required"},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +111,45 @@ func TestDecodeConfigProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// defaulted fills in its port, as a Defaulter, before it is validated.
+type defaulted struct{ testSettings }
+
+func (d *defaulted) ApplyDefaults() {
+	if d.Port == 0 {
+		d.Port = 5432
+	}
+}
+
+func TestDecodeConfigAppliesDefaultsBeforeValidate(t *testing.T) {
+	s, plans, err := DecodeConfig[defaulted, defaulted](Config{
+		Settings: JSONSettings([]byte(`{"host":"db"}`)),
+		Plans:    []PlanConfig{plan(small, `{"host":"p","port":1}`), plan(large, `{}`)},
+	})
+	if got := problems(err); len(got) != 1 || got[0].Error() != "plans[1] (large): host: required" {
+		t.Fatalf("err = %v; want only the plan without a host, its port defaulted", err)
+	}
+	if s.Port != 5432 {
+		t.Errorf("settings = %+v; want the default port", s)
+	}
+	if p, _ := plans.For(small); p.Port != 1 {
+		t.Errorf("plan = %+v; want the port it set", p)
+	}
+}
+
+func TestPlanSettingsLookup(t *testing.T) {
+	_, plans, err := DecodeConfig[noValidate, testPlan](Config{Settings: JSONSettings(nil), Plans: []PlanConfig{plan(small, `{"size":1}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := plans.Lookup(Plan{Name: "small"}); err != nil || p.Size != 1 {
+		t.Errorf("Lookup(small) = %+v, %v", p, err)
+	}
+	_, err = plans.Lookup(Plan{ID: "nope", Name: "huge"})
+	if !errors.Is(err, ErrNotSupported) || !IsTerminal(err) || !strings.Contains(err.Error(), `plan "huge" (nope)`) {
+		t.Errorf("Lookup(unknown) err = %v; want a terminal ErrNotSupported naming the plan", err)
 	}
 }
 

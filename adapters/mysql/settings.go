@@ -42,7 +42,8 @@ const (
 
 var tlsModes = []string{"false", "true", "skip-verify", "preferred"}
 
-func (s *Settings) applyDefaults() {
+// ApplyDefaults fills the fields an operator may leave out.
+func (s *Settings) ApplyDefaults() {
 	if s.Port == 0 {
 		s.Port = defaultPort
 	}
@@ -122,8 +123,7 @@ func (ps planSet) lookup(p adapters.Plan) (PlanSettings, error) {
 // the defaults.
 func decodeConfig(cfg adapters.Config) (Settings, planSet, error) {
 	s, plans, err := adapters.ConfigDecoder[Settings, PlanSettings]{
-		Label:    "settings",
-		Defaults: (*Settings).applyDefaults,
+		Label: "settings",
 	}.Decode(cfg)
 	return s, planSet{plans}, err
 }

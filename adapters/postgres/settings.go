@@ -48,8 +48,8 @@ var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "v
 // operators from listing something that is not a plain name.
 var extensionName = regexp.MustCompile(`^[a-z0-9_][a-z0-9_-]{0,62}$`)
 
-// applyDefaults fills the fields an operator may leave out.
-func (s *Settings) applyDefaults() {
+// ApplyDefaults fills the fields an operator may leave out.
+func (s *Settings) ApplyDefaults() {
 	if s.Port == 0 {
 		s.Port = defaultPort
 	}
@@ -142,8 +142,7 @@ func (ps planSet) lookup(p adapters.Plan) (PlanSettings, error) {
 // the defaults.
 func decodeConfig(cfg adapters.Config) (Settings, planSet, error) {
 	s, plans, err := adapters.ConfigDecoder[Settings, PlanSettings]{
-		Label:    "settings",
-		Defaults: (*Settings).applyDefaults,
+		Label: "settings",
 	}.Decode(cfg)
 	return s, planSet{plans}, err
 }
