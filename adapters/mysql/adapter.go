@@ -30,22 +30,14 @@ func Factory() adapters.Factory {
 	return adapters.Factory{
 		Name:        "mysql",
 		Description: "A MariaDB/MySQL database per instance, a user per binding (data-team)",
-		New: func(ctx context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-			a, err := New(ctx, cfg)
-			if err != nil {
-				// Not `return New(...)`: a nil *Adapter in a non-nil
-				// interface would pass a caller's `a != nil` check.
-				return nil, err
-			}
-			return a, nil
-		},
+		New:         adapters.Constructor(New),
 	}
 }
 
 // Adapter provisions databases and users on one MariaDB or MySQL server.
 type Adapter struct {
 	settings Settings
-	plans    planSet
+	plans    adapters.PlanSettings[PlanSettings]
 	// addr names the backend in every error, so an operator sees at once
 	// which server failed and that the data-team owns the fix.
 	addr   string
@@ -53,16 +45,15 @@ type Adapter struct {
 	logger *slog.Logger
 }
 
-// New decodes and validates cfg and prepares a connection pool. It does not
-// connect: a server that is down at startup is reported by Ping.
+// New decodes and validates cfg, reporting every problem at once, and
+// prepares a connection pool. It does not connect: a server that is down
+// at startup is reported by Ping.
 func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
-	settings, plans, err := decodeConfig(cfg)
+	settings, plans, err := adapters.DecodeConfig[Settings, PlanSettings](cfg)
 	if err != nil {
-		return nil, fmt.Errorf("mysql adapter for offering %q: %w", cfg.Offering, err)
-	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		// Unwrapped: Agora's catalog report names the adapter and the
+		// offering itself, and shows each line, one problem, as a finding.
+		return nil, err
 	}
 	addr := net.JoinHostPort(settings.Host, strconv.Itoa(settings.Port))
 	dc := mysql.NewConfig()
@@ -77,16 +68,16 @@ func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
 	// server-side placeholders: user names and passwords in CREATE USER.
 	dc.InterpolateParams = true
 	// The driver otherwise prints to the standard logger.
-	dc.Logger = driverLogger{logger}
+	dc.Logger = driverLogger{cfg.Logger}
 	connector, err := mysql.NewConnector(dc)
 	if err != nil {
-		return nil, fmt.Errorf("mysql adapter for offering %q: connection settings: %w", cfg.Offering, err)
+		return nil, fmt.Errorf("connection settings: %w", err)
 	}
 	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(2)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &Adapter{settings: settings, plans: plans, addr: addr, db: db, logger: logger}, nil
+	return &Adapter{settings: settings, plans: plans, addr: addr, db: db, logger: cfg.Logger}, nil
 }
 
 // driverLogger sends go-sql-driver/mysql's messages to the adapter's log.
@@ -121,10 +112,10 @@ func errNumber(err error) uint16 {
 // Provision creates the instance's database. CREATE DATABASE IF NOT EXISTS
 // is the whole job, so a repeat, or a database made by hand, is fine.
 func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) (adapters.ProvisionResult, error) {
-	if _, err := a.plans.lookup(req.Plan); err != nil {
+	if _, err := a.plans.Lookup(req.Plan); err != nil {
 		return adapters.ProvisionResult{}, err
 	}
-	if err := rejectParameters(req.Parameters); err != nil {
+	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.ProvisionResult{}, err
 	}
 	n := namesFor(req.InstanceID)
@@ -141,11 +132,11 @@ func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) 
 // Update applies the new plan's max_user_connections to every existing
 // binding user of the instance; new bindings get it from Bind.
 func (a *Adapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapters.UpdateResult, error) {
-	plan, err := a.plans.lookup(req.Plan)
+	plan, err := a.plans.Lookup(req.Plan)
 	if err != nil {
 		return adapters.UpdateResult{}, err
 	}
-	if err := rejectParameters(req.Parameters); err != nil {
+	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.UpdateResult{}, err
 	}
 	n := namesFor(req.InstanceID)
@@ -284,12 +275,12 @@ func (a *Adapter) killSessions(ctx context.Context, where string, args ...any) (
 // after a lost response must still yield working credentials. The previous
 // password stops working.
 func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.BindResult, error) {
-	plan, err := a.plans.lookup(req.Plan)
+	plan, err := a.plans.Lookup(req.Plan)
 	if err != nil {
 		return adapters.BindResult{}, err
 	}
-	if len(req.Parameters) > 0 {
-		return adapters.BindResult{}, adapters.InvalidParameters("bindings take no parameters")
+	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
+		return adapters.BindResult{}, err
 	}
 	n := namesFor(req.InstanceID)
 	user := n.user(req.BindingID)

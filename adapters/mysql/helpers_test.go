@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/url"
 	"testing"
 	"time"
@@ -49,6 +50,7 @@ func newAdapter(t *testing.T, settings map[string]any) *Adapter {
 	a, err := New(t.Context(), adapters.Config{
 		Offering: "mysql", Producer: "data-team",
 		Settings: adapters.MapSettings(settings), Plans: testPlans(),
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -83,7 +85,7 @@ func cleanupInstance(t *testing.T, id string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		a, err := New(ctx, adapters.Config{Settings: adapters.MapSettings(testSettings()), Plans: testPlans()})
+		a, err := New(ctx, adapters.Config{Settings: adapters.MapSettings(testSettings()), Plans: testPlans(), Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Errorf("cleanup adapter: %v", err)
 			return

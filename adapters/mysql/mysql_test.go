@@ -338,8 +338,8 @@ func TestProvisionParametersRefused(t *testing.T) {
 	a := newAdapter(t, testSettings())
 	id := uniqueID(t, "inst")
 	cleanupInstance(t, id)
-	_, err := a.Provision(ctx, adapters.ProvisionRequest{InstanceID: id, Plan: smallPlan, Parameters: map[string]any{"charset": "latin1", "size": 2}})
-	if !errors.Is(err, adapters.ErrInvalidParameters) || !strings.Contains(err.Error(), `"charset", "size"`) {
+	_, err := a.Provision(ctx, adapters.ProvisionRequest{InstanceID: id, Offering: "mysql", Plan: smallPlan, Parameters: map[string]any{"charset": "latin1", "size": 2}})
+	if !errors.Is(err, adapters.ErrInvalidParameters) || !strings.Contains(err.Error(), "the mysql offering takes no parameters; got charset, size") {
 		t.Errorf("err = %v; want ErrInvalidParameters naming both", err)
 	}
 	if left := leftovers(t, ctx, id); len(left) > 0 {
@@ -354,7 +354,7 @@ func TestLeastPrivilegeAdmin(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	admin := adminDB(t)
-	user := "agora_admin_" + shortHash(uniqueID(t, "admin"), 12)
+	user := "agora_admin_" + adapters.ShortHash(uniqueID(t, "admin"), 12)
 	password, err := newPassword()
 	if err != nil {
 		t.Fatal(err)

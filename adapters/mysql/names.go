@@ -1,10 +1,9 @@
 package mysql
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"sort"
 	"strings"
+
+	"github.com/agora-osb/agora/adapters"
 )
 
 // Names are derived from IDs rather than stored, so a repeated call after a
@@ -12,7 +11,8 @@ import (
 // "agora_<16 hex digits of sha256(instance ID)>_": the hash keeps the names
 // of different instances apart whatever characters the platform puts in
 // its IDs. User names stay within MySQL's 32 characters (MariaDB allows
-// 80), database names within 64.
+// 80), database names within 64. These names must never change: existing
+// databases and users are found by them alone (names_test.go pins them).
 type instanceNames struct {
 	// prefix starts the database name and every user name of the instance.
 	prefix   string
@@ -20,12 +20,12 @@ type instanceNames struct {
 }
 
 func namesFor(instanceID string) instanceNames {
-	prefix := "agora_" + shortHash(instanceID, 16) + "_"
+	prefix := "agora_" + adapters.ShortHash(instanceID, 16) + "_"
 	return instanceNames{
 		prefix: prefix,
 		// The sanitized tail lets an operator recognise the instance in
 		// SHOW DATABASES; uniqueness comes from the hash.
-		database: prefix + sanitize(instanceID, 24),
+		database: prefix + adapters.Sanitize(instanceID, '_', 24),
 	}
 }
 
@@ -33,29 +33,7 @@ func namesFor(instanceID string) instanceNames {
 // of the binding ID are plenty: they only need to tell apart the bindings
 // of one instance.
 func (n instanceNames) user(bindingID string) string {
-	return n.prefix + shortHash(bindingID, 9)
-}
-
-func shortHash(id string, hexDigits int) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])[:hexDigits]
-}
-
-// sanitize keeps lower-case ASCII letters and digits, turns everything
-// else into '_' and cuts the result to max bytes.
-func sanitize(id string, max int) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(id) {
-		if b.Len() == max {
-			break
-		}
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
+	return n.prefix + adapters.ShortHash(bindingID, 9)
 }
 
 // quoteIdent quotes a database name for SQL: backticks, with any backtick
@@ -71,5 +49,3 @@ func grantTarget(name string) string {
 	r := strings.NewReplacer(`\`, `\\`, `_`, `\_`, `%`, `\%`)
 	return quoteIdent(r.Replace(name)) + ".*"
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

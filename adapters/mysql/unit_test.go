@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 func TestConfigErrorsReportedTogether(t *testing.T) {
 	_, err := New(t.Context(), adapters.Config{
 		Offering: "mysql",
+		Logger:   slog.New(slog.DiscardHandler),
 		Settings: adapters.JSONSettings([]byte(`{"host":"", "port": -1, "tls":"maybe", "adminuser":"root"}`)),
 		Plans: []adapters.PlanConfig{
 			{Plan: adapters.Plan{ID: "1", Name: "small"}, Settings: adapters.JSONSettings([]byte(`{"max_user_connections": -5}`))},
@@ -24,7 +26,7 @@ func TestConfigErrorsReportedTogether(t *testing.T) {
 	}
 	for _, want := range []string{
 		`unknown field "adminuser"`,
-		"host: must not be blank",
+		"config: host: required",
 		"port: -1",
 		`tls: "maybe"`,
 		"plans[0] (small): max_user_connections: -5",
@@ -37,7 +39,7 @@ func TestConfigErrorsReportedTogether(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	s, plans, err := decodeConfig(adapters.Config{
+	s, plans, err := adapters.DecodeConfig[Settings, PlanSettings](adapters.Config{
 		Settings: adapters.MapSettings(map[string]any{"host": "db.internal"}),
 		Plans:    []adapters.PlanConfig{{Plan: adapters.Plan{ID: "p", Name: "plain"}}},
 	})
@@ -47,10 +49,10 @@ func TestConfigDefaults(t *testing.T) {
 	if want := (Settings{Host: "db.internal", Port: 3306, AdminUser: "root", TLS: "preferred"}); s != want {
 		t.Errorf("settings = %+v; want %+v", s, want)
 	}
-	if p, err := plans.lookup(adapters.Plan{ID: "p"}); err != nil || p.maxUserConnections() != defaultMaxUserConnections {
+	if p, err := plans.Lookup(adapters.Plan{ID: "p"}); err != nil || p.maxUserConnections() != defaultMaxUserConnections {
 		t.Errorf("plan by ID: %+v, %v", p, err)
 	}
-	if _, err := plans.lookup(adapters.Plan{ID: "x"}); !errors.Is(err, adapters.ErrNotSupported) || !adapters.IsTerminal(err) {
+	if _, err := plans.Lookup(adapters.Plan{ID: "x"}); !errors.Is(err, adapters.ErrNotSupported) || !adapters.IsTerminal(err) {
 		t.Errorf("unknown plan: err = %v", err)
 	}
 }
@@ -94,7 +96,7 @@ func TestRedact(t *testing.T) {
 }
 
 func TestFactoryReturnsNilOnError(t *testing.T) {
-	a, err := Factory().New(t.Context(), adapters.Config{Settings: adapters.MapSettings(map[string]any{"port": 0})})
+	a, err := Factory().New(t.Context(), adapters.Config{Settings: adapters.MapSettings(map[string]any{"port": 0}), Logger: slog.New(slog.DiscardHandler)})
 	if err == nil || a != nil {
 		t.Errorf("New with broken settings = %v, %v; want a nil Adapter interface and an error", a, err)
 	}
