@@ -32,22 +32,14 @@ func Factory() adapters.Factory {
 	return adapters.Factory{
 		Name:        "postgres",
 		Description: "A PostgreSQL database per instance, a login role per binding (data-team)",
-		New: func(ctx context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-			a, err := New(ctx, cfg)
-			if err != nil {
-				// Not `return New(...)`: a nil *Adapter in a non-nil
-				// interface would pass a caller's `a != nil` check.
-				return nil, err
-			}
-			return a, nil
-		},
+		New:         adapters.Constructor(New),
 	}
 }
 
 // Adapter provisions databases and roles on one PostgreSQL server.
 type Adapter struct {
 	settings Settings
-	plans    planSet
+	plans    adapters.PlanSettings[PlanSettings]
 	// addr names the backend in every error, so an operator sees at once
 	// which server failed and that the data-team owns the fix.
 	addr   string
@@ -55,16 +47,19 @@ type Adapter struct {
 	logger *slog.Logger
 }
 
-// New decodes and validates cfg and prepares a connection pool. It does not
-// connect: a server that is down at startup is reported by Ping.
+// New decodes and validates cfg, reporting every problem at once, and
+// prepares a connection pool. It does not connect: a server that is down
+// at startup is reported by Ping.
 func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
-	settings, plans, err := decodeConfig(cfg)
+	settings, plans, err := adapters.DecodeConfig[Settings, PlanSettings](cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres adapter for offering %q: %w", cfg.Offering, err)
+		// Unwrapped: Agora's catalog report names the adapter and the
+		// offering itself, and shows each line, one problem, as a finding.
+		return nil, err
 	}
 	poolCfg, err := pgxpool.ParseConfig(adminConnString(settings))
 	if err != nil {
-		return nil, fmt.Errorf("postgres adapter for offering %q: connection settings: %w", cfg.Offering, err)
+		return nil, fmt.Errorf("connection settings: %w", err)
 	}
 	// Nearly every statement here is DDL with a generated name: caching
 	// prepared statements would only fill the server's memory.
@@ -73,18 +68,14 @@ func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
 	poolCfg.MaxConnIdleTime = 5 * time.Minute
 	pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres adapter for offering %q: %w", cfg.Offering, err)
-	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		return nil, fmt.Errorf("connection pool: %w", err)
 	}
 	return &Adapter{
 		settings: settings,
 		plans:    plans,
 		addr:     net.JoinHostPort(settings.Host, strconv.Itoa(settings.Port)),
 		pool:     pool,
-		logger:   logger,
+		logger:   cfg.Logger,
 	}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ func newAdapter(t *testing.T, settings map[string]any) *Adapter {
 	a, err := New(t.Context(), adapters.Config{
 		Offering: "postgres", Producer: "data-team",
 		Settings: adapters.MapSettings(settings), Plans: testPlans(),
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -99,7 +101,7 @@ func cleanupInstance(t *testing.T, id string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		a, err := New(ctx, adapters.Config{Settings: adapters.MapSettings(testSettings()), Plans: testPlans()})
+		a, err := New(ctx, adapters.Config{Settings: adapters.MapSettings(testSettings()), Plans: testPlans(), Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Errorf("cleanup adapter: %v", err)
 			return

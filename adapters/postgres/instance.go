@@ -35,7 +35,7 @@ func (a *Adapter) instanceState(ctx context.Context, n instanceNames) (instanceS
 // requested extensions. Each step checks the catalogs first, so a repeat
 // after a crash at any point completes the instance.
 func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) (adapters.ProvisionResult, error) {
-	plan, err := a.plans.lookup(req.Plan)
+	plan, err := a.plans.Lookup(req.Plan)
 	if err != nil {
 		return adapters.ProvisionResult{}, err
 	}
@@ -148,7 +148,7 @@ func (a *Adapter) createExtensions(ctx context.Context, n instanceNames, extensi
 // requested extensions. Extensions are never dropped: that would destroy
 // the application's data.
 func (a *Adapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapters.UpdateResult, error) {
-	plan, err := a.plans.lookup(req.Plan)
+	plan, err := a.plans.Lookup(req.Plan)
 	if err != nil {
 		return adapters.UpdateResult{}, err
 	}

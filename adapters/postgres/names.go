@@ -3,9 +3,9 @@ package postgres
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"strconv"
-	"strings"
+
+	"github.com/agora-osb/agora/adapters"
 )
 
 // Names are derived from IDs rather than stored, so a repeated call after a
@@ -13,7 +13,9 @@ import (
 // "agora_<16 hex digits of sha256(instance ID)>": the hash keeps names of
 // different instances apart whatever characters the platform puts in its
 // IDs, and the sanitized tail lets an operator recognise the instance in
-// `\l` and `\du`. All names stay within PostgreSQL's 63-byte limit.
+// `\l` and `\du`. All names stay within PostgreSQL's 63-byte limit. These
+// names must never change: existing databases and roles are found by them
+// alone (names_test.go pins them).
 type instanceNames struct {
 	// prefix starts every database and role name of the instance.
 	prefix   string
@@ -24,10 +26,10 @@ type instanceNames struct {
 }
 
 func namesFor(instanceID string) instanceNames {
-	prefix := "agora_" + shortHash(instanceID, 16)
+	prefix := "agora_" + adapters.ShortHash(instanceID, 16)
 	return instanceNames{
 		prefix:        prefix,
-		database:      prefix + "_" + sanitize(instanceID, 24),
+		database:      prefix + "_" + adapters.Sanitize(instanceID, '_', 24),
 		owner:         prefix + "_owner",
 		bindingPrefix: prefix + "_b_",
 	}
@@ -36,7 +38,7 @@ func namesFor(instanceID string) instanceNames {
 // bindingRole is the LOGIN role of one binding: at most 22+3+12+1+24 = 62
 // bytes.
 func (n instanceNames) bindingRole(bindingID string) string {
-	return n.bindingPrefix + shortHash(bindingID, 12) + "_" + sanitize(bindingID, 24)
+	return n.bindingPrefix + adapters.ShortHash(bindingID, 12) + "_" + adapters.Sanitize(bindingID, '_', 24)
 }
 
 // lockStmt starts a multi-statement write by serializing it with every
@@ -50,27 +52,4 @@ func (n instanceNames) lockStmt() string {
 	sum := sha256.Sum256([]byte("agora-postgres-instance:" + n.prefix))
 	key := int64(binary.BigEndian.Uint64(sum[:8]))
 	return "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(key, 10) + ")"
-}
-
-func shortHash(id string, hexDigits int) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])[:hexDigits]
-}
-
-// sanitize keeps lower-case ASCII letters and digits and turns everything
-// else into '_', so the result never needs quoting to be read, and cuts it
-// to max bytes. It is for readability only; uniqueness comes from the hash.
-func sanitize(id string, max int) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(id) {
-		if b.Len() == max {
-			break
-		}
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
 }

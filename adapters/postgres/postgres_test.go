@@ -400,7 +400,7 @@ func TestNonSuperuserAdmin(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	admin := adminConn(t, ctx, "postgres")
-	adminRole := "agora_" + shortHash(uniqueID(t, "admin"), 16) + "_admin"
+	adminRole := "agora_" + adapters.ShortHash(uniqueID(t, "admin"), 16) + "_admin"
 	if _, err := admin.Exec(ctx, "CREATE ROLE "+ident(adminRole)+" LOGIN CREATEDB CREATEROLE IN ROLE pg_signal_backend"); err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +436,7 @@ func TestScramVerifierMatchesServer(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	admin := adminConn(t, ctx, "postgres")
-	role := "agora_" + shortHash(uniqueID(t, "scram"), 16) + "_scram"
+	role := "agora_" + adapters.ShortHash(uniqueID(t, "scram"), 16) + "_scram"
 	password, err := newPassword()
 	if err != nil {
 		t.Fatal(err)

@@ -67,7 +67,7 @@ func (s *Settings) ApplyDefaults() {
 // Validate reports every problem at once.
 func (s Settings) Validate() error {
 	var errs []error
-	if err := checkHost(s.Host); err != nil {
+	if err := adapters.CheckHost(s.Host); err != nil {
 		errs = append(errs, fmt.Errorf("host: %w", err))
 	}
 	if s.Port < 1 || s.Port > 65535 {
@@ -83,7 +83,7 @@ func (s Settings) Validate() error {
 		errs = append(errs, fmt.Errorf("sslmode: %q is not one of %s", s.SSLMode, strings.Join(sslModes, ", ")))
 	}
 	if s.PublicHost != "" {
-		if err := checkHost(s.PublicHost); err != nil {
+		if err := adapters.CheckHost(s.PublicHost); err != nil {
 			errs = append(errs, fmt.Errorf("public_host: %w", err))
 		}
 	}
@@ -110,39 +110,4 @@ func (p PlanSettings) connectionLimit() int {
 		return defaultConnectionLimit
 	}
 	return *p.ConnectionLimit
-}
-
-// checkHost accepts a host name or an IP address and rejects what would
-// silently change the meaning of the URIs built from it.
-func checkHost(h string) error {
-	switch {
-	case strings.TrimSpace(h) == "":
-		return errors.New("must not be blank")
-	case strings.ContainsAny(h, " \t\r\n/@?#"):
-		return fmt.Errorf("%q is not a host name or IP address", h)
-	}
-	return nil
-}
-
-// planSet holds the decoded settings of every plan, by ID and by name.
-type planSet struct {
-	adapters.PlanSettings[PlanSettings]
-}
-
-func (ps planSet) lookup(p adapters.Plan) (PlanSettings, error) {
-	if s, ok := ps.For(p); ok {
-		return s, nil
-	}
-	// The catalog and the adapter disagree: no retry can fix that.
-	return PlanSettings{}, adapters.Terminal(fmt.Errorf("%w: plan %q (%s) is not configured for this offering", adapters.ErrNotSupported, p.Name, p.ID))
-}
-
-// decodeConfig decodes and validates the offering's and every plan's
-// settings, reporting every problem at once. A plan without settings gets
-// the defaults.
-func decodeConfig(cfg adapters.Config) (Settings, planSet, error) {
-	s, plans, err := adapters.ConfigDecoder[Settings, PlanSettings]{
-		Label: "settings",
-	}.Decode(cfg)
-	return s, planSet{plans}, err
 }

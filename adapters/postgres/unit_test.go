@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 func TestConfigErrorsReportedTogether(t *testing.T) {
 	_, err := New(t.Context(), adapters.Config{
 		Offering: "postgres",
+		Logger:   slog.New(slog.DiscardHandler),
 		Settings: adapters.JSONSettings([]byte(`{"host":"", "port": 70000, "sslmode":"sometimes", "admin_pasword":"typo", "public_host":"http://x/"}`)),
 		Plans: []adapters.PlanConfig{
 			{Plan: adapters.Plan{ID: "1", Name: "small"}, Settings: adapters.JSONSettings([]byte(`{"connection_limit": 0, "allowed_extensions": ["ok", "bad name"]}`))},
@@ -22,7 +24,7 @@ func TestConfigErrorsReportedTogether(t *testing.T) {
 	}
 	for _, want := range []string{
 		`unknown field "admin_pasword"`,
-		"host: must not be blank",
+		"config: host: required",
 		"port: 70000",
 		`sslmode: "sometimes"`,
 		"public_host:",
@@ -37,7 +39,7 @@ func TestConfigErrorsReportedTogether(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	s, plans, err := decodeConfig(adapters.Config{
+	s, plans, err := adapters.DecodeConfig[Settings, PlanSettings](adapters.Config{
 		Settings: adapters.MapSettings(map[string]any{"host": "db.internal"}),
 		Plans:    []adapters.PlanConfig{{Plan: adapters.Plan{ID: "p", Name: "plain"}}},
 	})
@@ -48,11 +50,11 @@ func TestConfigDefaults(t *testing.T) {
 	if s != want {
 		t.Errorf("settings = %+v; want %+v", s, want)
 	}
-	p, err := plans.lookup(adapters.Plan{Name: "plain"})
+	p, err := plans.Lookup(adapters.Plan{Name: "plain"})
 	if err != nil || p.connectionLimit() != defaultConnectionLimit {
 		t.Errorf("plan by name: %+v, %v", p, err)
 	}
-	if _, err := plans.lookup(adapters.Plan{ID: "nope", Name: "nope"}); !errors.Is(err, adapters.ErrNotSupported) || !adapters.IsTerminal(err) {
+	if _, err := plans.Lookup(adapters.Plan{ID: "nope", Name: "nope"}); !errors.Is(err, adapters.ErrNotSupported) || !adapters.IsTerminal(err) {
 		t.Errorf("unknown plan: err = %v; want a terminal ErrNotSupported", err)
 	}
 }
@@ -95,7 +97,7 @@ func TestParseExtensions(t *testing.T) {
 }
 
 func TestFactoryReturnsNilOnError(t *testing.T) {
-	a, err := Factory().New(t.Context(), adapters.Config{Settings: adapters.MapSettings(map[string]any{"port": 0})})
+	a, err := Factory().New(t.Context(), adapters.Config{Settings: adapters.MapSettings(map[string]any{"port": 0}), Logger: slog.New(slog.DiscardHandler)})
 	if err == nil || a != nil {
 		t.Errorf("New with broken settings = %v, %v; want a nil Adapter interface and an error", a, err)
 	}
