@@ -78,7 +78,7 @@ func readonlyPlan() adapters.Plan { return adapters.Plan{ID: "redis-readonly-id"
 
 func newTestAdapter(t *testing.T, settings map[string]any, logger *slog.Logger) *Adapter {
 	t.Helper()
-	a, err := Factory().New(context.Background(), adapters.Config{
+	a, err := New(context.Background(), adapters.Config{
 		Offering: "redis",
 		Producer: "cache-team",
 		Settings: adapters.MapSettings(settings),
@@ -88,8 +88,8 @@ func newTestAdapter(t *testing.T, settings map[string]any, logger *slog.Logger) 
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(func() { _ = a.(*Adapter).Close() })
-	return a.(*Adapter)
+	t.Cleanup(func() { _ = a.Close() })
+	return a
 }
 
 func adminClient(t *testing.T) *goredis.Client {

@@ -37,7 +37,7 @@ func unbind(t *testing.T, a *Adapter, instanceID, bindingID string) {
 func TestLifecycle(t *testing.T) {
 	needRedis(t)
 	ctx := testCtx(t)
-	a := newTestAdapter(t, testSettings(redisAddr()), nil)
+	a := newTestAdapter(t, testSettings(redisAddr()), slog.New(slog.DiscardHandler))
 	admin := adminClient(t)
 	instanceID := newUUID(t)
 	bindingID := newUUID(t)
@@ -137,7 +137,7 @@ func TestLifecycle(t *testing.T) {
 func TestIsolationBetweenInstances(t *testing.T) {
 	needRedis(t)
 	ctx := testCtx(t)
-	a := newTestAdapter(t, testSettings(redisAddr()), nil)
+	a := newTestAdapter(t, testSettings(redisAddr()), slog.New(slog.DiscardHandler))
 	one, two := provisioned(t, a), provisioned(t, a)
 	credsA := bind(t, a, one, newUUID(t))
 	credsB := bind(t, a, two, newUUID(t))
@@ -162,7 +162,7 @@ func TestIsolationBetweenInstances(t *testing.T) {
 func TestSimilarIDsDoNotShareUsers(t *testing.T) {
 	needRedis(t)
 	ctx := testCtx(t)
-	a := newTestAdapter(t, testSettings(redisAddr()), nil)
+	a := newTestAdapter(t, testSettings(redisAddr()), slog.New(slog.DiscardHandler))
 	admin := adminClient(t)
 	run := newUUID(t)[:8]
 	short, longer, dashed := "r"+run, "r"+run+"0", "r"+run+"-b"
@@ -190,7 +190,7 @@ func TestSimilarIDsDoNotShareUsers(t *testing.T) {
 func TestCrashHalfway(t *testing.T) {
 	needRedis(t)
 	ctx := testCtx(t)
-	a := newTestAdapter(t, testSettings(redisAddr()), nil)
+	a := newTestAdapter(t, testSettings(redisAddr()), slog.New(slog.DiscardHandler))
 	admin := adminClient(t)
 
 	t.Run("user already deleted before Unbind", func(t *testing.T) {
@@ -297,7 +297,7 @@ func TestBackendDown(t *testing.T) {
 	needRedis(t)
 	ctx := testCtx(t)
 	addr := closedPort(t)
-	a := newTestAdapter(t, testSettings(addr), nil)
+	a := newTestAdapter(t, testSettings(addr), slog.New(slog.DiscardHandler))
 	want := "redis at " + addr
 
 	if err := a.Ping(ctx); err == nil || !strings.Contains(err.Error(), want) {
@@ -353,7 +353,7 @@ func TestWrongAdminPasswordIsTerminal(t *testing.T) {
 	// fails with WRONGPASS without changing anything on the server.
 	s["admin_username"] = "agora-no-such-admin"
 	s["admin_password"] = "wrong"
-	a := newTestAdapter(t, s, nil)
+	a := newTestAdapter(t, s, slog.New(slog.DiscardHandler))
 	_, err := a.Provision(testCtx(t), adapters.ProvisionRequest{InstanceID: newUUID(t), Plan: smallPlan()})
 	if err == nil || !adapters.IsTerminal(err) || !strings.Contains(err.Error(), "admin credentials") {
 		t.Errorf("Provision with a wrong admin password = %v, want a terminal error naming the admin credentials", err)
@@ -363,7 +363,7 @@ func TestWrongAdminPasswordIsTerminal(t *testing.T) {
 func TestUpdateAppliesNewPlanToExistingBindings(t *testing.T) {
 	needRedis(t)
 	ctx := testCtx(t)
-	a := newTestAdapter(t, testSettings(redisAddr()), nil)
+	a := newTestAdapter(t, testSettings(redisAddr()), slog.New(slog.DiscardHandler))
 	id := provisioned(t, a)
 	creds := bind(t, a, id, newUUID(t))
 	c, err := bindingClient(creds)
@@ -398,7 +398,7 @@ func TestUpdateAppliesNewPlanToExistingBindings(t *testing.T) {
 }
 
 func TestRejectsParametersAndUnknownPlans(t *testing.T) {
-	a := newTestAdapter(t, testSettings("127.0.0.1:6379"), nil)
+	a := newTestAdapter(t, testSettings("127.0.0.1:6379"), slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	_, err := a.Provision(ctx, adapters.ProvisionRequest{InstanceID: "i", Plan: smallPlan(), Parameters: map[string]any{"maxmemory": "1gb"}})
 	if !errors.Is(err, adapters.ErrInvalidParameters) || !strings.Contains(err.Error(), "maxmemory") {

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -59,6 +60,7 @@ func TestSettingsValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Factory().New(context.Background(), adapters.Config{
 				Offering: "redis",
+				Logger:   slog.New(slog.DiscardHandler),
 				Settings: adapters.JSONSettings([]byte(tt.settings)),
 				Plans:    []adapters.PlanConfig{{Plan: adapters.Plan{ID: "p1", Name: "small"}, Settings: adapters.JSONSettings([]byte(tt.plan))}},
 			})
@@ -80,31 +82,15 @@ func TestSettingsValidation(t *testing.T) {
 	}
 }
 
-func TestSafeID(t *testing.T) {
-	tests := []struct{ id, want string }{
-		{"6f1c2b1e-8d2a-4c3b-9e4f-0a1b2c3d4e5f", "6f1c2b1e8d2a4c3b9e4f0a1b2c3d4e5f"},
-		{"abc123", "abc123"},
-		{"a-b", "x"},                   // hashed: contains '-' but is no UUID
-		{"ABC", "x"},                   // hashed: upper case would alias "abc"
-		{"a*b", "x"},                   // hashed: glob characters
-		{strings.Repeat("a", 25), "x"}, // hashed: too long
+// TestUserPrefixIsUnambiguous: Deprovision deletes every user with the
+// instance's prefix, so no other instance's user may carry it.
+func TestUserPrefixIsUnambiguous(t *testing.T) {
+	if u := bindingUserName("a", "b-c"); !strings.HasPrefix(u, instanceUserPrefix("a")) {
+		t.Errorf("%s, a user of instance a, lacks its prefix %s", u, instanceUserPrefix("a"))
 	}
-	for _, tt := range tests {
-		got := safeID(tt.id)
-		if tt.want == "x" {
-			if len(got) != 32 || got[0] != 'x' || strings.ContainsAny(got, "-*?[]\\:") {
-				t.Errorf("safeID(%q) = %q, want 'x' + 31 hex characters", tt.id, got)
-			}
-			continue
+	for _, other := range [][2]string{{"a-b", "c"}, {"ab", "c"}, {"A", "c"}} {
+		if u := bindingUserName(other[0], other[1]); strings.HasPrefix(u, instanceUserPrefix("a")) {
+			t.Errorf("%s, a user of instance %s, has instance a's prefix", u, other[0])
 		}
-		if got != tt.want {
-			t.Errorf("safeID(%q) = %q, want %q", tt.id, got, tt.want)
-		}
-	}
-	if safeID("a-b") == safeID("a-c") {
-		t.Error("different IDs hash alike")
-	}
-	if u := bindingUserName("a", "b-c"); !strings.HasPrefix(u, instanceUserPrefix("a")) || strings.HasPrefix(bindingUserName("a-b", "c"), instanceUserPrefix("a")) {
-		t.Errorf("user prefix is ambiguous: %s", u)
 	}
 }

@@ -67,8 +67,10 @@ func (s Settings) Validate() error {
 	if strings.HasPrefix(s.AdminPassword, "vault:") {
 		errs = append(errs, errors.New("admin_password: looks like an unresolved vault: reference"))
 	}
-	if s.PublicHost != "" && (strings.ContainsAny(s.PublicHost, " \t\r\n/@?#") || strings.Count(s.PublicHost, ":") == 1) {
-		errs = append(errs, fmt.Errorf("public_host: %q must be a bare host name or IP address, without port or scheme", s.PublicHost))
+	if s.PublicHost != "" {
+		if err := adapters.CheckHost(s.PublicHost); err != nil {
+			errs = append(errs, fmt.Errorf("public_host: %w", err))
+		}
 	}
 	switch {
 	case s.KeyPrefixRoot == "":
@@ -158,13 +160,4 @@ func tenancyGuards() []string {
 		"-scan", "-randomkey", "-pubsub",
 		"-function", "-script|flush", "-script|kill",
 	}
-}
-
-// planFor finds a plan's settings by ID, then by name, because the broker
-// may know either.
-func (a *Adapter) planFor(p adapters.Plan) (PlanSettings, error) {
-	if ps, ok := a.plans.For(p); ok {
-		return ps, nil
-	}
-	return PlanSettings{}, adapters.Terminal(fmt.Errorf("redis adapter: plan %q (%s) is not configured for this offering", p.Name, p.ID))
 }

@@ -22,12 +22,12 @@ import (
 // server noticeably, large enough that 1M keys take ~2000 round trips.
 const scanBatch = 500
 
-// Factory returns the redis adapter factory for cmd/agora's explicit list.
+// Factory returns the factory catalog.yml refers to as `adapter: redis`.
 func Factory() adapters.Factory {
 	return adapters.Factory{
 		Name:        "redis",
-		Description: "Shared Redis: one key namespace per instance, one ACL user per binding",
-		New:         New,
+		Description: "Shared Redis: one key namespace per instance, one ACL user per binding (cache-team)",
+		New:         adapters.Constructor(New),
 	}
 }
 
@@ -37,37 +37,29 @@ type Adapter struct {
 	host, port string // what applications connect to
 	plans      adapters.PlanSettings[PlanSettings]
 	client     *goredis.Client
-	log        *slog.Logger
+	logger     *slog.Logger
 }
 
-// New decodes and validates the offering's settings and every plan's
-// settings, reporting all problems at once. It does not contact Redis: a
-// server that is down at startup is reported by Ping.
-func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-	// Unwrapped: Agora's catalog report names the adapter itself and shows
-	// each line, one problem, as a finding at the offering's config.
-	s, plans, err := adapters.ConfigDecoder[Settings, PlanSettings]{
-		PlanLabel:           "config",
-		RequirePlanSettings: true,
-	}.Decode(cfg)
+// New decodes and validates cfg, reporting every problem at once, and
+// prepares a connection pool. It does not contact Redis: a server that is
+// down at startup is reported by Ping.
+func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
+	s, plans, err := adapters.DecodeConfig[Settings, PlanSettings](cfg)
 	if err != nil {
+		// Unwrapped: Agora's catalog report names the adapter and the
+		// offering itself, and shows each line, one problem, as a finding.
 		return nil, err
 	}
-
 	host, port, _ := net.SplitHostPort(s.Addr) // validated above
 	if s.PublicHost != "" {
 		host = s.PublicHost
-	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Adapter{
 		settings: s,
 		host:     host,
 		port:     port,
 		plans:    plans,
-		log:      logger,
+		logger:   cfg.Logger,
 		client: goredis.NewClient(&goredis.Options{
 			Addr:     s.Addr,
 			Username: s.AdminUsername,
@@ -89,10 +81,7 @@ func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
 // ACLs. The namespace itself needs no creation: it exists once a binding
 // writes into it.
 func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) (adapters.ProvisionResult, error) {
-	if err := requireID("instance", req.InstanceID); err != nil {
-		return adapters.ProvisionResult{}, err
-	}
-	if _, err := a.planFor(req.Plan); err != nil {
+	if _, err := a.plans.Lookup(req.Plan); err != nil {
 		return adapters.ProvisionResult{}, err
 	}
 	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
@@ -117,10 +106,7 @@ func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) 
 // rotates the password: Agora only repeats a bind whose result it lost, so
 // the old password was never handed out.
 func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.BindResult, error) {
-	if err := errors.Join(requireID("instance", req.InstanceID), requireID("binding", req.BindingID)); err != nil {
-		return adapters.BindResult{}, err
-	}
-	plan, err := a.planFor(req.Plan)
+	plan, err := a.plans.Lookup(req.Plan)
 	if err != nil {
 		return adapters.BindResult{}, err
 	}
@@ -169,9 +155,6 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 // Unbind deletes the binding's user and drops its open connections, so
 // revocation takes effect now rather than when the application reconnects.
 func (a *Adapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapters.UnbindResult, error) {
-	if err := errors.Join(requireID("instance", req.InstanceID), requireID("binding", req.BindingID)); err != nil {
-		return adapters.UnbindResult{}, err
-	}
 	if err := a.deleteUsers(ctx, []string{bindingUserName(req.InstanceID, req.BindingID)}); err != nil {
 		return adapters.UnbindResult{}, a.wrap("unbind", err)
 	}
@@ -183,9 +166,6 @@ func (a *Adapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapt
 // with UNLINK (freed in the background), so the shared server never blocks.
 // Interrupted, it is simply run again: every step is idempotent.
 func (a *Adapter) Deprovision(ctx context.Context, req adapters.DeprovisionRequest) (adapters.DeprovisionResult, error) {
-	if err := requireID("instance", req.InstanceID); err != nil {
-		return adapters.DeprovisionResult{}, err
-	}
 	users, err := a.instanceUsers(ctx, req.InstanceID)
 	if err != nil {
 		return adapters.DeprovisionResult{}, a.wrap("deprovision: list users", err)
@@ -198,7 +178,7 @@ func (a *Adapter) Deprovision(ctx context.Context, req adapters.DeprovisionReque
 	if err != nil {
 		return adapters.DeprovisionResult{}, a.wrap(fmt.Sprintf("deprovision: delete keys %s* (%d deleted so far)", prefix, deleted), err)
 	}
-	a.log.InfoContext(ctx, "redis instance deprovisioned",
+	a.logger.InfoContext(ctx, "redis instance deprovisioned",
 		"instance_id", req.InstanceID, "key_prefix", prefix,
 		"users_deleted", len(users), "keys_deleted", deleted, "unlink_batches", batches)
 	return adapters.DeprovisionResult{}, nil
@@ -207,10 +187,7 @@ func (a *Adapter) Deprovision(ctx context.Context, req adapters.DeprovisionReque
 // Update applies the new plan's command rules to every existing binding
 // user, keeping passwords, so bound applications keep working.
 func (a *Adapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapters.UpdateResult, error) {
-	if err := requireID("instance", req.InstanceID); err != nil {
-		return adapters.UpdateResult{}, err
-	}
-	plan, err := a.planFor(req.Plan)
+	plan, err := a.plans.Lookup(req.Plan)
 	if err != nil {
 		return adapters.UpdateResult{}, err
 	}
@@ -332,7 +309,7 @@ func (a *Adapter) checkSaved(ctx context.Context, save *goredis.Cmd, op string) 
 	if err == nil || goredis.HasErrorPrefix(err, "This Redis instance is not configured to use an ACL file") {
 		return
 	}
-	a.log.WarnContext(ctx, "redis ACL SAVE failed: ACL users are not persisted and would be lost on a Redis restart",
+	a.logger.WarnContext(ctx, "redis ACL SAVE failed: ACL users are not persisted and would be lost on a Redis restart",
 		"addr", a.settings.Addr, "op", op, "error", err)
 }
 
@@ -375,13 +352,7 @@ func (a *Adapter) wrap(op string, err error) error {
 	return fmt.Errorf("redis at %s: %s: %w", a.settings.Addr, op, err)
 }
 
-func requireID(kind, id string) error {
-	if id == "" {
-		return adapters.Terminal(fmt.Errorf("redis adapter: %s ID is empty", kind))
-	}
-	return nil
-}
-
+// Compile-time guards: the capabilities Agora finds by type assertion.
 var (
 	_ adapters.Adapter = (*Adapter)(nil)
 	_ adapters.Updater = (*Adapter)(nil)
