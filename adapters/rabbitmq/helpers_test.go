@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -97,17 +98,18 @@ func unlimitedPlan() adapters.Plan {
 
 func newTestAdapter(t *testing.T, settings map[string]any) *Adapter {
 	t.Helper()
-	a, err := Factory().New(context.Background(), adapters.Config{
+	a, err := New(context.Background(), adapters.Config{
 		Offering: "rabbitmq",
 		Producer: "messaging-team",
 		Settings: adapters.MapSettings(settings),
 		Plans:    testPlans(),
+		Logger:   slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(func() { _ = a.(*Adapter).Close() })
-	return a.(*Adapter)
+	t.Cleanup(func() { _ = a.Close() })
+	return a
 }
 
 func testCtx(t *testing.T) context.Context {

@@ -16,12 +16,12 @@ import (
 	"github.com/agora-osb/agora/adapters"
 )
 
-// Factory returns the rabbitmq adapter factory for cmd/agora's explicit list.
+// Factory returns the factory catalog.yml refers to as `adapter: rabbitmq`.
 func Factory() adapters.Factory {
 	return adapters.Factory{
 		Name:        "rabbitmq",
-		Description: "Shared RabbitMQ: one vhost per instance, one user per binding (management API)",
-		New:         New,
+		Description: "Shared RabbitMQ: one vhost per instance, one user per binding (messaging-team)",
+		New:         adapters.Constructor(New),
 	}
 }
 
@@ -32,23 +32,19 @@ type Adapter struct {
 	managementURL string // what credentials advertise, with a trailing slash
 	plans         adapters.PlanSettings[PlanSettings]
 	api           *management
-	log           *slog.Logger
+	logger        *slog.Logger
 }
 
-// New decodes and validates the offering's settings and every plan's
-// settings, reporting all problems at once. It does not contact RabbitMQ:
-// a server that is down at startup is reported by Ping.
-func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-	// Unwrapped: Agora's catalog report names the adapter itself and shows
-	// each line, one problem, as a finding at the offering's config.
-	s, plans, err := adapters.ConfigDecoder[Settings, PlanSettings]{
-		PlanLabel:           "config",
-		RequirePlanSettings: true,
-	}.Decode(cfg)
+// New decodes and validates cfg, reporting every problem at once. It does
+// not contact RabbitMQ: a server that is down at startup is reported by
+// Ping.
+func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
+	s, plans, err := adapters.DecodeConfig[Settings, PlanSettings](cfg)
 	if err != nil {
+		// Unwrapped: Agora's catalog report names the adapter and the
+		// offering itself, and shows each line, one problem, as a finding.
 		return nil, err
 	}
-
 	host := s.AMQPHost
 	mgmtURL, _ := url.Parse(s.ManagementURL) // validated above
 	if s.PublicHost != "" {
@@ -60,27 +56,20 @@ func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
 		}
 	}
 	mgmtURL.Path = strings.TrimRight(mgmtURL.Path, "/") + "/"
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	return &Adapter{
 		settings:      s,
 		host:          host,
 		managementURL: mgmtURL.String(),
 		plans:         plans,
 		api:           newManagement(s),
-		log:           logger,
+		logger:        cfg.Logger,
 	}, nil
 }
 
 // Provision creates the instance's vhost and sets the plan's limits. PUT
 // on an existing vhost is a no-op, so a repeat finishes a half-done call.
 func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) (adapters.ProvisionResult, error) {
-	if err := requireID("instance", req.InstanceID); err != nil {
-		return adapters.ProvisionResult{}, err
-	}
-	plan, err := a.planFor(req.Plan)
+	plan, err := a.plans.Lookup(req.Plan)
 	if err != nil {
 		return adapters.ProvisionResult{}, err
 	}
@@ -110,10 +99,7 @@ func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) 
 // A repeat rotates the password: Agora only repeats a bind whose result it
 // lost, so the old password was never handed out.
 func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.BindResult, error) {
-	if err := errors.Join(requireID("instance", req.InstanceID), requireID("binding", req.BindingID)); err != nil {
-		return adapters.BindResult{}, err
-	}
-	if _, err := a.planFor(req.Plan); err != nil {
+	if _, err := a.plans.Lookup(req.Plan); err != nil {
 		return adapters.BindResult{}, err
 	}
 	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
@@ -173,9 +159,6 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 // revocation takes effect now rather than when the application reconnects.
 // Deleting first means the user cannot log in again in between.
 func (a *Adapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapters.UnbindResult, error) {
-	if err := errors.Join(requireID("instance", req.InstanceID), requireID("binding", req.BindingID)); err != nil {
-		return adapters.UnbindResult{}, err
-	}
 	user := bindingUserName(req.InstanceID, req.BindingID)
 	if err := a.deleteUser(ctx, user); err != nil {
 		return adapters.UnbindResult{}, fmt.Errorf("unbind: %w", err)
@@ -187,9 +170,6 @@ func (a *Adapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapt
 // Bind result was lost are found too), then the vhost, which also drops
 // its queues, exchanges, permissions, limits and connections.
 func (a *Adapter) Deprovision(ctx context.Context, req adapters.DeprovisionRequest) (adapters.DeprovisionResult, error) {
-	if err := requireID("instance", req.InstanceID); err != nil {
-		return adapters.DeprovisionResult{}, err
-	}
 	users, err := a.instanceUsers(ctx, req.InstanceID)
 	if err != nil {
 		return adapters.DeprovisionResult{}, fmt.Errorf("deprovision: list users: %w", err)
@@ -203,17 +183,14 @@ func (a *Adapter) Deprovision(ctx context.Context, req adapters.DeprovisionReque
 	if err := a.api.deleteIgnoringMissing(ctx, path("vhosts", vhost)); err != nil {
 		return adapters.DeprovisionResult{}, fmt.Errorf("deprovision: delete vhost %s: %w", vhost, err)
 	}
-	a.log.InfoContext(ctx, "rabbitmq instance deprovisioned", "instance_id", req.InstanceID, "vhost", vhost, "users_deleted", len(users))
+	a.logger.InfoContext(ctx, "rabbitmq instance deprovisioned", "instance_id", req.InstanceID, "vhost", vhost, "users_deleted", len(users))
 	return adapters.DeprovisionResult{}, nil
 }
 
 // Update sets the new plan's limits and removes those it does not have.
 // Existing bindings are unaffected: permissions do not depend on the plan.
 func (a *Adapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapters.UpdateResult, error) {
-	if err := requireID("instance", req.InstanceID); err != nil {
-		return adapters.UpdateResult{}, err
-	}
-	plan, err := a.planFor(req.Plan)
+	plan, err := a.plans.Lookup(req.Plan)
 	if err != nil {
 		return adapters.UpdateResult{}, err
 	}
@@ -279,7 +256,7 @@ func (a *Adapter) deleteUser(ctx context.Context, user string) error {
 		}
 		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 	}
-	a.log.WarnContext(ctx, "could not close the connections of a deleted rabbitmq user; they end when the server drops them", "user", user, "error", err)
+	a.logger.WarnContext(ctx, "could not close the connections of a deleted rabbitmq user; they end when the server drops them", "user", user, "error", err)
 	return nil
 }
 
@@ -303,13 +280,7 @@ func (a *Adapter) instanceUsers(ctx context.Context, instanceID string) ([]strin
 	return mine, nil
 }
 
-func requireID(kind, id string) error {
-	if id == "" {
-		return adapters.Terminal(fmt.Errorf("rabbitmq adapter: %s ID is empty", kind))
-	}
-	return nil
-}
-
+// Compile-time guards: the capabilities Agora finds by type assertion.
 var (
 	_ adapters.Adapter = (*Adapter)(nil)
 	_ adapters.Updater = (*Adapter)(nil)

@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -45,13 +46,14 @@ func TestSettingsValidation(t *testing.T) {
 			name:     "missing required",
 			settings: `{}`,
 			plan:     `{"max_queue":1}`,
-			wantErrs: []string{"management_url: required", "admin_user: required", "admin_password: required", "amqp_host: required", "amqp_port: 0", `plans[0] (standard): config: json: unknown field "max_queue"`},
+			wantErrs: []string{"management_url: required", "admin_user: required", "admin_password: required", "amqp_host: required", "amqp_port: 0", `plans[0] (standard): json: unknown field "max_queue"`},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Factory().New(context.Background(), adapters.Config{
 				Offering: "rabbitmq",
+				Logger:   slog.New(slog.DiscardHandler),
 				Settings: adapters.JSONSettings([]byte(tt.settings)),
 				Plans:    []adapters.PlanConfig{{Plan: adapters.Plan{ID: "p1", Name: "standard"}, Settings: adapters.JSONSettings([]byte(tt.plan))}},
 			})

@@ -68,22 +68,18 @@ func (s Settings) Validate() error {
 		// Unresolved, it would surface later as a 401 on every request.
 		errs = append(errs, errors.New("admin_password: looks like an unresolved vault: reference"))
 	}
-	if s.AMQPHost == "" {
-		errs = append(errs, errors.New("amqp_host: required"))
-	} else if !bareHost(s.AMQPHost) {
-		errs = append(errs, fmt.Errorf("amqp_host: %q must be a bare host name or IP address, without port or scheme", s.AMQPHost))
+	if err := adapters.CheckHost(s.AMQPHost); err != nil {
+		errs = append(errs, fmt.Errorf("amqp_host: %w", err))
 	}
 	if s.AMQPPort < 1 || s.AMQPPort > 65535 {
 		errs = append(errs, fmt.Errorf("amqp_port: %d must be from 1 to 65535", s.AMQPPort))
 	}
-	if s.PublicHost != "" && !bareHost(s.PublicHost) {
-		errs = append(errs, fmt.Errorf("public_host: %q must be a bare host name or IP address, without port or scheme", s.PublicHost))
+	if s.PublicHost != "" {
+		if err := adapters.CheckHost(s.PublicHost); err != nil {
+			errs = append(errs, fmt.Errorf("public_host: %w", err))
+		}
 	}
 	return errors.Join(errs...)
-}
-
-func bareHost(h string) bool {
-	return !strings.ContainsAny(h, " \t\r\n/@?#") && strings.Count(h, ":") != 1
 }
 
 // Validate rejects limits that would make an instance unusable: RabbitMQ
@@ -113,13 +109,4 @@ func (p PlanSettings) limits() []vhostLimit {
 		{Name: "max-connections", Value: p.MaxConnections},
 		{Name: "max-queues", Value: p.MaxQueues},
 	}
-}
-
-// planFor finds a plan's settings by ID, then by name, because the broker
-// may know either.
-func (a *Adapter) planFor(p adapters.Plan) (PlanSettings, error) {
-	if ps, ok := a.plans.For(p); ok {
-		return ps, nil
-	}
-	return PlanSettings{}, adapters.Terminal(fmt.Errorf("rabbitmq adapter: plan %q (%s) is not configured for this offering", p.Name, p.ID))
 }
