@@ -124,7 +124,7 @@ func TestLifecycle(t *testing.T) {
 	if credsA["vault_addr"] != needVault(t).Addr || credsA["auth_path"] != "auth/approle/login" || credsA["kv_mount"] != "secret" {
 		t.Errorf("credentials: vault_addr %v auth_path %v kv_mount %v", credsA["vault_addr"], credsA["auth_path"], credsA["kv_mount"])
 	}
-	if credsA["path"] != "agora-secrets/"+secrets.SafeName(instA) || credsA["policy"] != secrets.PolicyName(instA) {
+	if credsA["path"] != "agora-secrets/"+secrets.VaultName(instA) || credsA["policy"] != secrets.PolicyName(instA) {
 		t.Errorf("credentials: path %v policy %v", credsA["path"], credsA["policy"])
 	}
 	for _, r := range []adapters.Receipt{provA.Receipt, bindA.Receipt} {

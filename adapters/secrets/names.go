@@ -1,10 +1,10 @@
 package secrets
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/agora-osb/agora/adapters"
 )
 
 const (
@@ -18,8 +18,10 @@ const (
 	hashChars = 16
 )
 
-// safeName turns an OSB instance or binding ID into a name usable in Vault
-// paths, policy names, role names and entity names: lowercase [a-z0-9-].
+// vaultName turns an OSB instance or binding ID into a name usable in
+// Vault paths, policy names, role names and entity names: lowercase
+// [a-z0-9-]. Unlike adapters.SafeName it keeps a GUID as it is, so an
+// operator finds an instance's folder under the ID the platform shows.
 //
 // The mapping is deterministic (a repeated request, on any replica, finds
 // what the first one created) and injective up to a 64-bit hash:
@@ -30,22 +32,13 @@ const (
 //
 // The sanitised form never contains "--", so only changed IDs contain it;
 // an unchanged ID can therefore never equal another ID's changed form.
-// That matters for isolation: two instances must never share a path.
-func safeName(id string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(id) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			b.WriteRune(r)
-			dash = false
-			continue
-		}
-		if !dash && b.Len() > 0 {
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	clean := strings.TrimRight(b.String(), "-")
+// That matters for isolation: two instances must never share a path. The
+// names must never change: existing spaces and bindings are found by them
+// alone (names_test.go pins them).
+func vaultName(id string) string {
+	// Sanitize turns each other character into a space; Fields then drops
+	// the spaces at either end and joins each run of them into one '-'.
+	clean := strings.Join(strings.Fields(adapters.Sanitize(id, ' ', 0)), "-")
 	if clean != "" && clean == id && len(clean) <= maxPlainName {
 		return clean
 	}
@@ -55,8 +48,7 @@ func safeName(id string) string {
 	if clean == "" {
 		clean = "id"
 	}
-	sum := sha256.Sum256([]byte(id))
-	return clean + "--" + hex.EncodeToString(sum[:])[:hashChars]
+	return clean + "--" + adapters.ShortHash(id, hashChars)
 }
 
 // space is where one instance lives in Vault.
@@ -78,7 +70,7 @@ const (
 )
 
 func (a *Adapter) spaceFor(instanceID string) space {
-	name := safeName(instanceID)
+	name := vaultName(instanceID)
 	return space{
 		kvMount: a.settings.KVMount,
 		path:    a.settings.PathPrefix + "/" + name,
@@ -120,8 +112,8 @@ func (s space) policyHCL() string {
 
 // roleName is the AppRole role of one binding. It depends on the binding
 // alone so Unbind finds it even without a receipt.
-func roleName(bindingID string) string { return "agora-" + safeName(bindingID) }
+func roleName(bindingID string) string { return "agora-" + vaultName(bindingID) }
 
 // entityName is the identity entity every login of the binding's role is
 // attached to. Deleting it invalidates all tokens issued to the binding.
-func entityName(bindingID string) string { return "agora-" + safeName(bindingID) }
+func entityName(bindingID string) string { return "agora-" + vaultName(bindingID) }

@@ -38,8 +38,8 @@ func TestNamesArePinned(t *testing.T) {
 		strings.Repeat("x", 64): strings.Repeat("x", 64),
 		strings.Repeat("x", 65): strings.Repeat("x", 40) + "--9537c5fdf120482f",
 	} {
-		if got := safeName(id); got != want {
-			t.Errorf("safeName(%q) = %q, want %q", id, got, want)
+		if got := vaultName(id); got != want {
+			t.Errorf("vaultName(%q) = %q, want %q", id, got, want)
 		}
 	}
 }

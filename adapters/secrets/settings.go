@@ -43,9 +43,9 @@ const (
 // act as a glob ("*", "+"), a quote or an escape is refused up front.
 var vaultPathSegment = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
-// withDefaults fills the optional settings and trims the slashes people
+// ApplyDefaults fills the optional settings and trims the slashes people
 // habitually write around mount paths ("secret/").
-func (s Settings) withDefaults() Settings {
+func (s *Settings) ApplyDefaults() {
 	s.VaultAddr = strings.TrimRight(strings.TrimSpace(s.VaultAddr), "/")
 	s.PublicVaultAddr = strings.TrimRight(strings.TrimSpace(s.PublicVaultAddr), "/")
 	s.KVMount = strings.Trim(s.KVMount, "/")
@@ -63,13 +63,11 @@ func (s Settings) withDefaults() Settings {
 	if s.PublicVaultAddr == "" {
 		s.PublicVaultAddr = s.VaultAddr
 	}
-	return s
 }
 
-// Validate reports every problem at once. It checks the settings as given,
-// after the defaults of the optional fields are applied.
+// Validate reports every problem at once. DecodeConfig calls it after
+// ApplyDefaults, so it checks the values the adapter will use.
 func (s Settings) Validate() error {
-	s = s.withDefaults()
 	var errs []error
 	if s.VaultAddr == "" {
 		errs = append(errs, errors.New("vault_addr: required"))

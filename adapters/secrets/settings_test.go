@@ -3,6 +3,7 @@ package secrets_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"regexp"
 	"strings"
@@ -69,6 +70,7 @@ func TestNewRejectsBadSettings(t *testing.T) {
 			}
 			_, err := secrets.Factory().New(t.Context(), adapters.Config{
 				Offering: "secrets-test", Settings: adapters.MapSettings(tc.settings), Plans: plans,
+				Logger: slog.New(slog.DiscardHandler),
 			})
 			if err == nil {
 				t.Fatal("New accepted bad settings")
@@ -86,6 +88,10 @@ func TestSettingsDefaults(t *testing.T) {
 	// Only vault_addr and token are required; "secret/" is accepted as the
 	// mount path people habitually write.
 	s := secrets.Settings{VaultAddr: "https://vault.example.com", Token: "t", KVMount: "secret/"}
+	s.ApplyDefaults()
+	if s.KVMount != "secret" || s.PathPrefix != secrets.DefaultPathPrefix || s.PublicVaultAddr != s.VaultAddr {
+		t.Errorf("defaults: %+v", s)
+	}
 	if err := s.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
@@ -94,7 +100,7 @@ func TestSettingsDefaults(t *testing.T) {
 	}
 }
 
-func TestSafeName(t *testing.T) {
+func TestVaultName(t *testing.T) {
 	valid := regexp.MustCompile(`^[a-z0-9-]+$`)
 	ids := []string{
 		"6a4f8e0c-5d1e-4c2b-9f5a-2b7c1d0e3f4a", // a GUID stays readable
@@ -105,23 +111,23 @@ func TestSafeName(t *testing.T) {
 	}
 	seen := map[string]string{}
 	for _, id := range ids {
-		got := secrets.SafeName(id)
+		got := secrets.VaultName(id)
 		if !valid.MatchString(got) || len(got) > 64 {
-			t.Errorf("SafeName(%q) = %q: want 1..64 of [a-z0-9-]", id, got)
+			t.Errorf("VaultName(%q) = %q: want 1..64 of [a-z0-9-]", id, got)
 		}
-		if again := secrets.SafeName(id); again != got {
-			t.Errorf("SafeName(%q) not deterministic: %q then %q", id, got, again)
+		if again := secrets.VaultName(id); again != got {
+			t.Errorf("VaultName(%q) not deterministic: %q then %q", id, got, again)
 		}
 		if prev, dup := seen[got]; dup {
-			t.Errorf("SafeName(%q) = SafeName(%q) = %q: two instances would share a space", id, prev, got)
+			t.Errorf("VaultName(%q) = SafeName(%q) = %q: two instances would share a space", id, prev, got)
 		}
 		seen[got] = id
 	}
-	if got := secrets.SafeName(ids[0]); got != ids[0] {
+	if got := secrets.VaultName(ids[0]); got != ids[0] {
 		t.Errorf("a GUID changed: %q", got)
 	}
 	// An ID crafted to look like another ID's changed form must not meet it.
-	if crafted := secrets.SafeName("ABC"); secrets.SafeName(crafted) == crafted {
+	if crafted := secrets.VaultName("ABC"); secrets.VaultName(crafted) == crafted {
 		t.Errorf("the changed form %q maps to itself, so an instance with that ID would share ABC's space", crafted)
 	}
 }
@@ -154,8 +160,8 @@ func TestVaultDown(t *testing.T) {
 	if errors.Is(err, adapters.ErrNotFound) {
 		t.Errorf("Deprovision against a dead Vault claims the instance is gone: %v", err)
 	}
-	assertNamesVault(t, "Ping", a.(adapters.Pinger).Ping(ctx), addr)
-	if err := a.(adapters.Closer).Close(); err != nil {
+	assertNamesVault(t, "Ping", a.Ping(ctx), addr)
+	if err := a.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
 }
@@ -193,17 +199,18 @@ func TestRejectsParametersAndUnknownPlans(t *testing.T) {
 	}
 }
 
-func newAdapter(t *testing.T, settings map[string]any) adapters.Adapter {
+func newAdapter(t *testing.T, settings map[string]any) *secrets.Adapter {
 	t.Helper()
-	a, err := secrets.Factory().New(t.Context(), adapters.Config{
+	a, err := secrets.New(t.Context(), adapters.Config{
 		Offering: "secrets-test",
 		Producer: "platform-team",
 		Settings: adapters.MapSettings(settings),
 		Plans:    defaultPlans(),
+		Logger:   slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(func() { _ = a.(adapters.Closer).Close() })
+	t.Cleanup(func() { _ = a.Close() })
 	return a
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -19,13 +18,12 @@ import (
 	"github.com/agora-osb/agora/adapters"
 )
 
-// Factory returns the secrets adapter's factory, for the explicit list in
-// cmd/agora.
+// Factory returns the factory catalog.yml refers to as `adapter: secrets`.
 func Factory() adapters.Factory {
 	return adapters.Factory{
 		Name:        "secrets",
-		Description: "a private Vault KV v2 folder per instance, with AppRole credentials per binding",
-		New:         New,
+		Description: "A private Vault KV v2 folder per instance, AppRole credentials per binding (platform-team)",
+		New:         adapters.Constructor(New),
 	}
 }
 
@@ -39,22 +37,19 @@ type Adapter struct {
 	logger     *slog.Logger
 }
 
-// New decodes and validates cfg, reporting every problem at once. It does
-// not contact Vault: a Vault that is down at startup is Ping's to report.
-func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-	s, plans, err := adapters.ConfigDecoder[Settings, PlanSettings]{Label: "settings"}.Decode(cfg)
+// New decodes and validates cfg, reporting every problem at once, and
+// prepares a Vault client. It does not contact Vault: a Vault that is down
+// at startup is reported by Ping.
+func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
+	s, plans, err := adapters.DecodeConfig[Settings, PlanSettings](cfg)
 	if err != nil {
-		return nil, fmt.Errorf("secrets adapter: offering %q: %w", cfg.Offering, err)
+		// Unwrapped: Agora's catalog report names the adapter and the
+		// offering itself, and shows each line, one problem, as a finding.
+		return nil, err
 	}
-
-	s = s.withDefaults()
 	client, httpClient, err := newVaultClient(s)
 	if err != nil {
-		return nil, fmt.Errorf("secrets adapter: offering %q: vault client for %s: %w", cfg.Offering, s.VaultAddr, err)
-	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		return nil, fmt.Errorf("vault client for %s: %w", s.VaultAddr, err)
 	}
 	return &Adapter{
 		settings:   s,
@@ -62,7 +57,7 @@ func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
 		offering:   cfg.Offering,
 		client:     client,
 		httpClient: httpClient,
-		logger:     logger,
+		logger:     cfg.Logger,
 	}, nil
 }
 
@@ -197,7 +192,7 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	if err := a.ensureAlias(ctx, ent, roleID, accessor); err != nil {
 		return adapters.BindResult{}, err
 	}
-	meta, err := json.Marshal(map[string]string{"agora_offering": a.offering, "agora_binding": safeName(req.BindingID)})
+	meta, err := json.Marshal(map[string]string{"agora_offering": a.offering, "agora_binding": vaultName(req.BindingID)})
 	if err != nil {
 		return adapters.BindResult{}, fmt.Errorf("secrets adapter: encode secret_id metadata: %w", err)
 	}
@@ -298,7 +293,7 @@ func (a *Adapter) ensureEntity(ctx context.Context, name, policy, bindingID stri
 			"metadata": map[string]string{
 				"agora_adapter": "secrets",
 				"agora_policy":  policy,
-				"agora_binding": safeName(bindingID),
+				"agora_binding": vaultName(bindingID),
 			},
 		})
 		if err != nil {
@@ -497,12 +492,13 @@ func (a *Adapter) Close() error {
 	return nil
 }
 
-// plan returns the settings of the request's plan.
+// plan returns the parsed settings of the request's plan.
 func (a *Adapter) plan(p adapters.Plan) (planConfig, error) {
-	if ps, ok := a.plans.For(p); ok {
-		return ps.parse() // New checked it: this cannot fail
+	ps, err := a.plans.Lookup(p)
+	if err != nil {
+		return planConfig{}, err
 	}
-	return planConfig{}, adapters.Terminal(fmt.Errorf("secrets adapter: offering %q has no plan %q (id %s)", a.offering, p.Name, p.ID))
+	return ps.parse() // New checked it: this cannot fail
 }
 
 // vaultError names Vault and its address, as the operator must know which
@@ -577,7 +573,7 @@ func publicEndpoints(addr string) []adapters.Endpoint {
 	return []adapters.Endpoint{{Host: u.Hostname(), Ports: []string{port}, Protocol: "tcp"}}
 }
 
-// The capabilities Agora finds by type assertion.
+// Compile-time guards: the capabilities Agora finds by type assertion.
 var (
 	_ adapters.Adapter = (*Adapter)(nil)
 	_ adapters.Pinger  = (*Adapter)(nil)
