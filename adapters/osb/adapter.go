@@ -3,7 +3,6 @@ package osb
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,12 +15,13 @@ import (
 // automatically).
 const Name = "osb"
 
-// Factory returns the adapter factory for cmd/agora's list.
+// Factory returns the factory catalog.yml refers to as `adapter: osb`
+// (imported offerings get it automatically).
 func Factory() adapters.Factory {
 	return adapters.Factory{
 		Name:        Name,
-		Description: "An existing OSB broker: requests are forwarded upstream, async passes through",
-		New:         New,
+		Description: "An existing OSB broker: requests are forwarded upstream, async passes through (any producer)",
+		New:         adapters.Constructor(New),
 	}
 }
 
@@ -29,56 +29,27 @@ func Factory() adapters.Factory {
 type Adapter struct {
 	client    *client
 	serviceID string
-	// plans maps Agora's plan ID and plan name to the upstream plan ID.
-	plans map[string]string
-	log   *slog.Logger
+	// plans holds each plan's upstream plan ID.
+	plans  adapters.PlanSettings[PlanSettings]
+	logger *slog.Logger
 }
 
-// New decodes and validates the offering's settings and every plan's
-// settings, reporting all problems at once. It does not contact the
-// upstream: a broker that is down at startup is reported by Ping.
-func New(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-	var errs []error
-	var s Settings
-	var ep endpoint
-	if cfg.Settings == nil {
-		errs = append(errs, errors.New("config: missing"))
-	} else if err := cfg.Settings.Decode(&s); err != nil {
-		errs = append(errs, fmt.Errorf("config: %w", err))
-	} else if err := s.Validate(); err != nil {
-		errs = append(errs, err)
-	} else {
-		ep, _ = s.endpoint()
-	}
-	plans := make(map[string]string, 2*len(cfg.Plans))
-	for i, p := range cfg.Plans {
-		var ps PlanSettings
-		where := fmt.Sprintf("plans[%d] (%s).config", i, p.Name)
-		switch {
-		case p.Settings == nil:
-			errs = append(errs, fmt.Errorf("%s: upstream_plan_id: required", where))
-		default:
-			if err := p.Settings.Decode(&ps); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", where, err))
-			} else if ps.UpstreamPlanID == "" {
-				errs = append(errs, fmt.Errorf("%s: upstream_plan_id: required (the plan's id in the upstream's catalog)", where))
-			}
-		}
-		plans[p.ID] = ps.UpstreamPlanID
-		plans[p.Name] = ps.UpstreamPlanID
-	}
-	if err := errors.Join(errs...); err != nil {
+// New decodes and validates cfg, reporting every problem at once. It does
+// not contact the upstream: a broker that is down at startup is reported
+// by Ping.
+func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
+	s, plans, err := adapters.DecodeConfig[Settings, PlanSettings](cfg)
+	if err != nil {
+		// Unwrapped: Agora's catalog report names the adapter and the
+		// offering itself, and shows each line, one problem, as a finding.
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	ep, _ := s.endpoint() // validated above
 	return &Adapter{
 		client:    &client{ep: ep, http: newHTTPClient()},
 		serviceID: s.UpstreamServiceID,
 		plans:     plans,
-		log:       log,
+		logger:    cfg.Logger,
 	}, nil
 }
 
@@ -94,15 +65,11 @@ func newHTTPClient() *http.Client {
 
 // upstreamPlan returns the upstream's ID for an Agora plan.
 func (a *Adapter) upstreamPlan(p adapters.Plan) (string, error) {
-	if id := a.plans[p.ID]; id != "" {
-		return id, nil
+	ps, err := a.plans.Lookup(p)
+	if err != nil {
+		return "", err
 	}
-	if id := a.plans[p.Name]; id != "" {
-		return id, nil
-	}
-	// New checked every plan of the offering, so this is a plan the
-	// catalog did not have when the adapter was built.
-	return "", adapters.Terminal(fmt.Errorf("plan %q (%s) has no upstream_plan_id in this adapter's config", p.Name, p.ID))
+	return ps.UpstreamPlanID, nil
 }
 
 func instancePath(instanceID string) string {
@@ -290,7 +257,7 @@ type bindingResponse struct {
 // the adapter contract, so they are dropped, loudly.
 func (a *Adapter) result(b bindingResponse, instanceID, bindingID string) adapters.BindResult {
 	if len(b.VolumeMounts) > 0 {
-		a.log.Warn("upstream returned volume_mounts, which Agora cannot pass on; they are dropped",
+		a.logger.Warn("upstream returned volume_mounts, which Agora cannot pass on; they are dropped",
 			"upstream", a.client.ep.String(), "instance_id", instanceID, "binding_id", bindingID)
 	}
 	return adapters.BindResult{

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,12 +38,15 @@ func plans() []adapters.PlanConfig {
 
 func newAdapter(t *testing.T, s map[string]any) *osb.Adapter {
 	t.Helper()
-	a, err := osb.New(context.Background(), adapters.Config{Offering: "legacy-db", Producer: "legacy", Settings: adapters.MapSettings(s), Plans: plans()})
+	a, err := osb.New(context.Background(), adapters.Config{
+		Offering: "legacy-db", Producer: "legacy", Settings: adapters.MapSettings(s), Plans: plans(),
+		Logger: slog.New(slog.DiscardHandler),
+	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(func() { _ = a.(*osb.Adapter).Close() })
-	return a.(*osb.Adapter)
+	t.Cleanup(func() { _ = a.Close() })
+	return a
 }
 
 func TestConformance(t *testing.T) {
@@ -448,6 +452,7 @@ func TestCallTimeout(t *testing.T) {
 
 func TestNewReportsEveryProblemAtOnce(t *testing.T) {
 	_, err := osb.New(context.Background(), adapters.Config{
+		Logger: slog.New(slog.DiscardHandler),
 		Settings: adapters.MapSettings(map[string]any{
 			"url": "https://agora:s3cr3t-pw@broker.example/", "api_version": "3.0", "timeout": "soon",
 		}),
@@ -460,7 +465,7 @@ func TestNewReportsEveryProblemAtOnce(t *testing.T) {
 		t.Fatal("New accepted broken settings")
 	}
 	for _, want := range []string{"url:", "must not carry credentials", "api_version:", "timeout:", "upstream_service_id:",
-		"plans[0] (small).config: upstream_plan_id: required", `plans[1] (large).config: json: unknown field "upstream_plan"`} {
+		"plans[0] (small): upstream_plan_id: required", `plans[1] (large): json: unknown field "upstream_plan"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
@@ -469,6 +474,7 @@ func TestNewReportsEveryProblemAtOnce(t *testing.T) {
 		t.Errorf("error repeats the password from the URL:\n%v", err)
 	}
 	_, err = osb.New(context.Background(), adapters.Config{
+		Logger:   slog.New(slog.DiscardHandler),
 		Settings: adapters.MapSettings(map[string]any{"url": "https://b.example", "username": "u", "password": "vault:a#b", "upstream_service_id": "s"}),
 	})
 	if err == nil || !strings.Contains(err.Error(), "unresolved vault") {

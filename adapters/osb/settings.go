@@ -44,6 +44,14 @@ type PlanSettings struct {
 	UpstreamPlanID string `json:"upstream_plan_id"`
 }
 
+// Validate reports a plan that does not say which upstream plan it is.
+func (p PlanSettings) Validate() error {
+	if p.UpstreamPlanID == "" {
+		return errors.New("upstream_plan_id: required (the plan's id in the upstream's catalog)")
+	}
+	return nil
+}
+
 // endpoint is a validated upstream: where, as whom, how long to wait.
 type endpoint struct {
 	base       *url.URL
