@@ -59,6 +59,11 @@ func (s PlanSettings[P]) Lookup(p Plan) (P, error) {
 // problem. A plan may leave its settings out: it then gets the zero P,
 // validated like any other.
 //
+// A Factory's New returns this error as it is: Agora's catalog report
+// names the adapter and the offering itself and shows each line, one
+// problem, as a finding of its own, so a prefix would label the first
+// line only.
+//
 // DecodeConfig is ConfigDecoder's zero value, and what every built-in
 // adapter uses; adapters that must label their problems differently use a
 // ConfigDecoder.

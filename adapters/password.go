@@ -11,6 +11,10 @@ import (
 // for an application that forgets to.
 const passwordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
+// PasswordLength is the length of the passwords the built-in adapters
+// issue: 43 letters and digits hold at least 256 bits.
+const PasswordLength = 43
+
 // NewPassword returns length letters and digits from crypto/rand, each
 // carrying log2(62) ≈ 5.95 bits: 40 characters hold about 238 bits.
 func NewPassword(length int) (string, error) {

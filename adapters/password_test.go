@@ -12,7 +12,7 @@ func TestNewPassword(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "one character", length: 1},
-		{name: "the databases' length", length: 40},
+		{name: "the built-in adapters' length", length: PasswordLength},
 		{name: "longer than one read of random bytes", length: 200},
 		{name: "zero", length: 0, wantErr: true},
 		{name: "negative", length: -1, wantErr: true},

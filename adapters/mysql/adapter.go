@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -38,11 +36,8 @@ func Factory() adapters.Factory {
 type Adapter struct {
 	settings Settings
 	plans    adapters.PlanSettings[PlanSettings]
-	// addr names the backend in every error, so an operator sees at once
-	// which server failed and that the data-team owns the fix.
-	addr   string
-	db     *sql.DB
-	logger *slog.Logger
+	db       *sql.DB
+	logger   *slog.Logger
 }
 
 // New decodes and validates cfg, reporting every problem at once, and
@@ -51,14 +46,11 @@ type Adapter struct {
 func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
 	settings, plans, err := adapters.DecodeConfig[Settings, PlanSettings](cfg)
 	if err != nil {
-		// Unwrapped: Agora's catalog report names the adapter and the
-		// offering itself, and shows each line, one problem, as a finding.
-		return nil, err
+		return nil, err // as is: see DecodeConfig
 	}
-	addr := net.JoinHostPort(settings.Host, strconv.Itoa(settings.Port))
 	dc := mysql.NewConfig()
 	dc.Net = "tcp"
-	dc.Addr = addr
+	dc.Addr = settings.Addr()
 	dc.User = settings.AdminUser
 	dc.Passwd = settings.AdminPassword
 	dc.TLSConfig = settings.TLS
@@ -77,7 +69,7 @@ func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(2)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &Adapter{settings: settings, plans: plans, addr: addr, db: db, logger: cfg.Logger}, nil
+	return &Adapter{settings: settings, plans: plans, db: db, logger: cfg.Logger}, nil
 }
 
 // driverLogger sends go-sql-driver/mysql's messages to the adapter's log.
@@ -96,9 +88,10 @@ func (a *Adapter) Ping(ctx context.Context) error {
 // Close releases the pool's connections.
 func (a *Adapter) Close() error { return a.db.Close() }
 
-// fail wraps a backend error so that it names the server.
+// fail wraps a backend error so that it names the server: an operator sees
+// at once which one failed and that the data-team owns the fix.
 func (a *Adapter) fail(action string, err error) error {
-	return fmt.Errorf("mysql at %s: %s: %w", a.addr, action, err)
+	return fmt.Errorf("mysql at %s: %s: %w", a.settings.Addr(), action, err)
 }
 
 func errNumber(err error) uint16 {
@@ -145,7 +138,7 @@ func (a *Adapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapt
 		return adapters.UpdateResult{}, err
 	}
 	if !exists {
-		return adapters.UpdateResult{}, fmt.Errorf("mysql at %s: database %s: %w", a.addr, n.database, adapters.ErrNotFound)
+		return adapters.UpdateResult{}, fmt.Errorf("mysql at %s: database %s: %w", a.settings.Addr(), n.database, adapters.ErrNotFound)
 	}
 	users, err := a.instanceUsers(ctx, n)
 	if err != nil {
@@ -194,7 +187,7 @@ func (a *Adapter) Deprovision(ctx context.Context, req adapters.DeprovisionReque
 		return adapters.DeprovisionResult{}, err
 	}
 	if !exists && len(users) == 0 && killed == 0 {
-		return adapters.DeprovisionResult{}, fmt.Errorf("mysql at %s: instance %s: %w", a.addr, n.database, adapters.ErrNotFound)
+		return adapters.DeprovisionResult{}, fmt.Errorf("mysql at %s: instance %s: %w", a.settings.Addr(), n.database, adapters.ErrNotFound)
 	}
 	if _, err := a.db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(n.database)); err != nil {
 		return adapters.DeprovisionResult{}, a.fail("drop database "+n.database, err)
@@ -292,9 +285,9 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 		return adapters.BindResult{}, a.fail("read catalogs", err)
 	}
 	if !dbExists {
-		return adapters.BindResult{}, fmt.Errorf("mysql at %s: instance %s is not provisioned: %w", a.addr, n.database, adapters.ErrNotFound)
+		return adapters.BindResult{}, fmt.Errorf("mysql at %s: instance %s is not provisioned: %w", a.settings.Addr(), n.database, adapters.ErrNotFound)
 	}
-	password, err := newPassword()
+	password, err := adapters.NewPassword(adapters.PasswordLength)
 	if err != nil {
 		return adapters.BindResult{}, err
 	}
@@ -318,34 +311,11 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 		return adapters.BindResult{}, a.fail("grant "+n.database+" to "+user, err)
 	}
 	a.logger.InfoContext(ctx, "bound", "instance_id", req.InstanceID, "binding_id", req.BindingID, "user", user, "password_reset", userExists)
-	return a.bindResult(n, user, password), nil
-}
-
-func (a *Adapter) bindResult(n instanceNames, user, password string) adapters.BindResult {
-	host := a.settings.PublicHost
-	if host == "" {
-		host = a.settings.Host
-	}
-	port := strconv.Itoa(a.settings.Port)
-	hostPort := net.JoinHostPort(host, port)
-	uri := url.URL{Scheme: "mysql", User: url.UserPassword(user, password), Host: hostPort, Path: "/" + n.database}
-	jdbc := "jdbc:mysql://" + hostPort + "/" + url.PathEscape(n.database) + "?" + url.Values{
-		"user":     {user},
-		"password": {password},
-	}.Encode()
-	return adapters.BindResult{
-		Credentials: map[string]any{
-			"host":     host,
-			"port":     a.settings.Port,
-			"database": n.database,
-			"username": user,
-			"password": password,
-			"uri":      uri.String(),
-			"jdbcUrl":  jdbc,
-		},
-		Endpoints: []adapters.Endpoint{{Host: host, Ports: []string{port}, Protocol: "tcp"}},
-		Receipt:   adapters.Receipt{"username": user},
-	}
+	return adapters.DatabaseCredentials{
+		Scheme: "mysql", JDBCScheme: "mysql",
+		Host: a.settings.AppHost(), Port: a.settings.Port,
+		Database: n.database, Username: user, Password: password,
+	}.BindResult(), nil
 }
 
 // Unbind drops the binding's user and ends its sessions, in that order so
@@ -370,7 +340,7 @@ func (a *Adapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapt
 		return adapters.UnbindResult{}, err
 	}
 	if !exists && killed == 0 {
-		return adapters.UnbindResult{}, fmt.Errorf("mysql at %s: user %s: %w", a.addr, user, adapters.ErrNotFound)
+		return adapters.UnbindResult{}, fmt.Errorf("mysql at %s: user %s: %w", a.settings.Addr(), user, adapters.ErrNotFound)
 	}
 	a.logger.InfoContext(ctx, "unbound", "instance_id", req.InstanceID, "binding_id", req.BindingID, "user", user, "sessions_killed", killed)
 	return adapters.UnbindResult{}, nil

@@ -355,7 +355,7 @@ func TestLeastPrivilegeAdmin(t *testing.T) {
 	ctx := t.Context()
 	admin := adminDB(t)
 	user := "agora_admin_" + adapters.ShortHash(uniqueID(t, "admin"), 12)
-	password, err := newPassword()
+	password, err := adapters.NewPassword(adapters.PasswordLength)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,6 @@
 package mysql
 
-import (
-	"strings"
-
-	"github.com/agora-osb/agora/adapters"
-)
-
-// passwordLength gives a binding's password about 238 bits.
-const passwordLength = 40
-
-// newPassword returns a password of letters and digits only, safe in URIs
-// and JDBC URLs without escaping.
-func newPassword() (string, error) { return adapters.NewPassword(passwordLength) }
+import "strings"
 
 // redact keeps a password out of an error's text. MySQL quotes part of a
 // statement in some errors ("... near '...'"), and a statement that sets a

@@ -9,21 +9,14 @@ import (
 	"github.com/agora-osb/agora/adapters"
 )
 
-// Settings is the offering's `config:` section. admin_password may be a
-// catalog `vault:path#key` reference: Agora resolves it before the adapter
-// sees the settings.
+// Settings is the offering's `config:` section: the server and its admin
+// account (host, port, admin_user, admin_password, public_host), and tls.
 type Settings struct {
-	Host          string `json:"host"`
-	Port          int    `json:"port"`
-	AdminUser     string `json:"admin_user"`
-	AdminPassword string `json:"admin_password"`
+	adapters.ServerSettings
 	// TLS is the admin connection's TLS mode, as go-sql-driver/mysql names
 	// them: "false", "true" (verify the certificate), "skip-verify" or
 	// "preferred" (TLS when the server offers it, unverified).
 	TLS string `json:"tls"`
-	// PublicHost is the host name applications use, when it differs from
-	// the one Agora reaches the server by.
-	PublicHost string `json:"public_host"`
 }
 
 // PlanSettings is one plan's `config:` section.
@@ -44,12 +37,7 @@ var tlsModes = []string{"false", "true", "skip-verify", "preferred"}
 
 // ApplyDefaults fills the fields an operator may leave out.
 func (s *Settings) ApplyDefaults() {
-	if s.Port == 0 {
-		s.Port = defaultPort
-	}
-	if s.AdminUser == "" {
-		s.AdminUser = "root"
-	}
+	s.FillDefaults(defaultPort, "root")
 	if s.TLS == "" {
 		s.TLS = "preferred"
 	}
@@ -57,23 +45,9 @@ func (s *Settings) ApplyDefaults() {
 
 // Validate reports every problem at once.
 func (s Settings) Validate() error {
-	var errs []error
-	if err := adapters.CheckHost(s.Host); err != nil {
-		errs = append(errs, fmt.Errorf("host: %w", err))
-	}
-	if s.Port < 1 || s.Port > 65535 {
-		errs = append(errs, fmt.Errorf("port: %d is not between 1 and 65535", s.Port))
-	}
-	if strings.TrimSpace(s.AdminUser) == "" {
-		errs = append(errs, errors.New("admin_user: must not be blank"))
-	}
+	errs := []error{s.ServerSettings.Validate()}
 	if !slices.Contains(tlsModes, s.TLS) {
 		errs = append(errs, fmt.Errorf("tls: %q is not one of %s", s.TLS, strings.Join(tlsModes, ", ")))
-	}
-	if s.PublicHost != "" {
-		if err := adapters.CheckHost(s.PublicHost); err != nil {
-			errs = append(errs, fmt.Errorf("public_host: %w", err))
-		}
 	}
 	return errors.Join(errs...)
 }

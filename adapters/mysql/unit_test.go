@@ -46,7 +46,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Settings{Host: "db.internal", Port: 3306, AdminUser: "root", TLS: "preferred"}); s != want {
+	if want := (Settings{ServerSettings: adapters.ServerSettings{Host: "db.internal", Port: 3306, AdminUser: "root"}, TLS: "preferred"}); s != want {
 		t.Errorf("settings = %+v; want %+v", s, want)
 	}
 	if p, err := plans.Lookup(adapters.Plan{ID: "p"}); err != nil || p.maxUserConnections() != defaultMaxUserConnections {

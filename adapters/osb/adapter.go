@@ -40,9 +40,7 @@ type Adapter struct {
 func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
 	s, plans, err := adapters.DecodeConfig[Settings, PlanSettings](cfg)
 	if err != nil {
-		// Unwrapped: Agora's catalog report names the adapter and the
-		// offering itself, and shows each line, one problem, as a finding.
-		return nil, err
+		return nil, err // as is: see DecodeConfig
 	}
 	ep, _ := s.endpoint() // validated above
 	return &Adapter{

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"strconv"
 	"time"
@@ -40,11 +39,8 @@ func Factory() adapters.Factory {
 type Adapter struct {
 	settings Settings
 	plans    adapters.PlanSettings[PlanSettings]
-	// addr names the backend in every error, so an operator sees at once
-	// which server failed and that the data-team owns the fix.
-	addr   string
-	pool   *pgxpool.Pool
-	logger *slog.Logger
+	pool     *pgxpool.Pool
+	logger   *slog.Logger
 }
 
 // New decodes and validates cfg, reporting every problem at once, and
@@ -53,9 +49,7 @@ type Adapter struct {
 func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
 	settings, plans, err := adapters.DecodeConfig[Settings, PlanSettings](cfg)
 	if err != nil {
-		// Unwrapped: Agora's catalog report names the adapter and the
-		// offering itself, and shows each line, one problem, as a finding.
-		return nil, err
+		return nil, err // as is: see DecodeConfig
 	}
 	poolCfg, err := pgxpool.ParseConfig(adminConnString(settings))
 	if err != nil {
@@ -73,7 +67,6 @@ func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
 	return &Adapter{
 		settings: settings,
 		plans:    plans,
-		addr:     net.JoinHostPort(settings.Host, strconv.Itoa(settings.Port)),
 		pool:     pool,
 		logger:   cfg.Logger,
 	}, nil
@@ -90,7 +83,7 @@ func adminConnString(s Settings) string {
 	u := url.URL{
 		Scheme:   "postgres",
 		User:     url.UserPassword(s.AdminUser, s.AdminPassword),
-		Host:     net.JoinHostPort(s.Host, strconv.Itoa(s.Port)),
+		Host:     s.Addr(),
 		Path:     "/" + s.AdminDatabase,
 		RawQuery: q.Encode(),
 	}
@@ -111,9 +104,10 @@ func (a *Adapter) Close() error {
 	return nil
 }
 
-// fail wraps a backend error so that it names the server.
+// fail wraps a backend error so that it names the server: an operator sees
+// at once which one failed and that the data-team owns the fix.
 func (a *Adapter) fail(action string, err error) error {
-	return fmt.Errorf("postgres at %s: %s: %w", a.addr, action, err)
+	return fmt.Errorf("postgres at %s: %s: %w", a.settings.Addr(), action, err)
 }
 
 // withInstanceDB runs f on a short-lived admin connection to the instance

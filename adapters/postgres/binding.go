@@ -3,10 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -38,9 +36,9 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 		return adapters.BindResult{}, a.fail("read catalogs", err)
 	}
 	if !dbExists || !ownerExists {
-		return adapters.BindResult{}, fmt.Errorf("postgres at %s: instance %s is not provisioned: %w", a.addr, n.database, adapters.ErrNotFound)
+		return adapters.BindResult{}, fmt.Errorf("postgres at %s: instance %s is not provisioned: %w", a.settings.Addr(), n.database, adapters.ErrNotFound)
 	}
-	password, err := newPassword()
+	password, err := adapters.NewPassword(adapters.PasswordLength)
 	if err != nil {
 		return adapters.BindResult{}, err
 	}
@@ -48,7 +46,12 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 		return adapters.BindResult{}, err
 	}
 	a.logger.InfoContext(ctx, "bound", "instance_id", req.InstanceID, "binding_id", req.BindingID, "role", role, "password_reset", roleExists)
-	return a.bindResult(n, role, password), nil
+	return adapters.DatabaseCredentials{
+		Scheme: "postgres", JDBCScheme: "postgresql",
+		Host: a.settings.AppHost(), Port: a.settings.Port,
+		Database: n.database, Username: role, Password: password,
+		Query: url.Values{"sslmode": {a.settings.SSLMode}},
+	}.BindResult(), nil
 }
 
 func (a *Adapter) writeBindingRole(ctx context.Context, n instanceNames, role, password string, exists bool) error {
@@ -90,40 +93,6 @@ func (a *Adapter) writeBindingRole(ctx context.Context, n instanceNames, role, p
 	return nil
 }
 
-func (a *Adapter) bindResult(n instanceNames, role, password string) adapters.BindResult {
-	host := a.settings.PublicHost
-	if host == "" {
-		host = a.settings.Host
-	}
-	port := strconv.Itoa(a.settings.Port)
-	hostPort := net.JoinHostPort(host, port)
-	uri := url.URL{
-		Scheme:   "postgres",
-		User:     url.UserPassword(role, password),
-		Host:     hostPort,
-		Path:     "/" + n.database,
-		RawQuery: url.Values{"sslmode": {a.settings.SSLMode}}.Encode(),
-	}
-	jdbc := "jdbc:postgresql://" + hostPort + "/" + url.PathEscape(n.database) + "?" + url.Values{
-		"user":     {role},
-		"password": {password},
-		"sslmode":  {a.settings.SSLMode},
-	}.Encode()
-	return adapters.BindResult{
-		Credentials: map[string]any{
-			"host":     host,
-			"port":     a.settings.Port,
-			"database": n.database,
-			"username": role,
-			"password": password,
-			"uri":      uri.String(),
-			"jdbcUrl":  jdbc,
-		},
-		Endpoints: []adapters.Endpoint{{Host: host, Ports: []string{port}, Protocol: "tcp"}},
-		Receipt:   adapters.Receipt{"username": role},
-	}
-}
-
 // Unbind locks the binding role out, ends its sessions, hands anything it
 // owns in the instance database to the owner role, and drops it. It
 // returns ErrNotFound when the role is already gone.
@@ -140,7 +109,7 @@ func (a *Adapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapt
 		return adapters.UnbindResult{}, a.fail("read catalogs", err)
 	}
 	if !roleExists {
-		return adapters.UnbindResult{}, fmt.Errorf("postgres at %s: binding role %s: %w", a.addr, role, adapters.ErrNotFound)
+		return adapters.UnbindResult{}, fmt.Errorf("postgres at %s: binding role %s: %w", a.settings.Addr(), role, adapters.ErrNotFound)
 	}
 	if err := a.lockOut(ctx, n, []string{role}); err != nil {
 		return adapters.UnbindResult{}, a.goneIfUndefined(role, err)
@@ -182,7 +151,7 @@ func (a *Adapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapt
 // check and our statement, and so finished the job.
 func (a *Adapter) goneIfUndefined(role string, err error) error {
 	if pgCode(err) == codeUndefinedObject {
-		return fmt.Errorf("postgres at %s: binding role %s: %w (%w)", a.addr, role, adapters.ErrNotFound, err)
+		return fmt.Errorf("postgres at %s: binding role %s: %w (%w)", a.settings.Addr(), role, adapters.ErrNotFound, err)
 	}
 	return err
 }

@@ -160,7 +160,7 @@ func (a *Adapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapt
 	sql := n.lockStmt() + "; ALTER DATABASE " + ident(n.database) + " CONNECTION LIMIT " + fmt.Sprint(plan.connectionLimit())
 	if _, err := a.pool.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
 		if pgCode(err) == codeInvalidCatalog {
-			return adapters.UpdateResult{}, fmt.Errorf("postgres at %s: database %s: %w", a.addr, n.database, adapters.ErrNotFound)
+			return adapters.UpdateResult{}, fmt.Errorf("postgres at %s: database %s: %w", a.settings.Addr(), n.database, adapters.ErrNotFound)
 		}
 		return adapters.UpdateResult{}, a.fail("set connection limit of "+n.database, err)
 	}
@@ -199,7 +199,7 @@ func (a *Adapter) deprovision(ctx context.Context, req adapters.DeprovisionReque
 		return adapters.DeprovisionResult{}, err
 	}
 	if !st.databaseExists && !st.ownerExists && len(bindingRoles) == 0 {
-		return adapters.DeprovisionResult{}, fmt.Errorf("postgres at %s: instance %s: %w", a.addr, n.database, adapters.ErrNotFound)
+		return adapters.DeprovisionResult{}, fmt.Errorf("postgres at %s: instance %s: %w", a.settings.Addr(), n.database, adapters.ErrNotFound)
 	}
 	if err := a.lockOut(ctx, n, bindingRoles); err != nil {
 		return adapters.DeprovisionResult{}, err

@@ -437,7 +437,7 @@ func TestScramVerifierMatchesServer(t *testing.T) {
 	ctx := t.Context()
 	admin := adminConn(t, ctx, "postgres")
 	role := "agora_" + adapters.ShortHash(uniqueID(t, "scram"), 16) + "_scram"
-	password, err := newPassword()
+	password, err := adapters.NewPassword(adapters.PasswordLength)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,19 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/agora-osb/agora/adapters"
 )
 
-const (
-	// passwordLength gives a binding's password about 238 bits.
-	passwordLength  = 40
-	scramIterations = 4096
-)
-
-// newPassword returns a password of letters and digits only, safe in URIs
-// and JDBC URLs without escaping.
-func newPassword() (string, error) { return adapters.NewPassword(passwordLength) }
+const scramIterations = 4096
 
 // scramVerifier returns the SCRAM-SHA-256 verifier PostgreSQL stores for
 // password (the format of pg_authid.rolpassword). Sending the verifier

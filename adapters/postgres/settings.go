@@ -10,19 +10,13 @@ import (
 	"github.com/agora-osb/agora/adapters"
 )
 
-// Settings is the offering's `config:` section. admin_password may be a
-// catalog `vault:path#key` reference: Agora resolves it before the adapter
-// sees the settings.
+// Settings is the offering's `config:` section: the server and its admin
+// account (host, port, admin_user, admin_password, public_host), the
+// database the admin connects to, and sslmode.
 type Settings struct {
-	Host          string `json:"host"`
-	Port          int    `json:"port"`
-	AdminUser     string `json:"admin_user"`
-	AdminPassword string `json:"admin_password"`
+	adapters.ServerSettings
 	AdminDatabase string `json:"admin_database"`
 	SSLMode       string `json:"sslmode"`
-	// PublicHost is the host name applications use, when it differs from
-	// the one Agora reaches the server by (a private network, a proxy).
-	PublicHost string `json:"public_host"`
 }
 
 // PlanSettings is one plan's `config:` section.
@@ -50,12 +44,7 @@ var extensionName = regexp.MustCompile(`^[a-z0-9_][a-z0-9_-]{0,62}$`)
 
 // ApplyDefaults fills the fields an operator may leave out.
 func (s *Settings) ApplyDefaults() {
-	if s.Port == 0 {
-		s.Port = defaultPort
-	}
-	if s.AdminUser == "" {
-		s.AdminUser = "postgres"
-	}
+	s.FillDefaults(defaultPort, "postgres")
 	if s.AdminDatabase == "" {
 		s.AdminDatabase = "postgres"
 	}
@@ -66,26 +55,12 @@ func (s *Settings) ApplyDefaults() {
 
 // Validate reports every problem at once.
 func (s Settings) Validate() error {
-	var errs []error
-	if err := adapters.CheckHost(s.Host); err != nil {
-		errs = append(errs, fmt.Errorf("host: %w", err))
-	}
-	if s.Port < 1 || s.Port > 65535 {
-		errs = append(errs, fmt.Errorf("port: %d is not between 1 and 65535", s.Port))
-	}
-	if strings.TrimSpace(s.AdminUser) == "" {
-		errs = append(errs, errors.New("admin_user: must not be blank"))
-	}
+	errs := []error{s.ServerSettings.Validate()}
 	if strings.TrimSpace(s.AdminDatabase) == "" {
 		errs = append(errs, errors.New("admin_database: must not be blank"))
 	}
 	if !slices.Contains(sslModes, s.SSLMode) {
 		errs = append(errs, fmt.Errorf("sslmode: %q is not one of %s", s.SSLMode, strings.Join(sslModes, ", ")))
-	}
-	if s.PublicHost != "" {
-		if err := adapters.CheckHost(s.PublicHost); err != nil {
-			errs = append(errs, fmt.Errorf("public_host: %w", err))
-		}
 	}
 	return errors.Join(errs...)
 }

@@ -46,7 +46,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Settings{Host: "db.internal", Port: 5432, AdminUser: "postgres", AdminDatabase: "postgres", SSLMode: "prefer"}
+	want := Settings{ServerSettings: adapters.ServerSettings{Host: "db.internal", Port: 5432, AdminUser: "postgres"}, AdminDatabase: "postgres", SSLMode: "prefer"}
 	if s != want {
 		t.Errorf("settings = %+v; want %+v", s, want)
 	}

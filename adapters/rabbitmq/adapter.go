@@ -41,9 +41,7 @@ type Adapter struct {
 func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
 	s, plans, err := adapters.DecodeConfig[Settings, PlanSettings](cfg)
 	if err != nil {
-		// Unwrapped: Agora's catalog report names the adapter and the
-		// offering itself, and shows each line, one problem, as a finding.
-		return nil, err
+		return nil, err // as is: see DecodeConfig
 	}
 	host := s.AMQPHost
 	mgmtURL, _ := url.Parse(s.ManagementURL) // validated above
@@ -105,8 +103,7 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.BindResult{}, err
 	}
-	// 43 letters and digits: at least 256 bits, and safe in URIs as is.
-	password, err := adapters.NewPassword(43)
+	password, err := adapters.NewPassword(adapters.PasswordLength)
 	if err != nil {
 		return adapters.BindResult{}, err
 	}
