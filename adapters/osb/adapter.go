@@ -451,6 +451,7 @@ func (a *Adapter) Close() error {
 	return nil
 }
 
+// Compile-time guards: the capabilities Agora finds by type assertion.
 var (
 	_ adapters.Adapter = (*Adapter)(nil)
 	_ adapters.Updater = (*Adapter)(nil)
