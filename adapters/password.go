@@ -12,11 +12,11 @@ import (
 const passwordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 // PasswordLength is the length of the passwords the built-in adapters
-// issue: 43 letters and digits hold at least 256 bits.
+// issue: 43 letters and digits hold 43 × 5.95 ≈ 256 bits.
 const PasswordLength = 43
 
 // NewPassword returns length letters and digits from crypto/rand, each
-// carrying log2(62) ≈ 5.95 bits: 40 characters hold about 238 bits.
+// carrying log2(62) ≈ 5.95 bits.
 func NewPassword(length int) (string, error) {
 	if length < 1 {
 		return "", errors.New("generate password: length must be at least 1")
