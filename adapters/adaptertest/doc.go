@@ -1,67 +1,25 @@
-// Package adaptertest is the conformance kit: the checks every adapter
-// must pass before Agora serves it, in a form a producer runs on her own
-// machine against her own backend, long before she registers it.
+// Package adaptertest runs the conformance kit (package conformance) from
+// a Go test: RunT reports each check as its own subtest, so `go test -v`
+// lists them and `go test -run 'TestConformance/distinct-credentials'`
+// shows one. Its subpackage memadapter is the reference adapter, a
+// fixture for tests and a shape for producers to copy.
 //
-// One call to Run (or RunT, in a Go test) builds the adapter through its
-// Factory, exactly as Agora does, and drives it through the whole
-// contract of package adapters: strict settings, provision, bind,
-// distinct and revocable credentials, tenant isolation, rejection of
-// invalid parameters, idempotent repeats of every call, repeats that race
-// with the first call, missing instances and bindings treated as gone,
-// cancelled and expired contexts honoured, Pending results followed
-// through Poller, and error text that never carries a secret. Each check
-// is reported on its own, with a hint on how to fix it. Everything the
-// run creates uses IDs starting with "conf-" and is removed at the end,
-// even when checks fail or the run is cancelled.
-//
-// The kit only talks to the adapters.Adapter interface, so it judges an
-// in-process Go adapter and a client for a remote (HTTP) adapter alike.
-//
-// # Running it for your adapter
-//
-// Add a conformance_test.go next to the adapter and run
-// `go test ./adapters/<name>/...`. Point it at a real backend; the Check
-// functions play the bound application:
-//
-//	package myadapter_test
+// A producer's adapter gets a conformance_test.go like this one, pointed
+// at a real backend; the Check functions play the bound application:
 //
 //	func TestConformance(t *testing.T) {
-//		backend := memadapter.NewBackend() // yours: a real server's address
-//		adaptertest.RunT(t, adaptertest.Options{
-//			Factory:  memadapter.Factory(backend),
-//			Settings: adapters.MapSettings(map[string]any{"prefix": "ct-"}),
+//		adaptertest.RunT(t, conformance.Options{
+//			Factory:  myadapter.Factory(),
+//			Settings: adapters.MapSettings(map[string]any{"url": backendURL}),
 //			Plans:    []adapters.PlanConfig{{Plan: adapters.Plan{ID: "p1", Name: "small"}}},
-//			InvalidProvisionParameters: map[string]any{"max_keys": -1},
 //			CheckCredentials: func(ctx context.Context, creds map[string]any) error {
-//				return backend.Put(creds, "probe", "ok") // connect and do real work
-//			},
-//			CheckRevoked: func(ctx context.Context, creds map[string]any) error {
-//				if backend.Put(creds, "probe", "no") == nil { return errors.New("still works") }
-//				return nil
+//				return connectAndWrite(ctx, creds)
 //			},
 //		})
 //	}
 //
-// Each check is a subtest: `go test -run 'TestConformance/idempotent-bind'`
-// shows that one (all checks still run: they build on each other). Unset Check functions and missing optional capabilities
-// (Updater, Pinger) are reported as skipped, never as passed.
-//
-// # What adapter authors must know
-//
-//   - Calls get a deadline of Options.CallTimeout (default 2m). A call
-//     that returns after it fails the timeouts check; one that ignores
-//     ctx is abandoned after twice that. The ctx passed to Factory.New
-//     ends when New returns: do not keep it for background work.
-//   - A repeated Bind may rotate the password; the kit then treats the
-//     newest credentials as the binding's, and still expects every set it
-//     was ever given to stop working after Unbind.
-//   - The leak check treats as secret the string values under keys that
-//     mention pass, pwd, secret, token, key, credential, private or cert,
-//     and any URL's password (with the URL). Host names and user names may
-//     appear in errors; those may not, nor in a Poll description.
-//   - Parameters reach the adapter as Agora decodes them from JSON: numbers
-//     are float64.
-//
-// The kit must never depend on how an adapter is reached, and never keep
-// state at package level: runs may go on in parallel.
+// It imports package testing, so it must never be imported by production
+// code: the agora binary runs the kit through package conformance, and
+// cmd/agora's binary test fails when testing is linked in. The checks
+// themselves live in conformance, never here.
 package adaptertest

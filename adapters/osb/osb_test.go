@@ -14,6 +14,7 @@ import (
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/adapters/osb"
 )
 
@@ -58,7 +59,7 @@ func TestConformance(t *testing.T) {
 			fb := newFakeBroker()
 			fb.async, fb.asyncBind = mode.async, mode.asyncBind
 			srv := fb.serve(t)
-			adaptertest.RunT(t, adaptertest.Options{
+			adaptertest.RunT(t, conformance.Options{
 				Factory:                    osb.Factory(),
 				Settings:                   adapters.MapSettings(settings(srv.URL)),
 				Plans:                      plans(),

@@ -7,6 +7,7 @@ import (
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 )
 
 // TestConformance runs the shared conformance kit against the real server,
@@ -16,7 +17,7 @@ func TestConformance(t *testing.T) {
 	integration(t)
 	t.Parallel()
 	rec := &instanceRecorder{}
-	adaptertest.RunT(t, adaptertest.Options{
+	adaptertest.RunT(t, conformance.Options{
 		Factory:                    rec.factory(),
 		Settings:                   adapters.MapSettings(testSettings()),
 		Plans:                      testPlans(),

@@ -5,6 +5,7 @@ import (
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 )
 
 // TestConformance runs Agora's conformance kit against the real RabbitMQ,
@@ -12,7 +13,7 @@ import (
 // application (dial the vhost, declare, publish, consume).
 func TestConformance(t *testing.T) {
 	needRabbitMQ(t)
-	adaptertest.RunT(t, adaptertest.Options{
+	adaptertest.RunT(t, conformance.Options{
 		Factory:  Factory(),
 		Settings: adapters.MapSettings(testSettings(managementURL())),
 		Plans:    testPlans(),

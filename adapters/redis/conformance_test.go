@@ -5,13 +5,14 @@ import (
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 )
 
 // TestConformance runs Agora's conformance kit against the real Redis, with
 // the same checks the lifecycle tests use playing the bound application.
 func TestConformance(t *testing.T) {
 	needRedis(t)
-	adaptertest.RunT(t, adaptertest.Options{
+	adaptertest.RunT(t, conformance.Options{
 		Factory:  Factory(),
 		Settings: adapters.MapSettings(testSettings(redisAddr())),
 		Plans:    testPlans(),

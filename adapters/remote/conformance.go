@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/agora-osb/agora/adapters"
-	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 )
 
 // ConformanceOptions configures Conformance: the remote adapter to judge
@@ -25,7 +25,7 @@ type ConformanceOptions struct {
 	// {ID: "conformance-plan", Name: "default"}.
 	Plan adapters.Plan
 	// ProvisionParameters, BindParameters, InvalidProvisionParameters and
-	// the Check functions are passed to the kit (adaptertest.Options).
+	// the Check functions are passed to the kit (conformance.Options).
 	ProvisionParameters, BindParameters map[string]any
 	InvalidProvisionParameters          map[string]any
 	CheckCredentials, CheckRevoked      func(ctx context.Context, creds map[string]any) error
@@ -54,7 +54,7 @@ const (
 //
 // The Client it uses does not retry, so the kit judges what the adapter
 // answers rather than what retries hide.
-func Conformance(ctx context.Context, opts ConformanceOptions) (adaptertest.Report, error) {
+func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Report, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultConformanceTimeout
 	}
@@ -68,17 +68,17 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (adaptertest.Repo
 	settings := Settings{URL: opts.URL, Secret: opts.Secret, Timeout: opts.Timeout.String(), Retries: &noRetries, TLS: opts.TLS, Producer: "under test"}
 	client, err := New(settings, Options{})
 	if err != nil {
-		return adaptertest.Report{}, fmt.Errorf("conformance options: %w", err)
+		return conformance.Report{}, fmt.Errorf("conformance options: %w", err)
 	}
 	defer client.Close()
 	p := &probe{client: client, opts: opts}
 
-	var results []adaptertest.CheckResult
+	var results []conformance.CheckResult
 	caps, capsResult := p.capabilities(ctx)
 	results = append(results, capsResult)
 	for _, check := range []struct {
 		name string
-		run  func(context.Context) adaptertest.CheckResult
+		run  func(context.Context) conformance.CheckResult
 	}{
 		{CheckRejectsUnsigned, p.rejectsUnsigned},
 		{CheckRejectsBadSignature, p.rejectsBadSignature},
@@ -86,13 +86,13 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (adaptertest.Repo
 		{CheckRejectsReplay, p.rejectsReplay},
 	} {
 		start := time.Now()
-		var res adaptertest.CheckResult
+		var res conformance.CheckResult
 		switch {
 		case opts.Secret == "":
-			res = adaptertest.CheckResult{Skipped: true, Detail: "no secret: the adapter is expected to authenticate Agora by mTLS"}
+			res = conformance.CheckResult{Skipped: true, Detail: "no secret: the adapter is expected to authenticate Agora by mTLS"}
 		case caps == nil:
 			// An adapter that rejects everything would pass vacuously.
-			res = adaptertest.CheckResult{Skipped: true, Detail: "needs an adapter that accepts a correctly signed request (see the capabilities check)"}
+			res = conformance.CheckResult{Skipped: true, Detail: "needs an adapter that accepts a correctly signed request (see the capabilities check)"}
 		default:
 			res = check.run(ctx)
 		}
@@ -100,9 +100,9 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (adaptertest.Repo
 		results = append(results, res)
 	}
 	if caps == nil {
-		results = append(results, adaptertest.CheckResult{Name: "kit", Skipped: true,
+		results = append(results, conformance.CheckResult{Name: "kit", Skipped: true,
 			Detail: "the conformance kit did not run: it needs an adapter that answers GET /v1/capabilities (see the capabilities check)"})
-		return adaptertest.Report{Results: results}, nil
+		return conformance.Report{Results: results}, nil
 	}
 
 	raw := map[string]any{"url": opts.URL, "timeout": opts.Timeout.String(), "retries": 0}
@@ -112,7 +112,7 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (adaptertest.Repo
 	if opts.TLS != nil {
 		raw["tls"] = map[string]any{"ca_file": opts.TLS.CAFile, "cert_file": opts.TLS.CertFile, "key_file": opts.TLS.KeyFile}
 	}
-	kit := adaptertest.Run(ctx, adaptertest.Options{
+	kit := conformance.Run(ctx, conformance.Options{
 		Factory:                    conformanceFactory(caps.update),
 		Settings:                   adapters.MapSettings(raw),
 		Plans:                      []adapters.PlanConfig{{Plan: opts.Plan}},
@@ -127,7 +127,7 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (adaptertest.Repo
 		Logf:                       opts.Logf,
 	})
 	results = append(results, kit.Results...)
-	return adaptertest.Report{Results: results}, nil
+	return conformance.Report{Results: results}, nil
 }
 
 // conformanceFactory builds Clients that show the kit the adapter's real
@@ -177,9 +177,9 @@ type probe struct {
 	opts   ConformanceOptions
 }
 
-func (p *probe) capabilities(ctx context.Context) (*capabilitySet, adaptertest.CheckResult) {
+func (p *probe) capabilities(ctx context.Context) (*capabilitySet, conformance.CheckResult) {
 	start := time.Now()
-	res := adaptertest.CheckResult{Name: CheckCapabilities}
+	res := conformance.CheckResult{Name: CheckCapabilities}
 	cs, err := p.client.refreshCapabilities(ctx)
 	res.Duration = time.Since(start)
 	switch {
@@ -229,32 +229,32 @@ const hintVerify = "Verify every request before doing anything: recompute HMAC-S
 	"nonce and the body's SHA-256 (hex), joined by newlines, compare in constant time, and answer 401 " +
 	`{"error": "unauthorized", ...} on a mismatch (docs/adapter-protocol.md, "Verifying")`
 
-func expect401(name string, status int, err error, hint, what string) adaptertest.CheckResult {
+func expect401(name string, status int, err error, hint, what string) conformance.CheckResult {
 	switch {
 	case err != nil:
-		return adaptertest.CheckResult{Name: name, Detail: err.Error(), Hint: "The adapter must answer; see the capabilities check"}
+		return conformance.CheckResult{Name: name, Detail: err.Error(), Hint: "The adapter must answer; see the capabilities check"}
 	case status != http.StatusUnauthorized:
-		return adaptertest.CheckResult{Name: name, Hint: hint,
+		return conformance.CheckResult{Name: name, Hint: hint,
 			Detail: fmt.Sprintf("the adapter answered %d %s to %s; it must answer 401", status, http.StatusText(status), what)}
 	}
-	return adaptertest.CheckResult{Name: name, Passed: true}
+	return conformance.CheckResult{Name: name, Passed: true}
 }
 
-func (p *probe) rejectsUnsigned(ctx context.Context) adaptertest.CheckResult {
+func (p *probe) rejectsUnsigned(ctx context.Context) conformance.CheckResult {
 	status, err := p.send(ctx, func(*http.Request) {})
 	return expect401(CheckRejectsUnsigned, status, err,
 		"Answer 401 when X-Agora-Timestamp, X-Agora-Nonce or X-Agora-Signature is missing: otherwise anyone who reaches the adapter can provision and bind. "+hintVerify,
 		"a request without a signature")
 }
 
-func (p *probe) rejectsBadSignature(ctx context.Context) adaptertest.CheckResult {
+func (p *probe) rejectsBadSignature(ctx context.Context) conformance.CheckResult {
 	status, err := p.send(ctx, func(req *http.Request) {
 		sign(req, []byte(p.opts.Secret+"-but-not-the-shared-one"), nil, time.Now())
 	})
 	return expect401(CheckRejectsBadSignature, status, err, hintVerify, "a request signed with another secret")
 }
 
-func (p *probe) rejectsStale(ctx context.Context) adaptertest.CheckResult {
+func (p *probe) rejectsStale(ctx context.Context) conformance.CheckResult {
 	for _, skew := range []time.Duration{-2 * MaxSkew, 2 * MaxSkew} {
 		status, err := p.send(ctx, func(req *http.Request) {
 			sign(req, []byte(p.opts.Secret), nil, time.Now().Add(skew))
@@ -270,15 +270,15 @@ func (p *probe) rejectsStale(ctx context.Context) adaptertest.CheckResult {
 			return res
 		}
 	}
-	return adaptertest.CheckResult{Name: CheckRejectsStale, Passed: true}
+	return conformance.CheckResult{Name: CheckRejectsStale, Passed: true}
 }
 
-func (p *probe) rejectsReplay(ctx context.Context) adaptertest.CheckResult {
+func (p *probe) rejectsReplay(ctx context.Context) conformance.CheckResult {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.client.base+"/v1/capabilities", nil)
 	if err != nil {
-		return adaptertest.CheckResult{Name: CheckRejectsReplay, Detail: err.Error()}
+		return conformance.CheckResult{Name: CheckRejectsReplay, Detail: err.Error()}
 	}
 	sign(req, []byte(p.opts.Secret), nil, time.Now())
 	var statuses []string
@@ -286,18 +286,18 @@ func (p *probe) rejectsReplay(ctx context.Context) adaptertest.CheckResult {
 		status, err := p.do(req.Clone(ctx))
 		switch {
 		case err != nil:
-			return adaptertest.CheckResult{Name: CheckRejectsReplay, Detail: err.Error(), Hint: "The adapter must answer; see the capabilities check"}
+			return conformance.CheckResult{Name: CheckRejectsReplay, Detail: err.Error(), Hint: "The adapter must answer; see the capabilities check"}
 		case i == 0 && status != http.StatusOK:
-			return adaptertest.CheckResult{Name: CheckRejectsReplay,
+			return conformance.CheckResult{Name: CheckRejectsReplay,
 				Detail: fmt.Sprintf("the adapter answered %d %s to a correctly signed GET /v1/capabilities; it must answer 200", status, http.StatusText(status)),
 				Hint:   hintVerify}
 		case i == 1 && status != http.StatusUnauthorized:
-			return adaptertest.CheckResult{Name: CheckRejectsReplay,
+			return conformance.CheckResult{Name: CheckRejectsReplay,
 				Detail: fmt.Sprintf("the adapter answered %d %s to the same signed request sent a second time; it must answer 401", status, http.StatusText(status)),
 				Hint: "Remember every signature accepted within the last 5 minutes (the timestamp window) and answer 401 to a repeat: " +
 					"otherwise whoever captures one request can send it again. Agora signs every attempt afresh, retries included"}
 		}
 		statuses = append(statuses, fmt.Sprint(status))
 	}
-	return adaptertest.CheckResult{Name: CheckRejectsReplay, Passed: true, Detail: strings.Join(statuses, ", ")}
+	return conformance.CheckResult{Name: CheckRejectsReplay, Passed: true, Detail: strings.Join(statuses, ", ")}
 }

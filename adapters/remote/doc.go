@@ -12,7 +12,7 @@
 //   - Handler serves any adapters.Adapter over the protocol, for producers
 //     who write their service in Go: signature and replay checks, routing,
 //     and the mapping of adapters' sentinel errors to status codes.
-//   - Conformance runs the adaptertest kit through a Client plus checks of
+//   - Conformance runs the conformance kit through a Client plus checks of
 //     the protocol's own rules (signatures, stale timestamps, replays). It
 //     backs `agora adapter test` and can back a registration gate.
 //

@@ -17,15 +17,15 @@ import (
 	"time"
 
 	"github.com/agora-osb/agora/adapters"
-	"github.com/agora-osb/agora/adapters/adaptertest"
 	"github.com/agora-osb/agora/adapters/adaptertest/memadapter"
+	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/adapters/remote"
 	"github.com/agora-osb/agora/examples/remote-adapter-go/files"
 )
 
 // conformFiles runs the full conformance (protocol checks and kit)
 // against a files adapter at url, whose instances live under root.
-func conformFiles(t *testing.T, url, root string) adaptertest.Report {
+func conformFiles(t *testing.T, url, root string) conformance.Report {
 	t.Helper()
 	check, revoked, isolation := fileChecks()
 	report, err := remote.Conformance(t.Context(), remote.ConformanceOptions{
@@ -202,7 +202,7 @@ func TestConformanceRejectsBadOptions(t *testing.T) {
 	}
 }
 
-func conformMem(t *testing.T, url string) adaptertest.Report {
+func conformMem(t *testing.T, url string) conformance.Report {
 	t.Helper()
 	report, err := remote.Conformance(t.Context(), remote.ConformanceOptions{
 		URL: url, Secret: testSecret, ProvisionParameters: map[string]any{"max_keys": 5}, Timeout: 5 * time.Second,

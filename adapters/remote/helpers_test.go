@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/agora-osb/agora/adapters"
-	"github.com/agora-osb/agora/adapters/adaptertest"
 	"github.com/agora-osb/agora/adapters/adaptertest/memadapter"
+	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/adapters/remote"
 )
 
@@ -92,7 +92,7 @@ func fileChecks() (check, revoked func(context.Context, map[string]any) error, i
 
 // requireAllPassed fails the test for every failed or skipped check,
 // except the skips listed.
-func requireAllPassed(t *testing.T, report adaptertest.Report, allowSkips ...string) {
+func requireAllPassed(t *testing.T, report conformance.Report, allowSkips ...string) {
 	t.Helper()
 	for _, c := range report.Results {
 		switch {
@@ -118,13 +118,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func result(report adaptertest.Report, name string) adaptertest.CheckResult {
+func result(report conformance.Report, name string) conformance.CheckResult {
 	for _, c := range report.Results {
 		if c.Name == name {
 			return c
 		}
 	}
-	return adaptertest.CheckResult{Name: name, Detail: "not in the report"}
+	return conformance.CheckResult{Name: name, Detail: "not in the report"}
 }
 
 func newClient(t *testing.T, url string, opts remote.Options, edit ...func(*remote.Settings)) *remote.Client {

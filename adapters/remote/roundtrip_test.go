@@ -5,6 +5,7 @@ import (
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/adapters/remote"
 )
 
@@ -15,7 +16,7 @@ import (
 func TestKitThroughHandlerAndClient(t *testing.T) {
 	srv, backend := serveMemadapter(t, remote.HandlerOptions{Name: "memory", Version: "test"})
 	check, revoked, isolation := memChecks(backend)
-	report := adaptertest.RunT(t, adaptertest.Options{
+	report := adaptertest.RunT(t, conformance.Options{
 		Factory:                    remote.Factory(),
 		Settings:                   adapters.MapSettings(map[string]any{"url": srv.URL, "secret": testSecret, "timeout": "10s"}),
 		Plans:                      []adapters.PlanConfig{{Plan: testPlan}},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/adapters/secrets"
 )
 
@@ -26,7 +27,7 @@ func TestConformance(t *testing.T) {
 	var mu sync.Mutex
 	tokens := map[string]string{}
 
-	adaptertest.RunT(t, adaptertest.Options{
+	adaptertest.RunT(t, conformance.Options{
 		Factory:                    secrets.Factory(),
 		Settings:                   adapters.MapSettings(map[string]any{"vault_addr": srv.Addr, "token": srv.RootToken}),
 		Plans:                      defaultPlans(),

@@ -12,7 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/agora-osb/agora/adapters"
-	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/broker/catalog"
 )
 
@@ -563,7 +563,7 @@ func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf f
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.gateTimeout)
 	defer cancel()
-	reports := map[string]adaptertest.Report{}
+	reports := map[string]conformance.Report{}
 	var order []string
 	for i := range sl.producer().Offerings {
 		o := &sl.producer().Offerings[i]
@@ -633,8 +633,8 @@ func scrub(s, secret string) string {
 	return strings.ReplaceAll(s, secret, "<redacted>")
 }
 
-func scrubReport(r adaptertest.Report, secret string) adaptertest.Report {
-	out := adaptertest.Report{Results: make([]adaptertest.CheckResult, len(r.Results))}
+func scrubReport(r conformance.Report, secret string) conformance.Report {
+	out := conformance.Report{Results: make([]conformance.CheckResult, len(r.Results))}
 	for i, c := range r.Results {
 		c.Detail, c.Hint = scrub(c.Detail, secret), scrub(c.Hint, secret)
 		out.Results[i] = c

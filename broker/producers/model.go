@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 )
 
 // State is where a producer is in her life.
@@ -96,7 +96,7 @@ type GateCheck struct {
 }
 
 // gateResult flattens the per-offering reports.
-func gateResult(reports map[string]adaptertest.Report, order []string) *GateResult {
+func gateResult(reports map[string]conformance.Report, order []string) *GateResult {
 	g := &GateResult{Checks: []GateCheck{}}
 	var passed, failed, skipped int
 	for _, off := range order {

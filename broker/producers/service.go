@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/agora-osb/agora/adapters"
-	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/broker"
 	"github.com/agora-osb/agora/broker/catalog"
 )
@@ -35,7 +35,7 @@ type GateRequest struct {
 // Gate runs the conformance kit against one offering's adapter. An error
 // means the kit could not run at all; a failing adapter is a Report with
 // failed checks. Production wires remote.Conformance.
-type Gate func(ctx context.Context, req GateRequest) (adaptertest.Report, error)
+type Gate func(ctx context.Context, req GateRequest) (conformance.Report, error)
 
 // SecretStore keeps the remote adapter's protocol secret out of Redis.
 type SecretStore interface {

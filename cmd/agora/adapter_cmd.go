@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/agora-osb/agora/adapters"
-	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/adapters/remote"
 )
 
@@ -137,7 +137,7 @@ func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 // writeReportJSON is the shape a CI job or the registration gate reads.
-func writeReportJSON(w io.Writer, url string, report adaptertest.Report) error {
+func writeReportJSON(w io.Writer, url string, report conformance.Report) error {
 	type check struct {
 		Name       string `json:"name"`
 		Result     string `json:"result"` // pass, fail or skip

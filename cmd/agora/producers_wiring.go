@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/adapters/remote"
 	"github.com/agora-osb/agora/broker/catalog"
 	"github.com/agora-osb/agora/broker/producers"
@@ -44,12 +44,12 @@ func producerSelfService(path string, cat *catalog.Catalog) (*app.Producers, err
 
 // remoteGate runs the remote protocol's conformance kit against one
 // offering of a producer's slice, with its first plan.
-func remoteGate(ctx context.Context, req producers.GateRequest) (adaptertest.Report, error) {
+func remoteGate(ctx context.Context, req producers.GateRequest) (conformance.Report, error) {
 	opts := remote.ConformanceOptions{URL: req.URL, Secret: req.Secret}
 	if req.Timeout != "" {
 		d, err := time.ParseDuration(req.Timeout)
 		if err != nil {
-			return adaptertest.Report{}, fmt.Errorf("timeout %q is not a duration such as 30s", req.Timeout)
+			return conformance.Report{}, fmt.Errorf("timeout %q is not a duration such as 30s", req.Timeout)
 		}
 		opts.Timeout = d
 	}

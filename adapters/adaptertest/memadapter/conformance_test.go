@@ -10,6 +10,7 @@ import (
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/adaptertest"
 	"github.com/agora-osb/agora/adapters/adaptertest/memadapter"
+	"github.com/agora-osb/agora/adapters/conformance"
 )
 
 // TestConformance is the file every producer writes for her adapter: the
@@ -17,7 +18,7 @@ import (
 // bound application.
 func TestConformance(t *testing.T) {
 	backend := memadapter.NewBackend()
-	adaptertest.RunT(t, adaptertest.Options{
+	adaptertest.RunT(t, conformance.Options{
 		Factory:                    memadapter.Factory(backend),
 		Settings:                   adapters.MapSettings(map[string]any{"prefix": "ct-"}),
 		Plans:                      []adapters.PlanConfig{{Plan: adapters.Plan{ID: "p1", Name: "small"}}},

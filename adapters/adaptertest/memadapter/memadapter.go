@@ -1,6 +1,6 @@
 // Package memadapter is the reference adapter: an in-memory key/value
 // "database" per instance and a user per binding. It passes every check of
-// the conformance kit (package adaptertest) and is short enough to read in
+// the conformance kit (package conformance) and is short enough to read in
 // one sitting, so producers can copy its shape: strict settings, parameter
 // validation before any backend work, idempotent calls, names derived from
 // IDs rather than from receipts, ctx honoured everywhere.

@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agora-osb/agora/adapters"
-	"github.com/agora-osb/agora/adapters/adaptertest"
+	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/broker"
 	"github.com/agora-osb/agora/broker/catalog"
 	"github.com/agora-osb/agora/broker/httpapi"
@@ -191,21 +191,21 @@ type fakeGate struct {
 	seen     []producers.GateRequest
 }
 
-func (g *fakeGate) run(_ context.Context, req producers.GateRequest) (adaptertest.Report, error) {
+func (g *fakeGate) run(_ context.Context, req producers.GateRequest) (conformance.Report, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.seen = append(g.seen, req)
 	if req.URL == "" {
-		return adaptertest.Report{}, errors.New("no url")
+		return conformance.Report{}, errors.New("no url")
 	}
-	r := adaptertest.Report{Results: []adaptertest.CheckResult{
+	r := conformance.Report{Results: []conformance.CheckResult{
 		{Name: "factory", Passed: true},
 		{Name: "provision", Passed: true},
 	}}
 	if g.failURLs[req.URL] {
-		r.Results = append(r.Results, adaptertest.CheckResult{Name: "bind", Detail: "bind returned 500 (secret was " + req.Secret + ")", Hint: "return credentials"})
+		r.Results = append(r.Results, conformance.CheckResult{Name: "bind", Detail: "bind returned 500 (secret was " + req.Secret + ")", Hint: "return credentials"})
 	} else {
-		r.Results = append(r.Results, adaptertest.CheckResult{Name: "bind", Passed: true})
+		r.Results = append(r.Results, conformance.CheckResult{Name: "bind", Passed: true})
 	}
 	return r, nil
 }

@@ -1,4 +1,4 @@
-package adaptertest
+package conformance
 
 import (
 	"context"
@@ -56,7 +56,7 @@ const (
 	hintRace = "Agora may repeat a call while the first is still working (a platform retry after a timeout). " +
 		"Serialise work per instance or binding (a lock, or the backend's own uniqueness) so at least one call succeeds, " +
 		"the other succeeds too or returns a clear error, and a later repeat succeeds"
-	hintCallback = "The Check function in adaptertest.Options failed on its own; fix it, or fix the adapter if it is right"
+	hintCallback = "The Check function in conformance.Options failed on its own; fix it, or fix the adapter if it is right"
 )
 
 // verdict is what a check function decides; run adds the name and time.

@@ -1,11 +1,10 @@
-package adaptertest
+package conformance
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"testing"
 	"time"
 
 	"github.com/agora-osb/agora/adapters"
@@ -168,7 +167,7 @@ func Run(ctx context.Context, opts Options) Report {
 		return Report{Results: []CheckResult{{
 			Name:   "options",
 			Detail: err.Error(),
-			Hint:   "Fix the adaptertest.Options passed to Run or RunT",
+			Hint:   "Fix the conformance.Options passed to Run or adaptertest.RunT",
 		}}}
 	}
 	r := newRunner(ctx, opts, plan)
@@ -177,28 +176,4 @@ func Run(ctx context.Context, opts Options) Report {
 	defer r.log.close()
 	r.run()
 	return Report{Results: r.results}
-}
-
-// RunT runs Run with the test's context and reports each check as its own
-// subtest, so `go test -v` lists them and `go test -run
-// 'TestConformance/distinct-credentials'` shows one. Skipped checks call
-// t.Skip. Unless opts.Logf is set, progress goes to t.Logf.
-func RunT(t *testing.T, opts Options) Report {
-	t.Helper()
-	if opts.Logf == nil {
-		opts.Logf = t.Logf
-	}
-	report := Run(t.Context(), opts)
-	for _, c := range report.Results {
-		t.Run(c.Name, func(t *testing.T) {
-			switch {
-			case c.Skipped:
-				t.Skip(c.Detail)
-			case !c.Passed:
-				t.Errorf("%s\nhint: %s", c.Detail, c.Hint)
-			}
-		})
-	}
-	t.Logf("conformance of adapter %q: %s", opts.Factory.Name, report.Summary())
-	return report
 }

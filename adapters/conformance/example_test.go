@@ -1,17 +1,17 @@
-package adaptertest_test
+package conformance_test
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/agora-osb/agora/adapters"
-	"github.com/agora-osb/agora/adapters/adaptertest"
 	"github.com/agora-osb/agora/adapters/adaptertest/memadapter"
+	"github.com/agora-osb/agora/adapters/conformance"
 )
 
 // Run is what a CLI or a non-test program calls; a Go test calls RunT.
 func ExampleRun() {
-	report := adaptertest.Run(context.Background(), adaptertest.Options{
+	report := conformance.Run(context.Background(), conformance.Options{
 		Factory:                    memadapter.Factory(nil),
 		Settings:                   adapters.MapSettings(map[string]any{"prefix": "ex-"}),
 		Plans:                      []adapters.PlanConfig{{Plan: adapters.Plan{ID: "p1", Name: "small"}}},

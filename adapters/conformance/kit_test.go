@@ -1,4 +1,4 @@
-package adaptertest_test
+package conformance_test
 
 import (
 	"bytes"
@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/agora-osb/agora/adapters"
-	"github.com/agora-osb/agora/adapters/adaptertest"
 	"github.com/agora-osb/agora/adapters/adaptertest/memadapter"
+	"github.com/agora-osb/agora/adapters/conformance"
 )
 
 // testCallTimeout is short so that the hanging variants cost little; the
@@ -23,8 +23,8 @@ const testCallTimeout = 250 * time.Millisecond
 
 // options is a complete run against the reference adapter on backend,
 // every Check function played by an application talking to backend.
-func options(backend *memadapter.Backend, factory adapters.Factory) adaptertest.Options {
-	return adaptertest.Options{
+func options(backend *memadapter.Backend, factory adapters.Factory) conformance.Options {
+	return conformance.Options{
 		Factory:                    factory,
 		Settings:                   adapters.MapSettings(map[string]any{"prefix": "kit-"}),
 		Plans:                      []adapters.PlanConfig{{Plan: adapters.Plan{ID: "plan-small", Name: "small"}}},
@@ -243,7 +243,7 @@ func TestRunFailsExactlyTheBrokenCheck(t *testing.T) {
 		// wantDetail must appear in the first failure's detail.
 		wantDetail string
 		// also checks what else the variant needs checked.
-		also func(*testing.T, adaptertest.Report)
+		also func(*testing.T, conformance.Report)
 	}{
 		{
 			name:    "reference adapter",
@@ -422,7 +422,7 @@ func TestRunFailsExactlyTheBrokenCheck(t *testing.T) {
 			},
 			want:       []string{"error-shapes"},
 			wantDetail: "contains the credential password",
-			also: func(t *testing.T, report adaptertest.Report) {
+			also: func(t *testing.T, report conformance.Report) {
 				leaks.mu.Lock()
 				defer leaks.mu.Unlock()
 				if len(leaks.all) == 0 {
@@ -521,7 +521,7 @@ func TestRunFailsExactlyTheBrokenCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			backend := memadapter.NewBackend()
-			report := adaptertest.Run(t.Context(), options(backend, tt.factory(backend)))
+			report := conformance.Run(t.Context(), options(backend, tt.factory(backend)))
 
 			var failed []string
 			for _, c := range report.Results {
@@ -563,7 +563,7 @@ func TestRunFollowsPendingThroughPoller(t *testing.T) {
 		}
 		return a
 	})
-	report := adaptertest.Run(t.Context(), options(backend, factory))
+	report := conformance.Run(t.Context(), options(backend, factory))
 	if report.Failed() {
 		t.Fatalf("an adapter that completes through Poll failed:\n%s", printed(report))
 	}
@@ -583,7 +583,7 @@ func TestRunSkipsWhatIsNotConfigured(t *testing.T) {
 		return coreOnly{inner}
 	}))
 	opts.CheckCredentials, opts.CheckRevoked, opts.CheckIsolation, opts.InvalidProvisionParameters = nil, nil, nil, nil
-	report := adaptertest.Run(t.Context(), opts)
+	report := conformance.Run(t.Context(), opts)
 	if report.Failed() {
 		t.Fatalf("unexpected failure:\n%s", printed(report))
 	}
@@ -616,7 +616,7 @@ func TestRunWithCancelledContextFailsAndLeavesNothing(t *testing.T) {
 			cancel()
 		}
 	}
-	report := adaptertest.Run(ctx, opts)
+	report := conformance.Run(ctx, opts)
 	if !report.Failed() {
 		t.Errorf("a cancelled run must not pass:\n%s", printed(report))
 	}
@@ -632,7 +632,7 @@ func TestRunWithCancelledContextFailsAndLeavesNothing(t *testing.T) {
 }
 
 func TestRunRejectsUnusableOptions(t *testing.T) {
-	report := adaptertest.Run(t.Context(), adaptertest.Options{Plan: "nope"})
+	report := conformance.Run(t.Context(), conformance.Options{Plan: "nope"})
 	if len(report.Results) != 1 || report.Results[0].Name != "options" || !report.Failed() {
 		t.Fatalf("want one failed options result, got %+v", report.Results)
 	}
@@ -643,19 +643,8 @@ func TestRunRejectsUnusableOptions(t *testing.T) {
 	}
 }
 
-func TestRunTAgainstReferenceAdapter(t *testing.T) {
-	backend := memadapter.NewBackend()
-	report := adaptertest.RunT(t, options(backend, memadapter.Factory(backend)))
-	if report.Failed() {
-		t.Fatal("the reference adapter must pass every check")
-	}
-	if left := backend.Databases(); len(left) > 0 {
-		t.Errorf("the run left databases behind: %q", left)
-	}
-}
-
 func TestReportPrint(t *testing.T) {
-	report := adaptertest.Report{Results: []adaptertest.CheckResult{
+	report := conformance.Report{Results: []conformance.CheckResult{
 		{Name: "idempotent-provision", Passed: true, Duration: 120*time.Millisecond + 431*time.Microsecond},
 		{Name: "distinct-credentials", Detail: "the two bindings got identical credentials", Hint: "Create a user per binding"},
 		{Name: "isolation", Skipped: true, Detail: "Options.CheckIsolation is not set"},
@@ -677,16 +666,16 @@ FAIL unbind: first
 	}
 }
 
-func result(r adaptertest.Report, name string) adaptertest.CheckResult {
+func result(r conformance.Report, name string) conformance.CheckResult {
 	for _, c := range r.Results {
 		if c.Name == name {
 			return c
 		}
 	}
-	return adaptertest.CheckResult{Name: name, Detail: "no such check in the report"}
+	return conformance.CheckResult{Name: name, Detail: "no such check in the report"}
 }
 
-func printed(r adaptertest.Report) string {
+func printed(r conformance.Report) string {
 	var b bytes.Buffer
 	r.Print(&b)
 	return b.String()
