@@ -23,9 +23,15 @@ type CheckResult struct {
 // Failed reports whether the check ran and did not pass.
 func (c CheckResult) Failed() bool { return !c.Passed && !c.Skipped }
 
-// Report is every check of one run, in the order they ran.
+// Report is every check of one run, in the order they ran, and what the
+// run learnt about the adapter on the way.
 type Report struct {
 	Results []CheckResult
+	// Capabilities are the optional capabilities the adapter declared, in
+	// the remote protocol's words ("update", "status"), when the run asked
+	// it (adapters/remote's Conformance does); nil when it did not. The
+	// producer gate stores them in a slice that lists none of its own.
+	Capabilities []string
 }
 
 // Failed reports whether any check failed. Skipped checks do not count:

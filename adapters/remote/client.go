@@ -22,14 +22,20 @@ import (
 )
 
 // Factory returns the factory of adapter "remote", for the explicit list
-// in cmd/agora. New does not contact the adapter: the protocol version is
-// checked on the first call and by Ping.
+// in cmd/agora. New does not contact the adapter: the protocol version and
+// the capabilities it declares are checked on the first call and by Ping.
+// The adapter it builds implements adapters.Updater and adapters.Poller
+// only as config.capabilities says (see Client.Adapter).
 func Factory() adapters.Factory {
 	return adapters.Factory{
 		Name:        "remote",
 		Description: "A producer's HTTP service in any language, over Agora's adapter protocol v1 (docs/adapter-protocol.md)",
 		New: func(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-			return newFromConfig(cfg)
+			c, err := newFromConfig(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return c.Adapter(), nil
 		},
 	}
 }
@@ -96,10 +102,11 @@ const (
 // Client is an adapters.Adapter whose work is done by a remote adapter
 // over protocol v1. It is safe for concurrent use.
 //
-// It always has the Updater and Poller methods, since New cannot ask the
-// adapter what it offers; they return an error wrapping
-// adapters.ErrNotSupported when the adapter does not declare the
-// "update" or "status" capability.
+// A Client itself has only the calls every remote adapter answers (and
+// Ping and Close). Adapter returns it with Update and Poll as well, as far
+// as Settings.Capabilities lists "update" and "status": capabilities are
+// declared in the config, not assumed, so the catalog can refuse an
+// offering that promises what its adapter cannot do.
 type Client struct {
 	who      string // "remote adapter <producer> at <url>", for every error
 	base     string
@@ -111,12 +118,17 @@ type Client struct {
 	failures int
 	logger   *slog.Logger
 	now      func() time.Time
+	// configured is Settings.Capabilities, which decides Adapter's type.
+	configured []string
 
 	// fetching serialises capability fetches without ignoring the
 	// waiters' contexts, as a mutex held across a network call would.
 	fetching chan struct{}
 	capsMu   sync.Mutex
 	caps     *capabilitySet
+	// loggedUnused is the last list of declared but unconfigured
+	// capabilities logged, so that a refresh logs only a change.
+	loggedUnused string
 }
 
 // capabilitySet is one answer of GET /v1/capabilities, or the terminal
@@ -127,6 +139,8 @@ type capabilitySet struct {
 	status    bool
 	err       error
 	fetchedAt time.Time
+	// missing are configured capabilities the adapter does not declare.
+	missing []string
 }
 
 // New validates s and builds a Client. It does not contact the adapter.
@@ -181,11 +195,12 @@ func New(s Settings, opts Options) (*Client, error) {
 			// catalog's url is wrong, which the operator must fix.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		breaker:  newBreaker(failures, cooldown),
-		failures: failures,
-		logger:   logger,
-		now:      now,
-		fetching: make(chan struct{}, 1),
+		breaker:    newBreaker(failures, cooldown),
+		failures:   failures,
+		logger:     logger,
+		now:        now,
+		configured: slices.Clone(s.Capabilities),
+		fetching:   make(chan struct{}, 1),
 	}, nil
 }
 
@@ -424,6 +439,11 @@ func (c *Client) refreshCapabilities(ctx context.Context) (*capabilitySet, error
 		status:    slices.Contains(res.Capabilities, CapabilityStatus),
 		fetchedAt: c.now(),
 	}
+	for _, want := range c.configured {
+		if !slices.Contains(res.Capabilities, want) {
+			cs.missing = append(cs.missing, want)
+		}
+	}
 	switch res.Protocol {
 	case ProtocolVersion:
 	case "":
@@ -432,6 +452,9 @@ func (c *Client) refreshCapabilities(ctx context.Context) (*capabilitySet, error
 	default:
 		cs.err = adapters.Terminal(fmt.Errorf("%s speaks protocol %q (adapter %q version %q), but Agora speaks %q: deploy an adapter release that speaks %[5]q: %w",
 			c.who, res.Protocol, res.Name, res.Version, ProtocolVersion, ErrProtocolMismatch))
+	}
+	if cs.err == nil {
+		c.noteUnused(ctx, res)
 	}
 	c.capsMu.Lock()
 	c.caps = cs
@@ -451,10 +474,17 @@ func (c *Client) Capabilities(ctx context.Context) (protocol, name, version stri
 }
 
 // Ping asks the adapter for its capabilities, which proves it answers,
-// accepts Agora's signature and speaks protocol v1.
+// accepts Agora's signature and speaks protocol v1, and that it declares
+// every capability the config lists.
 func (c *Client) Ping(ctx context.Context) error {
-	_, err := c.refreshCapabilities(ctx)
-	return err
+	cs, err := c.refreshCapabilities(ctx)
+	if err != nil {
+		return err
+	}
+	if len(cs.missing) > 0 {
+		return c.mismatch(cs, cs.missing, "")
+	}
+	return nil
 }
 
 // Close releases idle connections.
@@ -488,6 +518,9 @@ func (c *Client) checkPending(cs *capabilitySet, cl call, pending bool, operatio
 	case !cs.status:
 		return adapters.Terminal(fmt.Errorf("%s: %s: answered pending, but does not declare the %q capability, so Agora cannot follow the operation: %w",
 			c.who, cl, CapabilityStatus, ErrProtocolMismatch))
+	case !slices.Contains(c.configured, CapabilityStatus):
+		return adapters.Terminal(fmt.Errorf("%s: %s: answered pending, but the offering's config.capabilities does not list %q, so Agora cannot follow the operation: add it",
+			c.who, cl, CapabilityStatus))
 	}
 	return nil
 }
@@ -515,16 +548,15 @@ func (r instanceResult) provision() adapters.ProvisionResult {
 		Pending: r.Pending, OperationToken: r.Operation}
 }
 
-// Update sends PATCH /v1/instances/{id}, when the adapter declares the
-// "update" capability.
-func (c *Client) Update(ctx context.Context, req adapters.UpdateRequest) (adapters.UpdateResult, error) {
+// update sends PATCH /v1/instances/{id}. Only the types Adapter returns
+// for a config listing "update" reach it.
+func (c *Client) update(ctx context.Context, req adapters.UpdateRequest) (adapters.UpdateResult, error) {
 	cs, err := c.capabilities(ctx)
 	if err != nil {
 		return adapters.UpdateResult{}, err
 	}
 	if !cs.update {
-		return adapters.UpdateResult{}, fmt.Errorf("%s: update %s: %w: the adapter does not declare the %q capability",
-			c.who, req.InstanceID, adapters.ErrNotSupported, CapabilityUpdate)
+		return adapters.UpdateResult{}, c.mismatch(cs, []string{CapabilityUpdate}, "update "+req.InstanceID)
 	}
 	cl := call{method: http.MethodPatch, path: instancePath(req.InstanceID), requestID: req.Origin.RequestID,
 		body: updateBody{Offering: req.Offering, Plan: toWirePlan(req.Plan), PreviousPlan: toWirePlan(req.PreviousPlan),
@@ -601,16 +633,15 @@ func (c *Client) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapte
 	return adapters.UnbindResult{Pending: res.Pending, OperationToken: res.Operation}, nil
 }
 
-// Poll sends GET /v1/instances/{id}/operations/{operation}, when the
-// adapter declares the "status" capability.
-func (c *Client) Poll(ctx context.Context, req adapters.PollRequest) (adapters.PollResult, error) {
+// poll sends GET /v1/instances/{id}/operations/{operation}. Only the
+// types Adapter returns for a config listing "status" reach it.
+func (c *Client) poll(ctx context.Context, req adapters.PollRequest) (adapters.PollResult, error) {
 	cs, err := c.capabilities(ctx)
 	if err != nil {
 		return adapters.PollResult{}, err
 	}
 	if !cs.status {
-		return adapters.PollResult{}, fmt.Errorf("%s: poll %s: %w: the adapter does not declare the %q capability",
-			c.who, req.InstanceID, adapters.ErrNotSupported, CapabilityStatus)
+		return adapters.PollResult{}, c.mismatch(cs, []string{CapabilityStatus}, "poll "+req.InstanceID)
 	}
 	if req.Token == "" {
 		return adapters.PollResult{}, adapters.Terminal(fmt.Errorf("%s: poll %s: no operation token to ask about", c.who, req.InstanceID))
@@ -644,11 +675,3 @@ func (c *Client) Poll(ctx context.Context, req adapters.PollRequest) (adapters.P
 	}
 	return out, nil
 }
-
-var (
-	_ adapters.Adapter = (*Client)(nil)
-	_ adapters.Updater = (*Client)(nil)
-	_ adapters.Poller  = (*Client)(nil)
-	_ adapters.Pinger  = (*Client)(nil)
-	_ adapters.Closer  = (*Client)(nil)
-)

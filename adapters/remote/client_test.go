@@ -301,18 +301,6 @@ func TestCapabilities(t *testing.T) {
 	}
 }
 
-func TestUpdateWithoutTheCapability(t *testing.T) {
-	a := &scripted{}
-	c := newClient(t, serve(t, a).URL, remote.Options{})
-	_, err := c.Update(t.Context(), adapters.UpdateRequest{InstanceID: "i-1", Plan: testPlan})
-	if !errors.Is(err, adapters.ErrNotSupported) || !strings.Contains(err.Error(), `"update" capability`) {
-		t.Fatalf("want ErrNotSupported naming the capability, got %v", err)
-	}
-	if a.calls.Load() != 0 {
-		t.Error("the adapter was called")
-	}
-}
-
 func TestPendingNeedsTheStatusCapability(t *testing.T) {
 	c := newClient(t, serve(t, &scripted{pending: true}).URL, remote.Options{})
 	_, err := c.Provision(t.Context(), provisionReq())
@@ -323,12 +311,12 @@ func TestPendingNeedsTheStatusCapability(t *testing.T) {
 
 func TestPendingAndPoll(t *testing.T) {
 	p := &polling{scripted: &scripted{pending: true}}
-	c := newClient(t, serve(t, p).URL, remote.Options{})
+	c := newClient(t, serve(t, p).URL, remote.Options{}, func(s *remote.Settings) { s.Capabilities = []string{remote.CapabilityStatus} })
 	res, err := c.Provision(t.Context(), provisionReq())
 	if err != nil || !res.Pending || res.OperationToken != "op/1" {
 		t.Fatalf("Provision: %+v, %v", res, err)
 	}
-	pr, err := c.Poll(t.Context(), adapters.PollRequest{Kind: adapters.OpBind, InstanceID: "i-1", BindingID: "b-1",
+	pr, err := c.Adapter().(adapters.Poller).Poll(t.Context(), adapters.PollRequest{Kind: adapters.OpBind, InstanceID: "i-1", BindingID: "b-1",
 		Offering: "o", Plan: testPlan, Token: res.OperationToken})
 	if err != nil {
 		t.Fatal(err)

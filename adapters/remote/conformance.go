@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,12 @@ type ConformanceOptions struct {
 	InvalidProvisionParameters          map[string]any
 	CheckCredentials, CheckRevoked      func(ctx context.Context, creds map[string]any) error
 	CheckIsolation                      func(ctx context.Context, credsA, credsB map[string]any) error
+	// Capabilities are what the offering's config.capabilities lists, for
+	// a gate that judges a catalog entry; nil when it lists none (the
+	// producer gate then fills them in from Report.Capabilities). Each
+	// must be declared by the adapter, or the configured-capabilities
+	// check fails. The kit always runs with what the adapter declares.
+	Capabilities []string
 	// Timeout bounds each call; default 30s.
 	Timeout time.Duration
 	// Logf receives progress lines; default silent.
@@ -39,6 +46,7 @@ type ConformanceOptions struct {
 // The protocol checks' names, as reported.
 const (
 	CheckCapabilities         = "capabilities"
+	CheckConfiguredCaps       = "configured-capabilities"
 	CheckRejectsUnsigned      = "rejects-unsigned"
 	CheckRejectsBadSignature  = "rejects-bad-signature"
 	CheckRejectsStale         = "rejects-stale-timestamp"
@@ -48,9 +56,11 @@ const (
 
 // Conformance judges a remote adapter: the protocol's own rules first
 // (capabilities, signatures, timestamps, replays), then every check of the
-// conformance kit through a Client, exactly as Agora would reach it. It
-// returns an error only for options no run could use; a failing adapter
-// is a Report with failed checks.
+// conformance kit through a Client, exactly as Agora would reach it, with
+// the capabilities the adapter declares. It returns an error only for
+// options no run could use; a failing adapter is a Report with failed
+// checks. Report.Capabilities holds what the adapter declared, as far as
+// this Agora knows the capability.
 //
 // The Client it uses does not retry, so the kit judges what the adapter
 // answers rather than what retries hide.
@@ -76,6 +86,9 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 	var results []conformance.CheckResult
 	caps, capsResult := p.capabilities(ctx)
 	results = append(results, capsResult)
+	if opts.Capabilities != nil {
+		results = append(results, configuredCapabilities(caps, opts.Capabilities))
+	}
 	for _, check := range []struct {
 		name string
 		run  func(context.Context) conformance.CheckResult
@@ -105,7 +118,8 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 		return conformance.Report{Results: results}, nil
 	}
 
-	raw := map[string]any{"url": opts.URL, "timeout": opts.Timeout.String(), "retries": 0}
+	declared := caps.declared()
+	raw := map[string]any{"url": opts.URL, "timeout": opts.Timeout.String(), "retries": 0, "capabilities": declared}
 	if opts.Secret != "" {
 		raw["secret"] = opts.Secret
 	}
@@ -113,7 +127,7 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 		raw["tls"] = map[string]any{"ca_file": opts.TLS.CAFile, "cert_file": opts.TLS.CertFile, "key_file": opts.TLS.KeyFile}
 	}
 	kit := conformance.Run(ctx, conformance.Options{
-		Factory:                    conformanceFactory(caps.update),
+		Factory:                    Factory(),
 		Settings:                   adapters.MapSettings(raw),
 		Plans:                      []adapters.PlanConfig{{Plan: opts.Plan}},
 		Offering:                   "conformance",
@@ -127,49 +141,48 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 		Logf:                       opts.Logf,
 	})
 	results = append(results, kit.Results...)
-	return conformance.Report{Results: results}, nil
+	return conformance.Report{Results: results, Capabilities: declared}, nil
 }
 
-// conformanceFactory builds Clients that show the kit the adapter's real
-// capabilities: a Client always has an Update method (Agora's factory
-// cannot ask the adapter first), but the kit should skip the update check
-// for an adapter that does not declare "update", not fail it.
-func conformanceFactory(update bool) adapters.Factory {
-	f := Factory()
-	if update {
-		return f
-	}
-	newClient := f.New
-	f.New = func(ctx context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-		a, err := newClient(ctx, cfg)
-		if err != nil {
-			return nil, err
+// declared are the capabilities the adapter declared that this Agora
+// knows, in their usual order; never nil, so a config built from them
+// says "none" rather than "not set".
+func (cs *capabilitySet) declared() []string {
+	out := []string{}
+	for _, known := range knownCapabilities() {
+		if slices.Contains(cs.result.Capabilities, known) {
+			out = append(out, known)
 		}
-		return withoutUpdate{a.(*Client)}, nil
 	}
-	return f
+	return out
 }
 
-// withoutUpdate is a Client without its Update method.
-type withoutUpdate struct{ c *Client }
-
-func (w withoutUpdate) Provision(ctx context.Context, r adapters.ProvisionRequest) (adapters.ProvisionResult, error) {
-	return w.c.Provision(ctx, r)
+// configuredCapabilities checks a catalog entry's config.capabilities
+// against what the adapter declares: a capability the adapter does not
+// declare would fail every call that needs it once live.
+func configuredCapabilities(caps *capabilitySet, configured []string) conformance.CheckResult {
+	res := conformance.CheckResult{Name: CheckConfiguredCaps}
+	if caps == nil {
+		res.Skipped, res.Detail = true, "needs the adapter's answer to GET /v1/capabilities (see the capabilities check)"
+		return res
+	}
+	var missing []string
+	for _, c := range configured {
+		if !slices.Contains(caps.result.Capabilities, c) {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) == 0 {
+		res.Passed = true
+		return res
+	}
+	res.Detail = fmt.Sprintf("config.capabilities lists %s, but the adapter declares %s at GET /v1/capabilities",
+		quoted(missing), truncate(quoted(caps.result.Capabilities)))
+	res.Hint = fmt.Sprintf("Remove %s from config.capabilities, or declare %s in the adapter's GET /v1/capabilities answer once it implements %s; "+
+		"leave config.capabilities out and the gate fills in what the adapter declares (docs/adapter-protocol.md, \"Capabilities\")",
+		quoted(missing), them(missing), them(missing))
+	return res
 }
-func (w withoutUpdate) Deprovision(ctx context.Context, r adapters.DeprovisionRequest) (adapters.DeprovisionResult, error) {
-	return w.c.Deprovision(ctx, r)
-}
-func (w withoutUpdate) Bind(ctx context.Context, r adapters.BindRequest) (adapters.BindResult, error) {
-	return w.c.Bind(ctx, r)
-}
-func (w withoutUpdate) Unbind(ctx context.Context, r adapters.UnbindRequest) (adapters.UnbindResult, error) {
-	return w.c.Unbind(ctx, r)
-}
-func (w withoutUpdate) Poll(ctx context.Context, r adapters.PollRequest) (adapters.PollResult, error) {
-	return w.c.Poll(ctx, r)
-}
-func (w withoutUpdate) Ping(ctx context.Context) error { return w.c.Ping(ctx) }
-func (w withoutUpdate) Close() error                   { return w.c.Close() }
 
 // probe sends the hand-made requests of the protocol checks.
 type probe struct {

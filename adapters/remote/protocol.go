@@ -22,6 +22,11 @@ const (
 	CapabilityStatus = "status" // GET /v1/instances/{id}/operations/{operation}
 )
 
+// knownCapabilities are the capabilities this Agora can use, in the order
+// errors and filled-in configs list them. A function, not a variable, so
+// no caller can change the list for everyone.
+func knownCapabilities() []string { return []string{CapabilityUpdate, CapabilityStatus} }
+
 // The headers every request carries.
 const (
 	HeaderRequestID = "X-Agora-Request-Id"
@@ -61,6 +66,10 @@ var (
 	// ErrUnavailable: the circuit breaker is open; calls fail fast until
 	// the adapter answers again.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrCapabilityMismatch: the offering's config.capabilities lists a
+	// capability the adapter does not declare at GET /v1/capabilities.
+	// Always terminal: the config or the adapter's release must change.
+	ErrCapabilityMismatch = errors.New("capability not declared by the adapter")
 )
 
 // wirePlan and the other wire* types are the JSON shapes of protocol v1.

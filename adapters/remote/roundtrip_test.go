@@ -17,8 +17,9 @@ func TestKitThroughHandlerAndClient(t *testing.T) {
 	srv, backend := serveMemadapter(t, remote.HandlerOptions{Name: "memory", Version: "test"})
 	check, revoked, isolation := memChecks(backend)
 	report := adaptertest.RunT(t, conformance.Options{
-		Factory:                    remote.Factory(),
-		Settings:                   adapters.MapSettings(map[string]any{"url": srv.URL, "secret": testSecret, "timeout": "10s"}),
+		Factory: remote.Factory(),
+		Settings: adapters.MapSettings(map[string]any{"url": srv.URL, "secret": testSecret, "timeout": "10s",
+			"capabilities": []string{remote.CapabilityUpdate}}),
 		Plans:                      []adapters.PlanConfig{{Plan: testPlan}},
 		ProvisionParameters:        map[string]any{"max_keys": 5},
 		InvalidProvisionParameters: map[string]any{"max_keys": 0},

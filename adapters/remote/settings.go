@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,6 +34,14 @@ type Settings struct {
 	// Producer names the adapter's owner in error messages; default the
 	// catalog's producer name.
 	Producer string `json:"producer,omitempty"`
+	// Capabilities are the optional parts of the protocol Agora may use:
+	// "update" (PATCH, for plan and parameter updates) and "status"
+	// (pending operations followed by polling). Default none. They decide
+	// the adapter's Go type, so the catalog rejects an offering that
+	// promises updates without "update". Each must also be declared by
+	// the adapter at GET /v1/capabilities; one it does not declare fails
+	// the calls that need it, and Ping.
+	Capabilities []string `json:"capabilities,omitempty"`
 }
 
 // TLSSettings are file paths, read once when the client is built.
@@ -96,6 +105,17 @@ func (s Settings) Validate() error {
 	}
 	if t := s.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
 		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
+	}
+	seen := map[string]bool{}
+	for i, c := range s.Capabilities {
+		switch {
+		case !slices.Contains(knownCapabilities(), c):
+			errs = append(errs, fmt.Errorf("capabilities[%d]: %q is not a capability of protocol v1; allowed: %s",
+				i, c, strings.Join(knownCapabilities(), ", ")))
+		case seen[c]:
+			errs = append(errs, fmt.Errorf("capabilities[%d]: %q is listed twice", i, c))
+		}
+		seen[c] = true
 	}
 	return errors.Join(errs...)
 }

@@ -25,14 +25,15 @@ func TestFactoryReportsEveryProblemAtOnce(t *testing.T) {
 	_, err := remote.Factory().New(t.Context(), adapters.Config{
 		Settings: adapters.MapSettings(map[string]any{
 			"url": "ftp://user:hunter2@files", "timeout": "soon", "retries": 11,
-			"tls": map[string]any{"cert_file": "/nonexistent.pem"},
+			"tls": map[string]any{"cert_file": "/nonexistent.pem"}, "capabilities": []string{"update", "backup", "update"},
 		}),
 	})
 	if err == nil {
 		t.Fatal("New accepted invalid settings")
 	}
 	for _, want := range []string{"url: scheme", "must not hold a user or password", "tls: set, but url is not https",
-		"timeout:", "retries: 11", "cert_file and key_file go together"} {
+		"timeout:", "retries: 11", "cert_file and key_file go together",
+		`capabilities[1]: "backup" is not a capability of protocol v1; allowed: update, status`, `capabilities[2]: "update" is listed twice`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}

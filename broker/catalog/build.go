@@ -575,6 +575,13 @@ func (b *builder) checkUpdater(f *File, path string, s *OfferingSpec, o *Offerin
 		return
 	}
 	msg := fmt.Sprintf("adapter %q cannot update instances (it does not implement adapters.Updater)", o.AdapterName)
+	// An adapter whose capabilities come from its config (adapter
+	// "remote") says how the catalog author gains the one missing.
+	if h, ok := o.Adapter.(interface {
+		MissingCapabilityHint(capability string) string
+	}); ok {
+		msg = fmt.Sprintf("adapter %q cannot update instances as configured: %s", o.AdapterName, h.MissingCapabilityHint("update"))
+	}
 	if s.PlanUpdateable {
 		b.fail(f, path+".plan_updateable", "must be false: %s", msg)
 	}

@@ -610,6 +610,13 @@ func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf f
 		}
 		reports[o.Name] = scrubReport(report, secret)
 		order = append(order, o.Name)
+		// A producer need not write the capabilities her adapter declares:
+		// the stored slice gets what the gate saw, like the secret gets
+		// its reference. A list she wrote herself the gate has checked.
+		if cfg != nil && mapValue(cfg, "capabilities") == nil && report.Capabilities != nil {
+			setMapValue(cfg, "capabilities", capabilitiesNode(report.Capabilities))
+			s.log.Info("capabilities filled in from the adapter", "producer", p.Name, "offering", o.Name, "capabilities", report.Capabilities)
+		}
 	}
 	g := gateResult(reports, order)
 	if len(order) == 0 {
@@ -619,6 +626,15 @@ func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf f
 		return nil, &Error{Kind: ErrGateFailed, Message: fmt.Sprintf("the conformance gate failed (%s): fix your adapter and apply again; nothing was stored", g.Summary), Gate: g}
 	}
 	return g, nil
+}
+
+// capabilitiesNode is config.capabilities as the gate fills it in.
+func capabilitiesNode(capabilities []string) *yaml.Node {
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for _, c := range capabilities {
+		seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: c})
+	}
+	return seq
 }
 
 func isAbsentNode(n *yaml.Node) bool {
@@ -634,7 +650,7 @@ func scrub(s, secret string) string {
 }
 
 func scrubReport(r conformance.Report, secret string) conformance.Report {
-	out := conformance.Report{Results: make([]conformance.CheckResult, len(r.Results))}
+	out := conformance.Report{Results: make([]conformance.CheckResult, len(r.Results)), Capabilities: r.Capabilities}
 	for i, c := range r.Results {
 		c.Detail, c.Hint = scrub(c.Detail, secret), scrub(c.Hint, secret)
 		out.Results[i] = c

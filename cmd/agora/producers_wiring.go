@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/adapters/remote"
 	"github.com/agora-osb/agora/broker/catalog"
@@ -43,9 +44,16 @@ func producerSelfService(path string, cat *catalog.Catalog) (*app.Producers, err
 }
 
 // remoteGate runs the remote protocol's conformance kit against one
-// offering of a producer's slice, with its first plan.
+// offering of a producer's slice, with its first plan. A config that
+// lists capabilities is checked against what the adapter declares; the
+// report says what it declared, for a config that lists none.
 func remoteGate(ctx context.Context, req producers.GateRequest) (conformance.Report, error) {
 	opts := remote.ConformanceOptions{URL: req.URL, Secret: req.Secret}
+	var settings remote.Settings
+	if err := adapters.MapSettings(req.Settings).Decode(&settings); err != nil {
+		return conformance.Report{}, fmt.Errorf("config: %w", err)
+	}
+	opts.Capabilities = settings.Capabilities
 	if req.Timeout != "" {
 		d, err := time.ParseDuration(req.Timeout)
 		if err != nil {

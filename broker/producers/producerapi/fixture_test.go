@@ -274,6 +274,8 @@ func fakeFactory(name string) adapters.Factory {
 			Secret  string `json:"secret"`
 			Timeout string `json:"timeout"`
 			Token   string `json:"token"`
+			// Capabilities as the remote adapter's config has them.
+			Capabilities []string `json:"capabilities"`
 		}
 		if err := cfg.Settings.Decode(&s); err != nil {
 			return nil, err
