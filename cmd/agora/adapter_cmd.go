@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/agora-osb/agora/adapters"
@@ -123,6 +124,11 @@ func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	} else {
 		fmt.Fprintf(stdout, "conformance of the remote adapter at %s\n", *url)
 		report.Print(stdout)
+		if report.Capabilities != nil {
+			// Agora uses only what catalog.yml lists (default none).
+			fmt.Fprintf(stdout, "declared capabilities: [%s]; list them in the offering's config.capabilities for Agora to use them\n",
+				strings.Join(report.Capabilities, ", "))
+		}
 	}
 	if report.Failed() {
 		failed := 0
@@ -150,7 +156,10 @@ func writeReportJSON(w io.Writer, url string, report conformance.Report) error {
 		Passed  bool    `json:"passed"`
 		Summary string  `json:"summary"`
 		Checks  []check `json:"checks"`
-	}{URL: url, Passed: !report.Failed(), Summary: report.Summary(), Checks: []check{}}
+		// Capabilities are what the adapter declared; absent when it did
+		// not answer GET /v1/capabilities.
+		Capabilities []string `json:"capabilities,omitempty"`
+	}{URL: url, Passed: !report.Failed(), Summary: report.Summary(), Checks: []check{}, Capabilities: report.Capabilities}
 	for _, c := range report.Results {
 		result := "pass"
 		switch {

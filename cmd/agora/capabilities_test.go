@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -123,5 +124,35 @@ func TestRemoteGateChecksConfiguredCapabilities(t *testing.T) {
 				t.Errorf("report.Capabilities %q, want [update]", report.Capabilities)
 			}
 		})
+	}
+}
+
+// `agora adapter test` tells the producer what her adapter declares and
+// where that goes in catalog.yml, in text and in JSON.
+func TestAdapterTestPrintsTheDeclaredCapabilities(t *testing.T) {
+	mem, err := memadapter.New(adapters.Config{Settings: adapters.MapSettings(map[string]any{"prefix": "cli-"})}, memadapter.NewBackend())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "cli-test-secret"
+	srv := httptest.NewServer(remote.Handler(mem, remote.HandlerOptions{Name: "memory", Version: "test", Secret: secret}))
+	defer srv.Close()
+
+	var text, stderr bytes.Buffer
+	if err := adapterCmd(t.Context(), []string{"test", "--url", srv.URL, "--secret", secret}, &text, &stderr); err != nil {
+		t.Fatalf("%v\n%s%s", err, text.String(), stderr.String())
+	}
+	if want := "declared capabilities: [update]; list them in the offering's config.capabilities"; !strings.Contains(text.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, text.String())
+	}
+	var js bytes.Buffer
+	if err := adapterCmd(t.Context(), []string{"test", "--url", srv.URL, "--secret", secret, "-o", "json"}, &js, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Capabilities []string `json:"capabilities"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &out); err != nil || !slices.Equal(out.Capabilities, []string{"update"}) {
+		t.Errorf("JSON capabilities %q (%v):\n%s", out.Capabilities, err, js.String())
 	}
 }
