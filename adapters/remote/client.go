@@ -94,8 +94,10 @@ const (
 	defaultBreakerCooldown = 10 * time.Second
 	backoffBase            = 200 * time.Millisecond
 	backoffMax             = 5 * time.Second
-	// capabilitiesTTL lets an adapter gain a capability (a new release
-	// with updates) without restarting Agora; Ping refreshes at once.
+	// capabilitiesTTL bounds how long Agora trusts an answer: a new
+	// adapter release that drops a configured capability (or adds one
+	// the config lists) is noticed without a restart; Ping refreshes at
+	// once.
 	capabilitiesTTL = 5 * time.Minute
 )
 
