@@ -86,13 +86,8 @@ func TestCatalogCheckRefusesUpdatesARemoteConfigDoesNotList(t *testing.T) {
 // The producer gate checks a slice's own config.capabilities against
 // what the adapter declares, and reports what it declared either way.
 func TestRemoteGateChecksConfiguredCapabilities(t *testing.T) {
-	mem, err := memadapter.New(adapters.Config{Settings: adapters.MapSettings(map[string]any{"prefix": "gate-"})}, memadapter.NewBackend())
-	if err != nil {
-		t.Fatal(err)
-	}
 	const secret = "gate-test-secret"
-	srv := httptest.NewServer(remote.Handler(mem, remote.HandlerOptions{Name: "memory", Version: "test", Secret: secret}))
-	defer srv.Close()
+	srv := serveMemadapter(t, secret)
 
 	for _, tc := range []struct {
 		name         string
@@ -130,13 +125,8 @@ func TestRemoteGateChecksConfiguredCapabilities(t *testing.T) {
 // `agora adapter test` tells the producer what her adapter declares and
 // where that goes in catalog.yml, in text and in JSON.
 func TestAdapterTestPrintsTheDeclaredCapabilities(t *testing.T) {
-	mem, err := memadapter.New(adapters.Config{Settings: adapters.MapSettings(map[string]any{"prefix": "cli-"})}, memadapter.NewBackend())
-	if err != nil {
-		t.Fatal(err)
-	}
 	const secret = "cli-test-secret"
-	srv := httptest.NewServer(remote.Handler(mem, remote.HandlerOptions{Name: "memory", Version: "test", Secret: secret}))
-	defer srv.Close()
+	srv := serveMemadapter(t, secret)
 
 	var text, stderr bytes.Buffer
 	if err := adapterCmd(t.Context(), []string{"test", "--url", srv.URL, "--secret", secret}, &text, &stderr); err != nil {
@@ -155,4 +145,17 @@ func TestAdapterTestPrintsTheDeclaredCapabilities(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &out); err != nil || !slices.Equal(out.Capabilities, []string{"update"}) {
 		t.Errorf("JSON capabilities %q (%v):\n%s", out.Capabilities, err, js.String())
 	}
+}
+
+// serveMemadapter serves the reference adapter over the remote protocol;
+// it declares "update" (it has Update) and not "status".
+func serveMemadapter(t *testing.T, secret string) *httptest.Server {
+	t.Helper()
+	mem, err := memadapter.New(adapters.Config{Settings: adapters.MapSettings(map[string]any{"prefix": "cmd-"})}, memadapter.NewBackend())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(remote.Handler(mem, remote.HandlerOptions{Name: "memory", Version: "test", Secret: secret}))
+	t.Cleanup(srv.Close)
+	return srv
 }
