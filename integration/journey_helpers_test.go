@@ -20,8 +20,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/agora-osb/agora/broker/producers/producerapi"
 	"github.com/agora-osb/agora/internal/devvault"
+	"github.com/agora-osb/agora/producers/producerapi"
 )
 
 // Helpers of producers_test.go and upstream_test.go: the agora CLI as a

@@ -15,8 +15,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/agora-osb/agora/broker/catalog"
-	"github.com/agora-osb/agora/broker/producers"
-	"github.com/agora-osb/agora/broker/producers/producerapi"
+	"github.com/agora-osb/agora/producers"
+	"github.com/agora-osb/agora/producers/producerapi"
 )
 
 // producerSlice is a producer's slice: one offering on the remote adapter

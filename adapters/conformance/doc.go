@@ -2,7 +2,7 @@
 // must pass before Agora serves it, in a form a producer runs on her own
 // machine against her own backend, long before she registers it, and that
 // Agora runs itself: `agora adapter test` and the producer gate
-// (broker/producers) call Run through adapters/remote, and a canary will.
+// (producers) call Run through adapters/remote, and a canary will.
 // Go tests call it through adapters/adaptertest.RunT, which reports each
 // check as a subtest.
 //

@@ -12,7 +12,7 @@ import (
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/adaptertest/memadapter"
 	"github.com/agora-osb/agora/adapters/remote"
-	"github.com/agora-osb/agora/broker/producers"
+	"github.com/agora-osb/agora/producers"
 )
 
 // remoteCatalog is a catalog with one remote offering that promises

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/agora-osb/agora/broker/producers"
-	"github.com/agora-osb/agora/broker/producers/producerapi"
+	"github.com/agora-osb/agora/producers"
+	"github.com/agora-osb/agora/producers/producerapi"
 )
 
 const producerUsage = `Usage: agora producer <command> [flags] [args]

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agora-osb/agora/broker/producers"
+	"github.com/agora-osb/agora/producers"
 )
 
 // fakeAgora answers the few producer routes the CLI tests use.

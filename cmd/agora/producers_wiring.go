@@ -9,8 +9,8 @@ import (
 	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/adapters/remote"
 	"github.com/agora-osb/agora/broker/catalog"
-	"github.com/agora-osb/agora/broker/producers"
 	"github.com/agora-osb/agora/internal/app"
+	"github.com/agora-osb/agora/producers"
 )
 
 // producerSelfService is what `agora serve` and `agora dev` give app.Run

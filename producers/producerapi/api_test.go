@@ -14,8 +14,8 @@ import (
 	"github.com/pivotal-cf/brokerapi/v11/domain/apiresponses"
 
 	"github.com/agora-osb/agora/broker/catalog"
-	"github.com/agora-osb/agora/broker/producers"
-	"github.com/agora-osb/agora/broker/producers/producerapi"
+	"github.com/agora-osb/agora/producers"
+	"github.com/agora-osb/agora/producers/producerapi"
 )
 
 var ctx = context.Background()

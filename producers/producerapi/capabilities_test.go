@@ -10,7 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/agora-osb/agora/adapters/conformance"
-	"github.com/agora-osb/agora/broker/producers"
+	"github.com/agora-osb/agora/producers"
 )
 
 // declaringGate passes every adapter and reports the capabilities it

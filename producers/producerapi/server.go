@@ -26,8 +26,8 @@ import (
 
 	"github.com/agora-osb/agora/broker/httpapi"
 	"github.com/agora-osb/agora/broker/livecatalog"
-	"github.com/agora-osb/agora/broker/producers"
 	"github.com/agora-osb/agora/broker/requestinfo"
+	"github.com/agora-osb/agora/producers"
 )
 
 // Options configures the API.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agora-osb/agora/broker/producers"
+	"github.com/agora-osb/agora/producers"
 )
 
 // Client drives the producer and admin API over HTTP. Set Token for a

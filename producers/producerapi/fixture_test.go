@@ -20,9 +20,9 @@ import (
 	"github.com/agora-osb/agora/broker/catalog"
 	"github.com/agora-osb/agora/broker/httpapi"
 	"github.com/agora-osb/agora/broker/livecatalog"
-	"github.com/agora-osb/agora/broker/producers"
-	"github.com/agora-osb/agora/broker/producers/producerapi"
 	"github.com/agora-osb/agora/broker/redisstore"
+	"github.com/agora-osb/agora/producers"
+	"github.com/agora-osb/agora/producers/producerapi"
 )
 
 const (
