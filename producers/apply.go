@@ -36,7 +36,7 @@ func (s *Service) Apply(ctx context.Context, name, author string, body []byte) (
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.store.nextVersion(ctx, name)
+	v, err := s.store.NextVersion(ctx, name)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -50,7 +50,7 @@ func (s *Service) Apply(ctx context.Context, name, author string, body []byte) (
 		}
 		ref, err := s.secrets.PutProducerSecret(ctx, name, "v"+strconv.Itoa(v)+"."+o.Name, sn.Value)
 		if err != nil {
-			return nil, unavailable(err, "Vault is unavailable: the protocol secret of offering %q could not be stored; nothing was changed, apply again shortly", o.Name)
+			return nil, Unavailable(err, "Vault is unavailable: the protocol secret of offering %q could not be stored; nothing was changed, apply again shortly", o.Name)
 		}
 		*sn = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ref}
 	}
@@ -66,7 +66,7 @@ func (s *Service) Restore(ctx context.Context, name, author string, from int) (*
 	if err != nil {
 		return nil, err
 	}
-	old, err := s.store.version(ctx, name, from)
+	old, err := s.store.Version(ctx, name, from)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -82,7 +82,7 @@ func (s *Service) Restore(ctx context.Context, name, author string, from int) (*
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.store.nextVersion(ctx, name)
+	v, err := s.store.NextVersion(ctx, name)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -100,7 +100,7 @@ func (s *Service) Deprecate(ctx context.Context, name, author, offering, plan st
 	}
 	oi := sl.offeringIndex(offering)
 	if oi < 0 {
-		return nil, fail(ErrNotFound, "offering %q is not in your live slice (v%d)", offering, live.Version)
+		return nil, Fail(ErrNotFound, "offering %q is not in your live slice (v%d)", offering, live.Version)
 	}
 	pi := -1
 	for j, p := range sl.producer().Offerings[oi].Plans {
@@ -109,7 +109,7 @@ func (s *Service) Deprecate(ctx context.Context, name, author, offering, plan st
 		}
 	}
 	if pi < 0 {
-		return nil, fail(ErrNotFound, "offering %q has no plan %q in your live slice (v%d)", offering, plan, live.Version)
+		return nil, Fail(ErrNotFound, "offering %q has no plan %q in your live slice (v%d)", offering, plan, live.Version)
 	}
 	if sl.producer().Offerings[oi].Plans[pi].Deprecated {
 		return &ApplyResult{Producer: name, Version: live.Version, Status: live.Status, Warnings: []string{"the plan was already deprecated"}}, nil
@@ -121,7 +121,7 @@ func (s *Service) Deprecate(ctx context.Context, name, author, offering, plan st
 	if _, err := s.check(ctx, rec.Producer, sl, storedSecrets); err != nil {
 		return nil, err
 	}
-	v, err := s.store.nextVersion(ctx, name)
+	v, err := s.store.NextVersion(ctx, name)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -138,7 +138,7 @@ func (s *Service) RemoveOffering(ctx context.Context, name, author, offering str
 	}
 	oi := sl.offeringIndex(offering)
 	if oi < 0 {
-		return nil, fail(ErrNotFound, "offering %q is not in your live slice (v%d)", offering, live.Version)
+		return nil, Fail(ErrNotFound, "offering %q is not in your live slice (v%d)", offering, live.Version)
 	}
 	id := offeringID(name, &sl.producer().Offerings[oi])
 	insts, err := s.loadInstances(ctx, id)
@@ -150,13 +150,13 @@ func (s *Service) RemoveOffering(ctx context.Context, name, author, offering str
 		for _, in := range insts[:min(n, 10)] {
 			ids = append(ids, in.inst.ID)
 		}
-		return nil, fail(ErrConflict, "offering %q still has %d instance(s) (%s): they must be deleted first; deprecate its plans to stop new ones", offering, n, strings.Join(ids, ", "))
+		return nil, Fail(ErrConflict, "offering %q still has %d instance(s) (%s): they must be deleted first; deprecate its plans to stop new ones", offering, n, strings.Join(ids, ", "))
 	}
 	sl.removeOffering(oi)
 	if err := sl.reparse(sliceSource); err != nil {
 		return nil, err
 	}
-	v, err := s.store.nextVersion(ctx, name)
+	v, err := s.store.NextVersion(ctx, name)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -171,7 +171,7 @@ func (s *Service) ApproveSlice(ctx context.Context, name string, v int, by strin
 	if err := s.makeLive(ctx, name, v, by); err != nil {
 		return nil, err
 	}
-	sv, err := s.store.version(ctx, name, v)
+	sv, err := s.store.Version(ctx, name, v)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -180,13 +180,13 @@ func (s *Service) ApproveSlice(ctx context.Context, name string, v int, by strin
 
 // RejectSlice closes a pending version without making it live.
 func (s *Service) RejectSlice(ctx context.Context, name string, v int, by, reason string) (*ApplyResult, error) {
-	err := s.store.update(ctx, name, func(_ *record, versions map[int]*SliceVersion) ([]*SliceVersion, error) {
+	err := s.store.Update(ctx, name, func(_ *Record, versions map[int]*SliceVersion) ([]*SliceVersion, error) {
 		sv, ok := versions[v]
 		if !ok {
-			return nil, fail(ErrNotFound, "producer %q has no slice version %d", name, v)
+			return nil, Fail(ErrNotFound, "producer %q has no slice version %d", name, v)
 		}
 		if sv.Status != SlicePendingApproval {
-			return nil, fail(ErrConflict, "version %d is %s; only a pending version can be rejected", v, sv.Status)
+			return nil, Fail(ErrConflict, "version %d is %s; only a pending version can be rejected", v, sv.Status)
 		}
 		now := s.now().UTC()
 		sv.Status, sv.DecidedAt, sv.DecidedBy, sv.Reason = SliceRejected, &now, by, reason
@@ -202,7 +202,7 @@ func (s *Service) RejectSlice(ctx context.Context, name string, v int, by, reaso
 // newVersion stores a checked slice as version v and, when live is set,
 // makes it live. A failed go-live leaves the version pending, with the
 // reason as a warning: an admin can approve it once the cause is fixed.
-func (s *Service) newVersion(ctx context.Context, rec record, sl *slice, v int, author, action string, gate *GateResult, warnings []string, live bool, basedOn int) (*ApplyResult, error) {
+func (s *Service) newVersion(ctx context.Context, rec Record, sl *slice, v int, author, action string, gate *GateResult, warnings []string, live bool, basedOn int) (*ApplyResult, error) {
 	text, err := sl.encode()
 	if err != nil {
 		return nil, err
@@ -215,7 +215,7 @@ func (s *Service) newVersion(ctx context.Context, rec record, sl *slice, v int, 
 		Version: v, Status: SlicePendingApproval, Author: author, Action: action,
 		CreatedAt: s.now().UTC(), Offerings: offerings, Gate: gate, Slice: text, BasedOn: basedOn,
 	}
-	if err := s.store.putVersion(ctx, rec.Name, sv); err != nil {
+	if err := s.store.PutVersion(ctx, rec.Name, sv); err != nil {
 		return nil, storeErr(err)
 	}
 	s.log.Info("slice version stored", "producer", rec.Name, "version", v, "action", action, "author", author, "gate", gate.Summary)
@@ -239,22 +239,22 @@ func (s *Service) newVersion(ctx context.Context, rec record, sl *slice, v int, 
 // producers and replicas, so two slices that each passed validation alone
 // cannot go live together and collide.
 func (s *Service) makeLive(ctx context.Context, name string, v int, by string) error {
-	unlock, err := s.store.lockCatalog(ctx, 2*time.Minute, 30*time.Second)
+	unlock, err := s.store.LockCatalog(ctx, 2*time.Minute, 30*time.Second)
 	if err != nil {
 		return storeErr(err)
 	}
 	defer unlock()
-	sv, err := s.store.version(ctx, name, v)
+	sv, err := s.store.Version(ctx, name, v)
 	if err != nil {
 		return storeErr(err)
 	}
 	switch sv.Status {
 	case SliceLive:
-		_, err := s.store.bumpGeneration(ctx)
+		_, err := s.store.BumpGeneration(ctx)
 		return storeErr(err)
 	case SlicePendingApproval:
 	default:
-		return fail(ErrConflict, "version %d is %s; only a pending version can go live (restore it to use it again)", v, sv.Status)
+		return Fail(ErrConflict, "version %d is %s; only a pending version can go live (restore it to use it again)", v, sv.Status)
 	}
 	f, err := fileFromText(liveSource(name, v), sv.Slice)
 	if err != nil {
@@ -274,21 +274,21 @@ func (s *Service) makeLive(ctx context.Context, name string, v int, by string) e
 			}
 			return &Error{Kind: ErrConflict, Message: fmt.Sprintf("version %d cannot go live: the catalog would not build with it", v), Problems: problems}
 		}
-		return unavailable(err, "the catalog could not be built")
+		return Unavailable(err, "the catalog could not be built")
 	}
 	if err := cat.Close(); err != nil {
 		s.log.Warn("closing adapters after the go-live check", "error", err)
 	}
-	err = s.store.update(ctx, name, func(rec *record, versions map[int]*SliceVersion) ([]*SliceVersion, error) {
+	err = s.store.Update(ctx, name, func(rec *Record, versions map[int]*SliceVersion) ([]*SliceVersion, error) {
 		target, ok := versions[v]
 		if !ok || target.Status != SlicePendingApproval {
-			return nil, fail(ErrConflict, "version %d changed while going live; retry", v)
+			return nil, Fail(ErrConflict, "version %d changed while going live; retry", v)
 		}
 		if target.BasedOn != 0 && target.BasedOn != rec.LiveVersion {
-			return nil, fail(ErrConflict, "version %d edits v%d, but v%d is live now; redo the change", v, target.BasedOn, rec.LiveVersion)
+			return nil, Fail(ErrConflict, "version %d edits v%d, but v%d is live now; redo the change", v, target.BasedOn, rec.LiveVersion)
 		}
 		if rec.State != StateActive {
-			return nil, fail(ErrConflict, "producer %q is %s: approve the producer first", name, rec.State)
+			return nil, Fail(ErrConflict, "producer %q is %s: approve the producer first", name, rec.State)
 		}
 		now := s.now().UTC()
 		changed := []*SliceVersion{target}
@@ -304,9 +304,9 @@ func (s *Service) makeLive(ctx context.Context, name string, v int, by string) e
 	if err != nil {
 		return storeErr(err)
 	}
-	gen, err := s.store.bumpGeneration(ctx)
+	gen, err := s.store.BumpGeneration(ctx)
 	if err != nil {
-		return unavailable(err, "version %d is live, but the replicas were not told (Redis); approve it again to retry", v)
+		return Unavailable(err, "version %d is live, but the replicas were not told (Redis); approve it again to retry", v)
 	}
 	s.log.Info("slice version live", "producer", name, "version", v, "by", by, "generation", gen)
 	return nil
@@ -375,7 +375,7 @@ func (s *Service) check(ctx context.Context, p Producer, sl *slice, mode secretM
 	if err := catalog.Validate(ctx, opts, files...); err != nil {
 		var ve *catalog.ValidationError
 		if !errors.As(err, &ve) {
-			return nil, unavailable(err, "the slice could not be validated")
+			return nil, Unavailable(err, "the slice could not be validated")
 		}
 		for _, fe := range ve.Errors {
 			if fe.Source == sliceSource {
@@ -389,12 +389,12 @@ func (s *Service) check(ctx context.Context, p Producer, sl *slice, mode secretM
 	}
 
 	var warnings []string
-	rec, err := s.store.get(ctx, p.Name)
+	rec, err := s.store.Get(ctx, p.Name)
 	if err != nil {
 		return nil, storeErr(err)
 	}
 	if rec.LiveVersion > 0 {
-		live, err := s.store.version(ctx, p.Name, rec.LiveVersion)
+		live, err := s.store.Version(ctx, p.Name, rec.LiveVersion)
 		if err != nil {
 			return nil, storeErr(err)
 		}
@@ -559,7 +559,7 @@ func undeprecations(name string, live, next *catalog.Producer) []string {
 // It is never skipped: without a gate no slice is accepted.
 func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf func(*yaml.Node) (string, error)) (*GateResult, error) {
 	if s.gate == nil {
-		return nil, unavailable(nil, "this Agora has no conformance gate configured, and slices never skip it: ask the platform team")
+		return nil, Unavailable(nil, "this Agora has no conformance gate configured, and slices never skip it: ask the platform team")
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.gateTimeout)
 	defer cancel()
@@ -578,7 +578,7 @@ func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf f
 		if sn := mapValue(cfg, "secret"); sn != nil {
 			v, err := secretOf(sn)
 			if err != nil {
-				return nil, unavailable(err, "Vault is unavailable: the protocol secret of offering %q could not be read for the gate", o.Name)
+				return nil, Unavailable(err, "Vault is unavailable: the protocol secret of offering %q could not be read for the gate", o.Name)
 			}
 			secret = v
 			settings["secret"] = secret
@@ -669,37 +669,37 @@ func (s *Service) resolveRef(ctx context.Context, ref string) (string, error) {
 }
 
 // activeProducer loads a producer who may change her slice.
-func (s *Service) activeProducer(ctx context.Context, name string) (record, error) {
-	rec, err := s.store.get(ctx, name)
+func (s *Service) activeProducer(ctx context.Context, name string) (Record, error) {
+	rec, err := s.store.Get(ctx, name)
 	if err != nil {
-		return record{}, storeErr(err)
+		return Record{}, storeErr(err)
 	}
 	switch rec.State {
 	case StateActive:
 		return rec, nil
 	case StatePending:
-		return record{}, fail(ErrForbidden, "producer %q is waiting for the platform team's approval; slices are accepted once approved", name)
+		return Record{}, Fail(ErrForbidden, "producer %q is waiting for the platform team's approval; slices are accepted once approved", name)
 	default:
-		return record{}, fail(ErrForbidden, "producer %q is %s", name, rec.State)
+		return Record{}, Fail(ErrForbidden, "producer %q is %s", name, rec.State)
 	}
 }
 
 // liveSlice loads an active producer and her live slice, parsed.
-func (s *Service) liveSlice(ctx context.Context, name string) (record, *slice, *SliceVersion, error) {
+func (s *Service) liveSlice(ctx context.Context, name string) (Record, *slice, *SliceVersion, error) {
 	rec, err := s.activeProducer(ctx, name)
 	if err != nil {
-		return record{}, nil, nil, err
+		return Record{}, nil, nil, err
 	}
 	if rec.LiveVersion == 0 {
-		return record{}, nil, nil, fail(ErrNotFound, "producer %q has no live slice", name)
+		return Record{}, nil, nil, Fail(ErrNotFound, "producer %q has no live slice", name)
 	}
-	live, err := s.store.version(ctx, name, rec.LiveVersion)
+	live, err := s.store.Version(ctx, name, rec.LiveVersion)
 	if err != nil {
-		return record{}, nil, nil, storeErr(err)
+		return Record{}, nil, nil, storeErr(err)
 	}
 	sl, err := parseSlice(sliceSource, []byte(live.Slice))
 	if err != nil {
-		return record{}, nil, nil, err
+		return Record{}, nil, nil, err
 	}
 	return rec, sl, live, nil
 }

@@ -8,22 +8,14 @@
 // goes live. Going live bumps a generation counter; every replica's
 // livecatalog.Loader rebuilds its catalog when the counter moves.
 //
-// # Key scheme
+// It keeps its state through two small interfaces, Store (producers,
+// slice versions, the catalog generation; redisstore.ProducerStore) and
+// SecretStore (protocol secrets; vaultstore.ProducerSecrets), and reads
+// the broker's instances through Instances. Their keys and paths are
+// documented with their implementations.
 //
-// With the default prefix "agora" ({name} is a Redis Cluster hash tag, so a
-// producer's record and versions change together in one MULTI):
-//
-//	agora:producers                       set     every producer name (the listing; no SCAN)
-//	agora:producers:{<name>}:record       string  producer record JSON, with the sha256 of her token
-//	agora:producers:{<name>}:slices       hash    version number -> SliceVersion JSON (slice text, status, author, time, gate report)
-//	agora:producers:{<name>}:version      string  counter handing out version numbers
-//	agora:catalog:generation              string  counter; INCR on every change of a live slice
-//	agora:catalog:lock                    string  serialises going live across producers and replicas (expires)
-//
-// The per-offering instance index (agora:offering:{<service_id>}:instances)
-// belongs to the broker's state store; see broker.InstanceIndex.
-//
-// What this package must never do: keep a secret in Redis. A token is
+// What this package must never do: talk to Redis or Vault itself, or keep
+// a secret in its Store. A token is
 // stored as its sha256 only, and shown once. The remote adapter's protocol
 // secret goes to Vault (SecretStore) and the stored slice keeps only a
 // vault: reference. A producer's slice may not reference any other Vault

@@ -43,11 +43,12 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Kind}
 }
 
-func fail(kind error, format string, args ...any) *Error {
+// Fail returns an *Error of kind with a message that names the fix.
+func Fail(kind error, format string, args ...any) *Error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
 
-// unavailable reports a dependency failure, naming which one owns the fix.
-func unavailable(cause error, format string, args ...any) *Error {
+// Unavailable reports a dependency failure, naming which one owns the fix.
+func Unavailable(cause error, format string, args ...any) *Error {
 	return &Error{Kind: ErrUnavailable, Message: fmt.Sprintf(format, args...), Cause: cause}
 }

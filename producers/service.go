@@ -37,16 +37,6 @@ type GateRequest struct {
 // failed checks. Production wires remote.Conformance.
 type Gate func(ctx context.Context, req GateRequest) (conformance.Report, error)
 
-// SecretStore keeps the remote adapter's protocol secret out of Redis.
-type SecretStore interface {
-	// PutProducerSecret stores value under key in the producer's secret
-	// and returns the vault: reference the catalog build resolves.
-	PutProducerSecret(ctx context.Context, producer, key, value string) (ref string, err error)
-	// OwnsRef reports whether ref points into that producer's secret, the
-	// only Vault path her slice may reference.
-	OwnsRef(producer, ref string) bool
-}
-
 // Instances reads the broker's instance records through the per-offering
 // index (redisstore.Store implements it).
 type Instances interface {
@@ -56,7 +46,7 @@ type Instances interface {
 
 // Config wires a Service.
 type Config struct {
-	Store *Store
+	Store Store
 	// Base are the static catalog sources (catalog.yml), as parsed.
 	Base []*catalog.File
 	// Build is how every replica builds the catalog: the adapter registry,
@@ -78,7 +68,7 @@ type Config struct {
 // /admin/producers. It is safe for concurrent use, and every replica may
 // run one: all state is in Redis and Vault.
 type Service struct {
-	store       *Store
+	store       Store
 	base        []*catalog.File
 	build       catalog.BuildOptions
 	secrets     SecretStore
@@ -187,20 +177,8 @@ func (s *Service) create(ctx context.Context, req CreateRequest, state State, se
 	for _, f := range s.base {
 		for _, p := range f.Producers {
 			if p.Name == req.Name {
-				return nil, fail(ErrConflict, "producer name %q belongs to a section of %s", req.Name, f.Source)
+				return nil, Fail(ErrConflict, "producer name %q belongs to a section of %s", req.Name, f.Source)
 			}
-		}
-	}
-	existing, err := s.store.list(ctx)
-	if err != nil {
-		return nil, unavailable(err, "Redis is unavailable")
-	}
-	for _, r := range existing {
-		if r.Name == req.Name {
-			return nil, fail(ErrConflict, "producer %q already exists", req.Name)
-		}
-		if strings.HasPrefix(r.Namespace, req.Namespace) || strings.HasPrefix(req.Namespace, r.Namespace) {
-			return nil, fail(ErrConflict, "namespace %q overlaps producer %q's namespace %q", req.Namespace, r.Name, r.Namespace)
 		}
 	}
 	token, hash, err := newToken(req.Name)
@@ -208,14 +186,16 @@ func (s *Service) create(ctx context.Context, req CreateRequest, state State, se
 		return nil, err
 	}
 	now := s.now().UTC()
-	rec := record{
+	rec := Record{
 		Producer: Producer{
 			Name: req.Name, Contact: req.Contact, Namespace: req.Namespace, State: state,
 			AutoApproveSlices: req.AutoApproveSlices, SelfRegistered: self, CreatedAt: now, UpdatedAt: now,
 		},
 		TokenSHA256: hash,
 	}
-	if err := s.store.create(ctx, rec); err != nil {
+	// The store claims name and namespace atomically: checking here
+	// first would race with a concurrent registration.
+	if err := s.store.Create(ctx, rec); err != nil {
 		return nil, storeErr(err)
 	}
 	s.log.Info("producer created", "producer", rec.Name, "state", rec.State, "self_registered", self, "namespace", rec.Namespace)
@@ -227,21 +207,21 @@ func (s *Service) create(ctx context.Context, req CreateRequest, state State, se
 func (s *Service) Authenticate(ctx context.Context, token string) (Producer, error) {
 	name, ok := tokenName(token)
 	if !ok {
-		return Producer{}, fail(ErrUnauthenticated, "not an Agora producer token")
+		return Producer{}, Fail(ErrUnauthenticated, "not an Agora producer token")
 	}
-	rec, err := s.store.get(ctx, name)
+	rec, err := s.store.Get(ctx, name)
 	if errors.Is(err, ErrNotFound) || (err == nil && !tokenMatches(token, rec.TokenSHA256)) {
-		return Producer{}, fail(ErrUnauthenticated, "the token is not valid (revoked, or mistyped)")
+		return Producer{}, Fail(ErrUnauthenticated, "the token is not valid (revoked, or mistyped)")
 	}
 	if err != nil {
-		return Producer{}, unavailable(err, "Redis is unavailable")
+		return Producer{}, Unavailable(err, "Redis is unavailable")
 	}
 	return rec.Producer, nil
 }
 
 // Get returns one producer.
 func (s *Service) Get(ctx context.Context, name string) (Producer, error) {
-	rec, err := s.store.get(ctx, name)
+	rec, err := s.store.Get(ctx, name)
 	if err != nil {
 		return Producer{}, storeErr(err)
 	}
@@ -250,7 +230,7 @@ func (s *Service) Get(ctx context.Context, name string) (Producer, error) {
 
 // List returns every producer, sorted by name.
 func (s *Service) List(ctx context.Context) ([]Producer, error) {
-	recs, err := s.store.list(ctx)
+	recs, err := s.store.List(ctx)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -274,7 +254,7 @@ func (s *Service) Suspend(ctx context.Context, name, by string) (Producer, error
 
 func (s *Service) setState(ctx context.Context, name, by string, state State) (Producer, error) {
 	var out Producer
-	err := s.store.update(ctx, name, func(rec *record, _ map[int]*SliceVersion) ([]*SliceVersion, error) {
+	err := s.store.Update(ctx, name, func(rec *Record, _ map[int]*SliceVersion) ([]*SliceVersion, error) {
 		rec.State = state
 		rec.UpdatedAt = s.now().UTC()
 		out = rec.Producer
@@ -299,7 +279,7 @@ func (s *Service) Update(ctx context.Context, name, by string, req UpdateRequest
 		return Producer{}, &Error{Kind: ErrInvalid, Message: "the change is not valid", Problems: []FieldProblem{{Path: "contact", Message: "must not be empty"}}}
 	}
 	var out Producer
-	err := s.store.update(ctx, name, func(rec *record, _ map[int]*SliceVersion) ([]*SliceVersion, error) {
+	err := s.store.Update(ctx, name, func(rec *Record, _ map[int]*SliceVersion) ([]*SliceVersion, error) {
 		if req.Contact != nil {
 			rec.Contact = *req.Contact
 		}
@@ -325,7 +305,7 @@ func (s *Service) RotateToken(ctx context.Context, name, by string) (*Created, e
 		return nil, err
 	}
 	var out Producer
-	err = s.store.update(ctx, name, func(rec *record, _ map[int]*SliceVersion) ([]*SliceVersion, error) {
+	err = s.store.Update(ctx, name, func(rec *Record, _ map[int]*SliceVersion) ([]*SliceVersion, error) {
 		rec.TokenSHA256 = hash
 		rec.UpdatedAt = s.now().UTC()
 		out = rec.Producer
@@ -341,10 +321,10 @@ func (s *Service) RotateToken(ctx context.Context, name, by string) (*Created, e
 // Versions lists a producer's slice versions, newest first, without their
 // slice text.
 func (s *Service) Versions(ctx context.Context, name string) ([]SliceVersion, error) {
-	if _, err := s.store.get(ctx, name); err != nil {
+	if _, err := s.store.Get(ctx, name); err != nil {
 		return nil, storeErr(err)
 	}
-	vs, err := s.store.versions(ctx, name)
+	vs, err := s.store.Versions(ctx, name)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -358,7 +338,7 @@ func (s *Service) Versions(ctx context.Context, name string) ([]SliceVersion, er
 
 // Version returns one slice version with its text and gate report.
 func (s *Service) Version(ctx context.Context, name string, v int) (SliceVersion, error) {
-	sv, err := s.store.version(ctx, name, v)
+	sv, err := s.store.Version(ctx, name, v)
 	if err != nil {
 		return SliceVersion{}, storeErr(err)
 	}
@@ -367,12 +347,12 @@ func (s *Service) Version(ctx context.Context, name string, v int) (SliceVersion
 
 // Live returns the producer's live slice version (ErrNotFound if none).
 func (s *Service) Live(ctx context.Context, name string) (SliceVersion, error) {
-	rec, err := s.store.get(ctx, name)
+	rec, err := s.store.Get(ctx, name)
 	if err != nil {
 		return SliceVersion{}, storeErr(err)
 	}
 	if rec.LiveVersion == 0 {
-		return SliceVersion{}, fail(ErrNotFound, "producer %q has no live slice yet", name)
+		return SliceVersion{}, Fail(ErrNotFound, "producer %q has no live slice yet", name)
 	}
 	return s.Version(ctx, name, rec.LiveVersion)
 }
@@ -381,7 +361,7 @@ func (s *Service) Live(ctx context.Context, name string) (SliceVersion, error) {
 func (s *Service) Generation(ctx context.Context) (int64, error) {
 	g, err := s.store.Generation(ctx)
 	if err != nil {
-		return 0, unavailable(err, "Redis is unavailable")
+		return 0, Unavailable(err, "Redis is unavailable")
 	}
 	return g, nil
 }
@@ -394,9 +374,9 @@ func storeErr(err error) error {
 		return err
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return unavailable(err, "the request was cancelled or timed out")
+		return Unavailable(err, "the request was cancelled or timed out")
 	}
-	return unavailable(err, "Redis is unavailable; retry shortly")
+	return Unavailable(err, "Redis is unavailable; retry shortly")
 }
 
 // sortedProblems orders problems by line; those without one come first,

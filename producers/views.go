@@ -21,13 +21,13 @@ type loadedInstance struct {
 func (s *Service) loadInstances(ctx context.Context, serviceID string) ([]loadedInstance, error) {
 	ids, err := s.instances.OfferingInstances(ctx, serviceID)
 	if err != nil {
-		return nil, unavailable(err, "Redis is unavailable")
+		return nil, Unavailable(err, "Redis is unavailable")
 	}
 	out := make([]loadedInstance, 0, len(ids))
 	for _, id := range ids {
 		snap, err := s.instances.Load(ctx, broker.LoadRequest{InstanceID: id, AllBindings: true})
 		if err != nil {
-			return nil, unavailable(err, "Redis is unavailable")
+			return nil, Unavailable(err, "Redis is unavailable")
 		}
 		if snap.Instance == nil || snap.Instance.ServiceID != serviceID {
 			continue
@@ -40,14 +40,14 @@ func (s *Service) loadInstances(ctx context.Context, serviceID string) ([]loaded
 // liveOfferings returns the offerings of a producer's live slice (none
 // when she has no live slice).
 func (s *Service) liveOfferings(ctx context.Context, name string) (*catalog.Producer, error) {
-	rec, err := s.store.get(ctx, name)
+	rec, err := s.store.Get(ctx, name)
 	if err != nil {
 		return nil, storeErr(err)
 	}
 	if rec.LiveVersion == 0 {
 		return &catalog.Producer{Name: name}, nil
 	}
-	live, err := s.store.version(ctx, name, rec.LiveVersion)
+	live, err := s.store.Version(ctx, name, rec.LiveVersion)
 	if err != nil {
 		return nil, storeErr(err)
 	}

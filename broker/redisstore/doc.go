@@ -1,6 +1,8 @@
-// Package redisstore keeps Agora's broker state and async job queue in
-// Redis (single node, Sentinel or Cluster, through go-redis's
-// UniversalClient).
+// Package redisstore keeps Agora's state in Redis (single node, Sentinel
+// or Cluster, through go-redis's UniversalClient): the broker's instances,
+// bindings, operations and async job queue (Store, Queue), and producer
+// self-service's producers and slice versions (ProducerStore). This is
+// the one place Agora's Redis keys are documented.
 //
 // # Key scheme
 //
@@ -18,6 +20,20 @@
 //	agora:offering:{<service_id>}:instances    set     instance IDs of one offering (index.go): added before
 //	                                                   the instance is first committed, removed after it is
 //	                                                   deleted, so a superset; rebuildable from the records
+//
+// Producer self-service ({<name>} is a hash tag, so a producer's record
+// and versions change together in one MULTI; the claims share one tag so
+// one script decides a name and namespace atomically):
+//
+//	agora:producers                                  set     every producer name (the listing; no SCAN)
+//	agora:producers:{<name>}:record                  string  producer record JSON, with the sha256 of her token
+//	agora:producers:{<name>}:slices                  hash    version number -> SliceVersion JSON (slice text, status, author, time, gate report)
+//	agora:producers:{<name>}:version                 string  counter handing out version numbers
+//	agora:producers:{claims}:names                   hash    producer name -> namespace
+//	agora:producers:{claims}:namespaces              hash    namespace -> producer name
+//	agora:producers:{claims}:namespace-prefixes      hash    every proper dash-prefix of a claimed namespace -> producer name
+//	agora:catalog:generation                         string  counter; INCR on every change of a live slice
+//	agora:catalog:lock                               string  serialises going live across producers and replicas (expires)
 //
 // What this package must never do: store a secret (the broker hands it
 // records that hold fingerprints and Vault references only), or run KEYS

@@ -1,5 +1,8 @@
-// Package vaultstore keeps binding credentials in Vault's KV v2 engine, so
-// that Redis only ever holds a reference to them.
+// Package vaultstore keeps Agora's secrets in Vault's KV v2 engine, so
+// that Redis only ever holds a reference to them: binding credentials and
+// async request parameters (Store), producers' protocol secrets
+// (ProducerSecrets), and the reading of catalog vault: references
+// (Resolver). Every one of them shares the process's one client.
 //
 // # Path scheme
 //
@@ -7,6 +10,7 @@
 //
 //	secret/data/agora/instances/<iid>/bindings/<bid>      a binding's credentials
 //	secret/data/agora/instances/<iid>/operations/<opid>   an async operation's request parameters, until it finishes
+//	secret/data/agora/producers/<name>/secret             a producer's protocol secrets, key "v<version>.<offering>"
 //
 // IDs that are not plain [A-Za-z0-9._-] are hex-encoded with an "x-"
 // prefix, so no ID can escape its segment. The reference the broker stores
@@ -33,6 +37,9 @@ import (
 // Config is set explicitly from Agora's own configuration. It never comes
 // silently from VAULT_* environment variables.
 type Config struct {
+	// Client is the process's one Vault client (NewClient); when nil, one
+	// is made from Address and Token.
+	Client  *vault.Client
 	Address string
 	Token   string
 	// Mount is the KV v2 mount (default "secret").
@@ -83,20 +90,23 @@ func NewClient(address, token string, timeout time.Duration) (*vault.Client, err
 
 // New returns a credential store.
 func New(cfg Config) (*Store, error) {
-	if cfg.Token == "" {
-		return nil, errors.New("vault: token is required")
-	}
 	if cfg.Mount == "" {
 		cfg.Mount = "secret"
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "agora"
 	}
-	client, err := NewClient(cfg.Address, cfg.Token, cfg.Timeout)
-	if err != nil {
-		return nil, err
+	client := cfg.Client
+	if client == nil {
+		if cfg.Token == "" {
+			return nil, errors.New("vault: token is required")
+		}
+		var err error
+		if client, err = NewClient(cfg.Address, cfg.Token, cfg.Timeout); err != nil {
+			return nil, err
+		}
 	}
-	return &Store{client: client, kv: client.KVv2(cfg.Mount), addr: cfg.Address, prefix: strings.Trim(cfg.Prefix, "/")}, nil
+	return &Store{client: client, kv: client.KVv2(cfg.Mount), addr: client.Address(), prefix: strings.Trim(cfg.Prefix, "/")}, nil
 }
 
 // Segment makes an ID safe as one path segment.

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	vaultapi "github.com/hashicorp/vault/api"
+
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/agora-osb/agora/adapters"
@@ -91,7 +93,11 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer vault.Stop()
 	cfg.Vault.Addr, cfg.Vault.Token = vault.Addr, vault.RootToken
 	say("dev Vault at %s (root token %q, in memory: lost on exit)", vault.Addr, vault.RootToken)
-	if err := seedDevVault(ctx, vault.Addr, vault.RootToken); err != nil {
+	vc, err := vaultstore.NewClient(vault.Addr, vault.RootToken, 0)
+	if err != nil {
+		return err
+	}
+	if err := seedDevVault(ctx, vc); err != nil {
 		return err
 	}
 
@@ -99,7 +105,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Credentials = []config.Credential{{Username: user, Password: pass}}
 	log := app.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 
-	cat, err := devCatalog(ctx, cfg, say, log)
+	cat, err := devCatalog(ctx, cfg, vaultstore.Resolver(vc), say, log)
 	if err != nil {
 		return err
 	}
@@ -114,19 +120,15 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Logger: log, Producers: prod, ExposeErrorDetails: true, Ready: func(addr string) {
+	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Vault: vc, Logger: log, Producers: prod, ExposeErrorDetails: true, Ready: func(addr string) {
 		printWelcome(stdout, "http://"+addr, user, pass, cat)
 	}})
 }
 
 // seedDevVault stores what catalog.yml references: the adapters' admin
 // credentials.
-func seedDevVault(ctx context.Context, addr, token string) error {
-	client, err := vaultstore.NewClient(addr, token, 10*time.Second)
-	if err != nil {
-		return err
-	}
-	for path, data := range devSecrets(token) {
+func seedDevVault(ctx context.Context, client *vaultapi.Client) error {
+	for path, data := range devSecrets(client.Token()) {
 		if _, err := client.KVv2("secret").Put(ctx, path, data); err != nil {
 			return fmt.Errorf("seed dev Vault at secret/%s: %w", path, err)
 		}
@@ -137,8 +139,7 @@ func seedDevVault(ctx context.Context, addr, token string) error {
 // devCatalog builds the catalog and keeps only the offerings whose backend
 // answers, saying which ones it skipped and why: a laptop without
 // RabbitMQ should still get every other service.
-func devCatalog(ctx context.Context, cfg config.Config, say func(string, ...any), log interface{ Info(string, ...any) }) (*catalog.Catalog, error) {
-	resolve := app.VaultResolver(cfg.Vault.Addr, cfg.Vault.Token)
+func devCatalog(ctx context.Context, cfg config.Config, resolve catalog.SecretResolver, say func(string, ...any), log interface{ Info(string, ...any) }) (*catalog.Catalog, error) {
 	cat, err := loadCatalog(ctx, cfg.Catalog, resolve, log)
 	if err != nil {
 		return nil, err

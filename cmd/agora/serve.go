@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/broker/vaultstore"
 	"github.com/agora-osb/agora/internal/app"
 	"github.com/agora-osb/agora/internal/config"
 )
@@ -29,7 +30,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log := app.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
-	cat, err := loadCatalog(ctx, cfg.Catalog, app.VaultResolver(cfg.Vault.Addr, cfg.Vault.Token), log)
+	vc, err := vaultstore.NewClient(cfg.Vault.Addr, cfg.Vault.Token, 0)
+	if err != nil {
+		return err
+	}
+	cat, err := loadCatalog(ctx, cfg.Catalog, vaultstore.Resolver(vc), log)
 	if err != nil {
 		return err
 	}
@@ -43,7 +48,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Logger: log, Producers: prod})
+	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Vault: vc, Logger: log, Producers: prod})
 }
 
 // loadCatalog parses, validates and builds the catalog; a bad catalog stops

@@ -6,7 +6,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	vault "github.com/hashicorp/vault/api"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agora-osb/agora/adapters"
@@ -33,8 +33,11 @@ import (
 type Options struct {
 	Config  config.Config
 	Catalog *catalog.Catalog
-	Redis   redis.UniversalClient
-	Logger  *slog.Logger
+	// Redis and Vault are the process's one client each (RedisClient,
+	// vaultstore.NewClient): every store of the process shares them.
+	Redis  redis.UniversalClient
+	Vault  *vault.Client
+	Logger *slog.Logger
 	// Listener, when set, is served instead of listening on Config.Listen.
 	Listener net.Listener
 	// Ready is called once the server accepts connections.
@@ -55,7 +58,7 @@ type Producers struct {
 	// Base are the parsed sources Catalog was built from (catalog.yml).
 	Base []*catalog.File
 	// Build are the options Catalog was built with. A nil Resolve means
-	// Agora's own Vault, as configured.
+	// Agora's own Vault (Options.Vault).
 	Build catalog.BuildOptions
 	// Gate runs the conformance kit against a producer's adapter; nil
 	// refuses every slice (the gate is never skipped).
@@ -71,9 +74,7 @@ type Producers struct {
 // over by another replica or after a restart).
 func Run(ctx context.Context, opts Options) error {
 	cfg, log := opts.Config, opts.Logger
-	creds, err := vaultstore.New(vaultstore.Config{
-		Address: cfg.Vault.Addr, Token: cfg.Vault.Token, Mount: cfg.Vault.Mount, Prefix: cfg.Vault.Prefix,
-	})
+	creds, err := vaultstore.New(vaultstore.Config{Client: opts.Vault, Mount: cfg.Vault.Mount, Prefix: cfg.Vault.Prefix})
 	if err != nil {
 		return err
 	}
@@ -163,18 +164,14 @@ func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, st
 	cfg, log, p := opts.Config, opts.Logger, opts.Producers
 	build := p.Build
 	if build.Resolve == nil {
-		build.Resolve = VaultResolver(cfg.Vault.Addr, cfg.Vault.Token)
+		build.Resolve = vaultstore.Resolver(opts.Vault)
 	}
 	if build.Logger == nil {
 		build.Logger = log
 	}
-	vault, err := vaultstore.NewClient(cfg.Vault.Addr, cfg.Vault.Token, 10*time.Second)
-	if err != nil {
-		return nil, nil, err
-	}
 	svc, err := producers.New(producers.Config{
-		Store: producers.NewStore(opts.Redis, cfg.Redis.Prefix), Base: p.Base, Build: build,
-		Secrets: producers.NewVaultSecrets(vault, cfg.Vault.Mount, cfg.Vault.Prefix), Gate: p.Gate,
+		Store: redisstore.NewProducerStore(opts.Redis, cfg.Redis.Prefix), Base: p.Base, Build: build,
+		Secrets: vaultstore.NewProducerSecrets(opts.Vault, cfg.Vault.Mount, cfg.Vault.Prefix), Gate: p.Gate,
 		Instances: state, Catalog: b.Catalog, Logger: log,
 	})
 	if err != nil {
@@ -262,33 +259,4 @@ func humanDurations(_ []string, a slog.Attr) slog.Attr {
 		return slog.String(a.Key, a.Value.Duration().String())
 	}
 	return a
-}
-
-// VaultResolver resolves catalog references of the form
-// vault:<mount>/<path>#<key> against KV v2 with Agora's own Vault client.
-func VaultResolver(addr, token string) catalog.SecretResolver {
-	return func(ctx context.Context, path, key string) (string, error) {
-		client, err := vaultstore.NewClient(addr, token, 10*time.Second)
-		if err != nil {
-			return "", err
-		}
-		mount, rest, ok := strings.Cut(strings.Trim(path, "/"), "/")
-		if !ok {
-			return "", fmt.Errorf("vault reference %q: want <mount>/<path>", path)
-		}
-		rest = strings.TrimPrefix(rest, "data/")
-		secret, err := client.KVv2(mount).Get(ctx, rest)
-		if err != nil {
-			return "", fmt.Errorf("vault at %s: read %s: %w", addr, path, err)
-		}
-		v, ok := secret.Data[key]
-		if !ok {
-			return "", fmt.Errorf("vault at %s: %s has no key %q", addr, path, key)
-		}
-		s, ok := v.(string)
-		if !ok {
-			return "", errors.New("vault reference " + path + "#" + key + " is not a string")
-		}
-		return s, nil
-	}
 }

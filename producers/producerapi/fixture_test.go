@@ -75,7 +75,7 @@ func newFixture(t *testing.T, opts ...func(*producers.Config)) *fixture {
 		t.Fatal(err)
 	}
 	gate := &fakeGate{failURLs: map[string]bool{}}
-	store := producers.NewStore(rdb, "agora")
+	store := redisstore.NewProducerStore(rdb, "agora")
 	cfg := producers.Config{
 		Store: store, Base: []*catalog.File{base}, Build: build, Secrets: secrets, Gate: gate.run,
 		Instances: state, Catalog: b.Catalog,

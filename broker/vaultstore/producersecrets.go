@@ -1,4 +1,4 @@
-package producers
+package vaultstore
 
 import (
 	"context"
@@ -7,9 +7,11 @@ import (
 	"strings"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/agora-osb/agora/producers"
 )
 
-// VaultSecrets is the SecretStore over Agora's own Vault (KV v2). A
+// ProducerSecrets is producers.SecretStore over Agora's own Vault (KV v2). A
 // producer's protocol secrets live in one secret, one key per offering
 // and version:
 //
@@ -17,36 +19,36 @@ import (
 //
 // and the stored slice says vault:<mount>/<prefix>/producers/<name>/secret#<key>,
 // which the catalog build resolves like any catalog.yml reference.
-type VaultSecrets struct {
+type ProducerSecrets struct {
 	kv     *vault.KVv2
 	mount  string
 	prefix string
 }
 
-// NewVaultSecrets uses client (vaultstore.NewClient, configured explicitly
-// from Agora's config) on the KV v2 mount, below prefix.
-func NewVaultSecrets(client *vault.Client, mount, prefix string) *VaultSecrets {
+// NewProducerSecrets uses client (NewClient: the one Vault client of the
+// process) on the KV v2 mount, below prefix.
+func NewProducerSecrets(client *vault.Client, mount, prefix string) *ProducerSecrets {
 	if mount == "" {
 		mount = "secret"
 	}
 	if prefix == "" {
 		prefix = "agora"
 	}
-	return &VaultSecrets{kv: client.KVv2(mount), mount: strings.Trim(mount, "/"), prefix: strings.Trim(prefix, "/")}
+	return &ProducerSecrets{kv: client.KVv2(mount), mount: strings.Trim(mount, "/"), prefix: strings.Trim(prefix, "/")}
 }
 
-func (v *VaultSecrets) path(producer string) string {
+func (v *ProducerSecrets) path(producer string) string {
 	return v.prefix + "/producers/" + producer + "/secret"
 }
 
-func (v *VaultSecrets) refPrefix(producer string) string {
+func (v *ProducerSecrets) refPrefix(producer string) string {
 	return "vault:" + v.mount + "/" + v.path(producer) + "#"
 }
 
-// PutProducerSecret implements SecretStore. It adds the key with
+// PutProducerSecret implements producers.SecretStore. It adds the key with
 // check-and-set, so two versions stored at once cannot drop each other's
 // key.
-func (v *VaultSecrets) PutProducerSecret(ctx context.Context, producer, key, value string) (string, error) {
+func (v *ProducerSecrets) PutProducerSecret(ctx context.Context, producer, key, value string) (string, error) {
 	path := v.path(producer)
 	for range 5 {
 		data := map[string]any{}
@@ -78,10 +80,10 @@ func (v *VaultSecrets) PutProducerSecret(ctx context.Context, producer, key, val
 	return "", fmt.Errorf("vault: write %s: too many concurrent writers", path)
 }
 
-// OwnsRef implements SecretStore.
-func (v *VaultSecrets) OwnsRef(producer, ref string) bool {
+// OwnsRef implements producers.SecretStore.
+func (v *ProducerSecrets) OwnsRef(producer, ref string) bool {
 	key, ok := strings.CutPrefix(ref, v.refPrefix(producer))
 	return ok && key != "" && !strings.Contains(key, "#")
 }
 
-var _ SecretStore = (*VaultSecrets)(nil)
+var _ producers.SecretStore = (*ProducerSecrets)(nil)

@@ -1,0 +1,286 @@
+package producers
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/adapters/conformance"
+	"github.com/agora-osb/agora/broker/catalog"
+)
+
+const baseCatalog = `
+producers:
+  - name: data-team
+    contact: data@example.com
+    offerings:
+      - name: db
+        description: A database.
+        adapter: remote
+        config: {url: "http://db.example.com", secret: s}
+        plans: [{name: small, description: Small.}]
+`
+
+// stubAdapter is what the stub remote factory builds: it does nothing.
+type stubAdapter struct{}
+
+func (stubAdapter) Provision(context.Context, adapters.ProvisionRequest) (adapters.ProvisionResult, error) {
+	return adapters.ProvisionResult{}, nil
+}
+
+func (stubAdapter) Deprovision(context.Context, adapters.DeprovisionRequest) (adapters.DeprovisionResult, error) {
+	return adapters.DeprovisionResult{}, nil
+}
+
+func (stubAdapter) Bind(context.Context, adapters.BindRequest) (adapters.BindResult, error) {
+	return adapters.BindResult{}, nil
+}
+
+func (stubAdapter) Unbind(context.Context, adapters.UnbindRequest) (adapters.UnbindResult, error) {
+	return adapters.UnbindResult{}, nil
+}
+
+// stubRemote decodes the remote adapter's settings strictly, so a slice
+// with a mistyped config field fails as it would in production.
+func stubRemote() adapters.Factory {
+	return adapters.Factory{Name: "remote", New: func(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
+		var s struct {
+			URL          string   `json:"url"`
+			Secret       string   `json:"secret"`
+			Capabilities []string `json:"capabilities"`
+		}
+		if err := cfg.Settings.Decode(&s); err != nil {
+			return nil, err
+		}
+		return stubAdapter{}, nil
+	}}
+}
+
+type testService struct {
+	*Service
+	store   *memStore
+	secrets *memSecrets
+	gated   []GateRequest
+	failing map[string]bool // URLs whose gate fails
+}
+
+func newTestService(t *testing.T) *testService {
+	t.Helper()
+	base, err := catalog.ParseSource("catalog.yml", []byte(baseCatalog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := adapters.NewRegistry(stubRemote())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testService{store: newMemStore(), secrets: &memSecrets{values: map[string]string{}}, failing: map[string]bool{}}
+	build := catalog.BuildOptions{Registry: reg, Resolve: ts.secrets.resolve}
+	cat, err := catalog.Build(context.Background(), build, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Service, err = New(Config{
+		Store: ts.store, Base: []*catalog.File{base}, Build: build, Secrets: ts.secrets, Instances: noInstances{},
+		Catalog: func() *catalog.Catalog { return cat }, Gate: ts.gate,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+func (ts *testService) gate(_ context.Context, req GateRequest) (conformance.Report, error) {
+	ts.gated = append(ts.gated, req)
+	r := conformance.Report{Results: []conformance.CheckResult{{Name: "provision", Passed: true}}}
+	if ts.failing[req.URL] {
+		r.Results = append(r.Results, conformance.CheckResult{Name: "unbind", Detail: "credentials still work", Hint: "revoke them"})
+	}
+	return r, nil
+}
+
+func TestCreate(t *testing.T) {
+	tests := []struct {
+		name     string
+		req      CreateRequest
+		wantKind error
+		wantPath string // a problem path the error must carry
+		wantText string
+	}{
+		{"valid", CreateRequest{Name: "team-x", Contact: "x@example.com"}, nil, "", ""},
+		{"own namespace", CreateRequest{Name: "team-y", Contact: "y@example.com", Namespace: "yy-"}, nil, "", ""},
+		{"no name", CreateRequest{Contact: "c"}, ErrInvalid, "name", "is required"},
+		{"bad name", CreateRequest{Name: "Team_X", Contact: "c"}, ErrInvalid, "name", "lowercase"},
+		{"no contact", CreateRequest{Name: "team-z"}, ErrInvalid, "contact", "who to call"},
+		{"bad namespace", CreateRequest{Name: "team-z", Contact: "c", Namespace: "zz"}, ErrInvalid, "namespace", `ending in "-"`},
+		{"a catalog.yml section's name", CreateRequest{Name: "data-team", Contact: "c"}, ErrConflict, "", "catalog.yml"},
+		{"taken", CreateRequest{Name: "team-x", Contact: "c", Namespace: "elsewhere-"}, ErrConflict, "", "already exists"},
+		{"inside another's namespace", CreateRequest{Name: "team-x-db", Contact: "c"}, ErrConflict, "", "overlaps"},
+		{"around another's namespace", CreateRequest{Name: "team", Contact: "c"}, ErrConflict, "", "overlaps"},
+	}
+	ts := newTestService(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			created, err := ts.Create(context.Background(), tt.req)
+			if tt.wantKind == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if created.Token == "" || created.Producer.State != StateActive {
+					t.Errorf("created %+v", created)
+				}
+				return
+			}
+			var pe *Error
+			if !errors.Is(err, tt.wantKind) || !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want %v", err, tt.wantKind)
+			}
+			text := pe.Message
+			for _, p := range pe.Problems {
+				text += " | " + p.Path + ": " + p.Message
+			}
+			if !strings.Contains(text, tt.wantText) || (tt.wantPath != "" && !strings.Contains(text, tt.wantPath+": ")) {
+				t.Errorf("error %q does not name %q at %q", text, tt.wantText, tt.wantPath)
+			}
+		})
+	}
+}
+
+func TestTokensAndStates(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestService(t)
+	reg, err := ts.Register(ctx, CreateRequest{Name: "self", Contact: "s@example.com", AutoApproveSlices: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.Producer.State != StatePending || reg.Producer.AutoApproveSlices {
+		t.Errorf("a self-registered producer is %+v, want pending and not trusted", reg.Producer)
+	}
+	if p, err := ts.Authenticate(ctx, reg.Token); err != nil || p.Name != "self" {
+		t.Fatalf("Authenticate = %+v %v", p, err)
+	}
+	if _, err := ts.Apply(ctx, "self", "producer:self", []byte(sliceText("self-files", "http://files.example.com"))); !errors.Is(err, ErrForbidden) {
+		t.Errorf("a pending producer applied a slice: %v", err)
+	}
+	if _, err := ts.Approve(ctx, "self", "admin:ops"); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := ts.RotateToken(ctx, "self", "admin:ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Authenticate(ctx, reg.Token); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("the token before rotation still works: %v", err)
+	}
+	if _, err := ts.Authenticate(ctx, rotated.Token); err != nil {
+		t.Errorf("the rotated token does not work: %v", err)
+	}
+	for _, bad := range []string{"", "agp_self_", "agp_nobody_abc", rotated.Token + "x"} {
+		if _, err := ts.Authenticate(ctx, bad); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("Authenticate(%q) = %v, want unauthenticated", bad, err)
+		}
+	}
+}
+
+func sliceText(offering, url string) string {
+	return `offerings:
+  - name: ` + offering + `
+    description: Files.
+    adapter: remote
+    config: {url: "` + url + `", secret: "protocol-secret"}
+    plans: [{name: small, description: Small.}]
+`
+}
+
+func TestApplyRules(t *testing.T) {
+	tests := []struct {
+		name     string
+		slice    string
+		wantPath string
+		wantText string
+	}{
+		{"outside her namespace", sliceText("other-files", "http://f"), "offerings[0].name", `must start with "team-x-"`},
+		{"not the remote adapter", strings.Replace(sliceText("team-x-files", "http://f"), "adapter: remote", "adapter: postgres", 1), "offerings[0].adapter", "remote"},
+		{"a vault reference", sliceText("team-x-files", "vault:secret/x#y"), "offerings[0].config.url", "vault references are not allowed"},
+		{"a vault secret", strings.Replace(sliceText("team-x-files", "http://f"), `secret: "protocol-secret"`, `secret: "vault:secret/x#k"`, 1), "offerings[0].config.secret", "plain value"},
+		{"files on Agora's host", strings.Replace(sliceText("team-x-files", "http://f"), "secret: ", "tls: {ca_file: /etc/passwd}, secret: ", 1), "offerings[0].config.tls", "files on Agora's host"},
+		{"another producer's name", "name: data-team\n" + sliceText("team-x-files", "http://f"), "name", `belongs to producer "team-x"`},
+		{"an upstream broker", "upstream: {url: http://osb}\n" + sliceText("team-x-files", "http://f"), "upstream", "cannot import"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestService(t)
+			ctx := context.Background()
+			if _, err := ts.Create(ctx, CreateRequest{Name: "team-x", Contact: "x@example.com"}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(tt.slice))
+			var pe *Error
+			if !errors.Is(err, ErrInvalid) || !errors.As(err, &pe) {
+				t.Fatalf("Apply = %v, want invalid", err)
+			}
+			found := false
+			for _, p := range pe.Problems {
+				found = found || (strings.HasPrefix(p.Path, tt.wantPath) && strings.Contains(p.Message, tt.wantText))
+			}
+			if !found {
+				t.Errorf("problems %+v do not name %q at %q", pe.Problems, tt.wantText, tt.wantPath)
+			}
+			if len(ts.gated) != 0 {
+				t.Error("an invalid slice reached the gate")
+			}
+			if vs, _ := ts.store.Versions(ctx, "team-x"); len(vs) != 0 {
+				t.Errorf("an invalid slice was stored: %+v", vs)
+			}
+		})
+	}
+}
+
+func TestApplyGatesStoresAndGoesLive(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestService(t)
+	if _, err := ts.Create(ctx, CreateRequest{Name: "team-x", Contact: "x@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+
+	ts.failing["http://broken"] = true
+	_, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(sliceText("team-x-files", "http://broken")))
+	var pe *Error
+	if !errors.Is(err, ErrGateFailed) || !errors.As(err, &pe) || pe.Gate == nil || !pe.Gate.Failed {
+		t.Fatalf("Apply with a failing gate = %v, want gate_failed with the report", err)
+	}
+	if vs, _ := ts.store.Versions(ctx, "team-x"); len(vs) != 0 || len(ts.secrets.values) != 0 {
+		t.Fatalf("a slice that failed the gate left a version %v or a secret %v", vs, ts.secrets.values)
+	}
+
+	res, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(sliceText("team-x-files", "http://good")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != SlicePendingApproval || res.Version != 1 {
+		t.Fatalf("result %+v, want version 1 pending (a refused slice takes no number)", res)
+	}
+	stored, err := ts.store.Version(ctx, "team-x", res.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stored.Slice, "protocol-secret") || !strings.Contains(stored.Slice, "vault:secret/agora/producers/team-x/secret#v1.team-x-files") {
+		t.Errorf("the stored slice keeps the secret or lacks its reference:\n%s", stored.Slice)
+	}
+	if gen, _ := ts.store.Generation(ctx); gen != 0 {
+		t.Errorf("a pending version moved the generation to %d", gen)
+	}
+
+	if _, err := ts.ApproveSlice(ctx, "team-x", res.Version, "admin:ops"); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := ts.store.Get(ctx, "team-x")
+	if gen, _ := ts.store.Generation(ctx); rec.LiveVersion != 1 || gen != 1 {
+		t.Errorf("after approval: live v%d, generation %d; want v1 and 1", rec.LiveVersion, gen)
+	}
+	if _, err := ts.RejectSlice(ctx, "team-x", res.Version, "admin:ops", "no"); !errors.Is(err, ErrConflict) {
+		t.Errorf("rejecting the live version: %v, want a conflict", err)
+	}
+}
