@@ -79,7 +79,7 @@ producers:
       - name: with-params
         description: Takes a password as a parameter.
         adapter: remote
-        config: {url: %q, secret: %q}
+        config: {url: %q, secret: %q, capabilities: [update]}
         plans:
           - name: sync
             description: Answers at once.
