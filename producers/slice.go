@@ -133,7 +133,30 @@ func invalidFrom(err error) error {
 
 // fileFromText parses a stored slice for building the catalog.
 func fileFromText(source, text string) (*catalog.File, error) {
-	return catalog.ParseSource(source, wrap([]byte(text)))
+	f, err := catalog.ParseSource(source, wrap([]byte(text)))
+	if err != nil {
+		return nil, err
+	}
+	for i := range f.Producers {
+		for j := range f.Producers[i].Offerings {
+			legacyCapabilities(&f.Producers[i].Offerings[j])
+		}
+	}
+	return f, nil
+}
+
+// legacyCapabilities gives a slice stored before capabilities were
+// declared what the remote client then assumed of every adapter: update
+// and status. Since then the gate writes config.capabilities into every
+// slice it stores, so its absence marks a version from before; without
+// this, an upgrade would silently drop updates (or, for a plan that is
+// updateable, fail the whole catalog build). Re-applying the slice, or
+// restoring it, records what the adapter really declares.
+func legacyCapabilities(o *catalog.OfferingSpec) {
+	if o.Adapter != remoteAdapter || o.Config.Kind != yaml.MappingNode || mapValue(&o.Config, "capabilities") != nil {
+		return
+	}
+	setMapValue(&o.Config, "capabilities", capabilitiesNode([]string{"update", "status"}))
 }
 
 // encode renders the node tree as block YAML, the stored form.

@@ -45,3 +45,22 @@ func TestSliceLinesAndPathsAreTheSlicesOwn(t *testing.T) {
 		t.Fatalf("a whole catalog as a slice: %v", err)
 	}
 }
+
+func TestStoredSlicesFromBeforeCapabilitiesKeepUpdating(t *testing.T) {
+	legacy := "name: team-x\ncontact: c\nofferings:\n  - name: team-x-a\n    description: d\n    adapter: remote\n    plan_updateable: true\n    config: {url: 'http://a', secret: 'vault:secret/agora/producers/team-x/secret#v1.team-x-a'}\n    plans: [{name: p, description: d}]\n"
+	f, err := fileFromText("stored", legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps := mapValue(&f.Producers[0].Offerings[0].Config, "capabilities")
+	if caps == nil || len(caps.Content) != 2 || caps.Content[0].Value != "update" || caps.Content[1].Value != "status" {
+		t.Fatalf("a legacy slice's capabilities = %+v, want [update, status]", caps)
+	}
+	declared := strings.Replace(legacy, "config: {", "config: {capabilities: [], ", 1)
+	if f, err = fileFromText("stored", declared); err != nil {
+		t.Fatal(err)
+	}
+	if caps := mapValue(&f.Producers[0].Offerings[0].Config, "capabilities"); caps == nil || len(caps.Content) != 0 {
+		t.Errorf("a declared (empty) list was changed: %+v", caps)
+	}
+}
