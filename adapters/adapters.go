@@ -268,4 +268,10 @@ type Factory struct {
 	// returns a ready adapter. It should not require the backend to answer:
 	// a backend that is down at startup is reported by Ping, not by New.
 	New func(ctx context.Context, cfg Config) (Adapter, error)
+	// Check decodes and validates cfg like New, but without any I/O (no
+	// dial, no file, no Vault), and says which optional capabilities an
+	// adapter built from cfg would have. `agora catalog check` and a
+	// producer's apply run it: checking a catalog must not build one.
+	// Nil means the config is only judged when New runs.
+	Check func(cfg Config) (Capabilities, error)
 }

@@ -2,6 +2,8 @@ package producers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +36,9 @@ func (s *Service) Apply(ctx context.Context, name, author string, body []byte) (
 	}
 	gate, err := s.runGate(ctx, rec.Producer, sl, func(n *yaml.Node) (string, error) { return n.Value, nil })
 	if err != nil {
+		return nil, err
+	}
+	if err := s.recheck(ctx, rec.Producer, sl); err != nil {
 		return nil, err
 	}
 	v, err := s.store.NextVersion(ctx, name)
@@ -80,6 +85,9 @@ func (s *Service) Restore(ctx context.Context, name, author string, from int) (*
 	}
 	gate, err := s.runGate(ctx, rec.Producer, sl, func(n *yaml.Node) (string, error) { return s.resolveRef(ctx, n.Value) })
 	if err != nil {
+		return nil, err
+	}
+	if err := s.recheck(ctx, rec.Producer, sl); err != nil {
 		return nil, err
 	}
 	v, err := s.store.NextVersion(ctx, name)
@@ -264,7 +272,18 @@ func (s *Service) makeLive(ctx context.Context, name string, v int, by string) e
 	if err != nil {
 		return err
 	}
-	cat, err := catalog.Build(ctx, s.build, files...)
+	// Built as every replica will build it, but only what changed: the
+	// catalog this replica serves lends every unchanged adapter.
+	opts := s.build
+	opts.Previous = s.catalog()
+	if s.imports != nil {
+		gen, err := s.store.Generation(ctx)
+		if err != nil {
+			return storeErr(err)
+		}
+		opts.Import = s.imports.For(gen + 1) // the generation this change makes
+	}
+	cat, err := catalog.Build(ctx, opts, files...)
 	if err != nil {
 		var ve *catalog.ValidationError
 		if errors.As(err, &ve) {
@@ -363,30 +382,17 @@ const (
 // leaves the catalog. It returns warnings that do not stop the slice.
 func (s *Service) check(ctx context.Context, p Producer, sl *slice, mode secretMode) ([]string, error) {
 	problems := s.sliceRules(p, sl, mode)
-
-	files, err := s.liveFiles(ctx, p.Name, sl.file)
+	// Capabilities she left out are what the gate learns from her adapter
+	// (runGate fills them in); until then, assume every one, and check
+	// again with what it learnt (recheck).
+	for i := range sl.producer().Offerings {
+		legacyCapabilities(&sl.producer().Offerings[i])
+	}
+	cp, err := s.catalogProblems(ctx, p, sl)
 	if err != nil {
 		return nil, err
 	}
-	opts := s.build
-	// No Vault for a check: references resolve to a placeholder, the
-	// secret's value does not make a catalog valid or not.
-	opts.Resolve = func(context.Context, string, string) (string, error) { return "validated-without-vault", nil }
-	if err := catalog.Validate(ctx, opts, files...); err != nil {
-		var ve *catalog.ValidationError
-		if !errors.As(err, &ve) {
-			return nil, Unavailable(err, "the slice could not be validated")
-		}
-		for _, fe := range ve.Errors {
-			if fe.Source == sliceSource {
-				problems = append(problems, relocate(fe))
-			} else {
-				// Another source's problem is not hers to fix; the
-				// go-live build will refuse while it lasts.
-				s.log.Warn("catalog source has a problem", "source", fe.Source, "problem", fe.String())
-			}
-		}
-	}
+	problems = append(problems, cp...)
 
 	var warnings []string
 	rec, err := s.store.Get(ctx, p.Name)
@@ -413,6 +419,55 @@ func (s *Service) check(ctx context.Context, p Producer, sl *slice, mode secretM
 		return nil, invalid(sortedProblems(problems))
 	}
 	return warnings, nil
+}
+
+// catalogProblems checks the slice with every other live source, by the
+// catalog's rules (catalog.Check: pure, so nothing is built, dialled or
+// imported), and returns the problems that are hers to fix.
+func (s *Service) catalogProblems(ctx context.Context, p Producer, sl *slice) ([]FieldProblem, error) {
+	files, err := s.liveFiles(ctx, p.Name, sl.file)
+	if err != nil {
+		return nil, err
+	}
+	err = catalog.Check(s.build, files...)
+	if err == nil {
+		return nil, nil
+	}
+	var ve *catalog.ValidationError
+	if !errors.As(err, &ve) {
+		return nil, Unavailable(err, "the slice could not be validated")
+	}
+	var problems []FieldProblem
+	for _, fe := range ve.Errors {
+		if fe.Source == sliceSource {
+			problems = append(problems, relocate(fe))
+		} else {
+			// Another source's problem is not hers to fix; the go-live
+			// build will refuse while it lasts.
+			s.log.Warn("catalog source has a problem", "source", fe.Source, "problem", fe.String())
+		}
+	}
+	return problems, nil
+}
+
+// recheck checks the slice again after the gate filled in what it learnt
+// of her adapter (its capabilities): a plan that promises updates of an
+// adapter that declares none fails here, before anything is stored.
+func (s *Service) recheck(ctx context.Context, p Producer, sl *slice) error {
+	if err := sl.reparse(sliceSource); err != nil {
+		return err
+	}
+	problems, err := s.catalogProblems(ctx, p, sl)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		for i := range problems {
+			problems[i].Line = 0 // lines of the re-encoded slice, not of hers
+		}
+		return invalid(sortedProblems(problems))
+	}
+	return nil
 }
 
 // sliceRules are what only slices must obey, on top of the catalog's
@@ -565,6 +620,10 @@ func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf f
 	defer cancel()
 	reports := map[string]conformance.Report{}
 	var order []string
+	live, err := s.liveGated(ctx, p.Name)
+	if err != nil {
+		return nil, err
+	}
 	for i := range sl.producer().Offerings {
 		o := &sl.producer().Offerings[i]
 		cfg := mapValue(sl.offeringNode(i), "config")
@@ -582,6 +641,17 @@ func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf f
 			}
 			secret = v
 			settings["secret"] = secret
+		}
+		if prev, ok := live[o.Name]; ok && prev.fingerprint == gateFingerprint(o, settings) {
+			// Only what reaches the adapter matters; a new description or
+			// a deprecation does not send it to the gate again.
+			if cfg != nil && mapValue(cfg, "capabilities") == nil && prev.capabilities != nil {
+				setMapValue(cfg, "capabilities", prev.capabilities)
+			}
+			reports[o.Name] = conformance.Report{Results: []conformance.CheckResult{{Name: "unchanged", Skipped: true,
+				Detail: fmt.Sprintf("adapter, config and plans are as in live version %d, which passed the gate; not run again", prev.version)}}}
+			order = append(order, o.Name)
+			continue
 		}
 		url, _ := settings["url"].(string)
 		timeout := ""
@@ -626,6 +696,87 @@ func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf f
 		return nil, &Error{Kind: ErrGateFailed, Message: fmt.Sprintf("the conformance gate failed (%s): fix your adapter and apply again; nothing was stored", g.Summary), Gate: g}
 	}
 	return g, nil
+}
+
+// gatedOffering is an offering of the live slice, as the gate judged it.
+type gatedOffering struct {
+	version      int
+	fingerprint  string
+	capabilities *yaml.Node
+}
+
+// liveGated fingerprints the offerings of the producer's live slice, so
+// the gate runs only for offerings whose adapter, config or plans change.
+func (s *Service) liveGated(ctx context.Context, name string) (map[string]gatedOffering, error) {
+	rec, err := s.store.Get(ctx, name)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out := map[string]gatedOffering{}
+	if rec.LiveVersion == 0 {
+		return out, nil
+	}
+	live, err := s.store.Version(ctx, name, rec.LiveVersion)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	sl, err := parseSlice(liveSource(name, live.Version), []byte(live.Slice))
+	if err != nil {
+		return nil, err
+	}
+	for i := range sl.producer().Offerings {
+		o := &sl.producer().Offerings[i]
+		cfg := mapValue(sl.offeringNode(i), "config")
+		settings := map[string]any{}
+		if cfg != nil && cfg.Kind == yaml.MappingNode {
+			if err := cfg.Decode(&settings); err != nil {
+				continue // gated again
+			}
+		}
+		if sn := mapValue(cfg, "secret"); sn != nil {
+			secret, err := s.resolveRef(ctx, sn.Value)
+			if err != nil {
+				continue // not knowing means gating again
+			}
+			settings["secret"] = secret
+		}
+		out[o.Name] = gatedOffering{version: live.Version, fingerprint: gateFingerprint(o, settings), capabilities: mapValue(cfg, "capabilities")}
+	}
+	return out, nil
+}
+
+// gateFingerprint is what the gate's verdict depends on: the adapter, its
+// config (the secret as a hash, and capabilities left out: the gate fills
+// them in) and the plans it serves.
+func gateFingerprint(o *catalog.OfferingSpec, settings map[string]any) string {
+	cfg := make(map[string]any, len(settings))
+	for k, v := range settings {
+		cfg[k] = v
+	}
+	delete(cfg, "capabilities")
+	if secret, ok := cfg["secret"].(string); ok {
+		sum := sha256.Sum256([]byte(secret))
+		cfg["secret"] = hex.EncodeToString(sum[:])
+	}
+	type plan struct {
+		ID, Name string
+		Config   any
+	}
+	plans := make([]plan, len(o.Plans))
+	for j := range o.Plans {
+		var pc any
+		if !isAbsentNode(&o.Plans[j].Config) {
+			_ = o.Plans[j].Config.Decode(&pc)
+		}
+		plans[j] = plan{ID: o.Plans[j].ID, Name: o.Plans[j].Name, Config: pc}
+	}
+	data, _ := json.Marshal(struct {
+		Adapter string
+		Config  map[string]any
+		Plans   []plan
+	}{o.Adapter, cfg, plans})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // capabilitiesNode is config.capabilities as the gate fills it in.

@@ -62,6 +62,9 @@ type Config struct {
 	// GateTimeout bounds the whole gate of one slice (default 75s, under
 	// the HTTP server's 90s write timeout).
 	GateTimeout time.Duration
+	// Imports, when set, caches upstream catalogs per generation for the
+	// go-live build (shared with the replica's livecatalog.Loader).
+	Imports *catalog.ImportCache
 }
 
 // Service is producer self-service: the logic behind /producers and
@@ -78,6 +81,7 @@ type Service struct {
 	log         *slog.Logger
 	now         func() time.Time
 	gateTimeout time.Duration
+	imports     *catalog.ImportCache
 }
 
 // New returns a Service. Store, Secrets, Instances and Catalog are
@@ -112,6 +116,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		store: cfg.Store, base: cfg.Base, build: cfg.Build, secrets: cfg.Secrets, gate: cfg.Gate,
 		instances: cfg.Instances, catalog: cfg.Catalog, log: cfg.Logger, now: cfg.Now, gateTimeout: cfg.GateTimeout,
+		imports: cfg.Imports,
 	}, nil
 }
 

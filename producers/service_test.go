@@ -284,3 +284,45 @@ func TestApplyGatesStoresAndGoesLive(t *testing.T) {
 		t.Errorf("rejecting the live version: %v, want a conflict", err)
 	}
 }
+
+func TestTheGateRunsOnlyForOfferingsThatChanged(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestService(t)
+	if _, err := ts.Create(ctx, CreateRequest{Name: "team-x", Contact: "x@example.com", AutoApproveSlices: true}); err != nil {
+		t.Fatal(err)
+	}
+	v1 := sliceText("team-x-files", "http://files")
+	if res, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(v1)); err != nil || res.Status != SliceLive {
+		t.Fatalf("v1: %+v %v", res, err)
+	}
+	if len(ts.gated) != 1 {
+		t.Fatalf("v1 gated %d times, want 1", len(ts.gated))
+	}
+
+	described := strings.Replace(v1, "description: Files.", "description: Files, now with a better description.", 1)
+	res, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(described))
+	if err != nil || res.Status != SliceLive {
+		t.Fatalf("v2: %+v %v", res, err)
+	}
+	if len(ts.gated) != 1 {
+		t.Errorf("a new description sent the unchanged adapter to the gate again")
+	}
+	if len(res.Gate.Checks) != 1 || res.Gate.Checks[0].Name != "unchanged" || res.Gate.Checks[0].Result != "skip" {
+		t.Errorf("v2's gate report %+v does not say the offering was unchanged", res.Gate.Checks)
+	}
+
+	moved := strings.Replace(described, "http://files", "http://files-v2", 1)
+	if _, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(moved)); err != nil {
+		t.Fatal(err)
+	}
+	if len(ts.gated) != 2 || ts.gated[1].URL != "http://files-v2" {
+		t.Errorf("a new URL was not gated: %+v", ts.gated)
+	}
+	resecret := strings.Replace(moved, "protocol-secret", "rotated-secret", 1)
+	if _, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(resecret)); err != nil {
+		t.Fatal(err)
+	}
+	if len(ts.gated) != 3 {
+		t.Errorf("a new protocol secret was not gated")
+	}
+}

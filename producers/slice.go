@@ -145,13 +145,15 @@ func fileFromText(source, text string) (*catalog.File, error) {
 	return f, nil
 }
 
-// legacyCapabilities gives a slice stored before capabilities were
-// declared what the remote client then assumed of every adapter: update
-// and status. Since then the gate writes config.capabilities into every
-// slice it stores, so its absence marks a version from before; without
+// legacyCapabilities gives a remote offering without config.capabilities
+// what the remote client once assumed of every adapter: update and
+// status. The gate writes config.capabilities into every slice it stores,
+// so in a stored slice its absence marks a version from before; without
 // this, an upgrade would silently drop updates (or, for a plan that is
 // updateable, fail the whole catalog build). Re-applying the slice, or
-// restoring it, records what the adapter really declares.
+// restoring it, records what the adapter really declares. A slice being
+// applied is checked with the same assumption until the gate has asked
+// the adapter (Service.recheck).
 func legacyCapabilities(o *catalog.OfferingSpec) {
 	if o.Adapter != remoteAdapter || o.Config.Kind != yaml.MappingNode || mapValue(&o.Config, "capabilities") != nil {
 		return

@@ -29,6 +29,7 @@ func Factory() adapters.Factory {
 		Name:        "mysql",
 		Description: "A MariaDB/MySQL database per instance, a user per binding (data-team)",
 		New:         adapters.Constructor(New),
+		Check:       adapters.CheckConfig[Settings, PlanSettings, Adapter](),
 	}
 }
 

@@ -22,6 +22,7 @@ func Factory() adapters.Factory {
 		Name:        Name,
 		Description: "An existing OSB broker: requests are forwarded upstream, async passes through (any producer)",
 		New:         adapters.Constructor(New),
+		Check:       adapters.CheckConfig[Settings, PlanSettings, Adapter](),
 	}
 }
 

@@ -32,6 +32,7 @@ func Factory() adapters.Factory {
 		Name:        "postgres",
 		Description: "A PostgreSQL database per instance, a login role per binding (data-team)",
 		New:         adapters.Constructor(New),
+		Check:       adapters.CheckConfig[Settings, PlanSettings, Adapter](),
 	}
 }
 

@@ -22,6 +22,7 @@ func Factory() adapters.Factory {
 		Name:        "rabbitmq",
 		Description: "Shared RabbitMQ: one vhost per instance, one user per binding (messaging-team)",
 		New:         adapters.Constructor(New),
+		Check:       adapters.CheckConfig[Settings, PlanSettings, Adapter](),
 	}
 }
 

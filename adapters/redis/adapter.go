@@ -28,6 +28,7 @@ func Factory() adapters.Factory {
 		Name:        "redis",
 		Description: "Shared Redis: one key namespace per instance, one ACL user per binding (cache-team)",
 		New:         adapters.Constructor(New),
+		Check:       adapters.CheckConfig[Settings, PlanSettings, Adapter](),
 	}
 }
 

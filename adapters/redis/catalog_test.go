@@ -26,9 +26,14 @@ func TestCatalogSection(t *testing.T) {
 		resolved = append(resolved, path+"#"+key)
 		return "resolved-by-vault", nil
 	}
-	if err := catalog.Validate(context.Background(), catalog.BuildOptions{Registry: registry, Resolve: resolve}, f); err != nil {
+	if err := catalog.Check(catalog.BuildOptions{Registry: registry}, f); err != nil {
 		t.Fatalf("catalog-section.yml is invalid:\n%v", err)
 	}
+	built, err := catalog.Build(context.Background(), catalog.BuildOptions{Registry: registry, Resolve: resolve}, f)
+	if err != nil {
+		t.Fatalf("catalog-section.yml does not build:\n%v", err)
+	}
+	defer built.Close()
 	if len(resolved) != 1 || !strings.HasPrefix(resolved[0], "agora/adapters/redis#") {
 		t.Errorf("vault references resolved: %v, want the admin password only", resolved)
 	}

@@ -34,6 +34,10 @@ func (c *Client) Adapter() adapters.Adapter {
 // capability its adapter's type lacks: for a remote adapter, by listing
 // it in config.capabilities.
 func (c *Client) MissingCapabilityHint(capability string) string {
+	return missingCapabilityHint(capability)
+}
+
+func missingCapabilityHint(capability string) string {
 	return fmt.Sprintf("add %q to config.capabilities if your adapter declares it at GET /v1/capabilities (docs/adapter-protocol.md, \"Capabilities\")", capability)
 }
 

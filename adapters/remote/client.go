@@ -37,6 +37,10 @@ func Factory() adapters.Factory {
 			}
 			return c.Adapter(), nil
 		},
+		Check: func(cfg adapters.Config) (adapters.Capabilities, error) {
+			s, err := decodeConfig(cfg)
+			return s.declared(), err
+		},
 	}
 }
 
@@ -46,6 +50,20 @@ func Factory() adapters.Factory {
 type planSettings struct{}
 
 func newFromConfig(cfg adapters.Config) (*Client, error) {
+	s, err := decodeConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	producer := cfg.Producer
+	if producer == "" {
+		producer = cfg.Offering
+	}
+	return New(s, Options{Producer: producer, Logger: cfg.Logger})
+}
+
+// decodeConfig decodes and validates an offering's config without I/O:
+// what Check needs, and the first half of New.
+func decodeConfig(cfg adapters.Config) (Settings, error) {
 	var errs []error
 	var s Settings
 	if cfg.Settings == nil {
@@ -61,14 +79,12 @@ func newFromConfig(cfg adapters.Config) (*Client, error) {
 			errs = append(errs, fmt.Errorf("plans[%d] (%s).config: the remote adapter takes no plan settings: %w", i, p.Name, err))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	if len(errs) == 0 {
+		if err := s.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	producer := cfg.Producer
-	if producer == "" {
-		producer = cfg.Offering
-	}
-	return New(s, Options{Producer: producer, Logger: cfg.Logger})
+	return s, errors.Join(errs...)
 }
 
 // Options are what a Client needs beside its Settings. The zero value

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/agora-osb/agora/adapters"
 )
 
 // Settings is an offering's `config:` section for adapter "remote".
@@ -174,4 +176,14 @@ func (t *TLSSettings) tlsConfig() (*tls.Config, error) {
 // baseURL drops a trailing slash, so joining "/v1/..." never doubles it.
 func (s Settings) baseURL() string {
 	return strings.TrimRight(s.URL, "/")
+}
+
+// declared is what an adapter built from these settings implements:
+// Updater with "update", Poller with "status".
+func (s Settings) declared() adapters.Capabilities {
+	return adapters.Capabilities{
+		Updater: slices.Contains(s.Capabilities, CapabilityUpdate),
+		Poller:  slices.Contains(s.Capabilities, CapabilityStatus),
+		Missing: missingCapabilityHint,
+	}
 }

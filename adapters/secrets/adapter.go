@@ -24,6 +24,7 @@ func Factory() adapters.Factory {
 		Name:        "secrets",
 		Description: "A private Vault KV v2 folder per instance, AppRole credentials per binding (platform-team)",
 		New:         adapters.Constructor(New),
+		Check:       adapters.CheckConfig[Settings, PlanSettings, Adapter](),
 	}
 }
 

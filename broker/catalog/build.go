@@ -31,9 +31,19 @@ type BuildOptions struct {
 	Logger *slog.Logger
 	// Import turns a producer's `upstream:` broker into offerings (the osb
 	// adapter's osb.Importer). Nil is fine for a catalog without upstreams;
-	// an upstream then is a validation error.
+	// an upstream then is a validation error. Check never calls it.
 	Import Importer
+	// Previous is the catalog this build replaces, if any: an offering
+	// whose adapter would be built from exactly the same config keeps
+	// Previous's adapter instead, so a rebuild builds only what changed.
+	// Previous itself is not changed; its Close releases its share.
+	Previous *Catalog
 }
+
+// checkPlaceholder stands in for a vault reference's secret when a
+// catalog is checked: checking needs no Vault, and a secret's value does
+// not make a catalog valid or not.
+const checkPlaceholder = "checked-without-vault"
 
 // defaultOperationTimeout bounds async work when a plan does not say.
 const defaultOperationTimeout = time.Hour
@@ -69,11 +79,43 @@ var (
 // producers and offerings within each. On any error no adapter is left
 // open.
 func Build(ctx context.Context, opts BuildOptions, files ...*File) (*Catalog, error) {
+	b := newBuilder(ctx, opts, false)
+	b.run(files)
+	if err := ctx.Err(); err != nil {
+		b.discard()
+		return nil, fmt.Errorf("build catalog: %w", err)
+	}
+	if err := b.validationError(); err != nil {
+		b.discard()
+		return nil, err
+	}
+	return b.catalog()
+}
+
+// Check runs every rule Build enforces that needs no I/O, and reports
+// every problem at once as a *ValidationError: names, IDs, plans, schemas,
+// the shape of vault references and upstream sections, and each adapter's
+// config through its Factory.Check. It builds nothing: no factory's New
+// runs, no Vault reference is read, no upstream broker is called (an
+// upstream's offerings are only known, and checked, when Build imports
+// them). `agora catalog check` and a producer's apply run it.
+func Check(opts BuildOptions, files ...*File) error {
+	b := newBuilder(context.Background(), opts, true)
+	b.run(files)
+	return b.validationError()
+}
+
+func newBuilder(ctx context.Context, opts BuildOptions, pure bool) *builder {
+	resolve := opts.Resolve
+	if pure {
+		resolve = func(context.Context, string, string) (string, error) { return checkPlaceholder, nil }
+	}
 	b := &builder{
 		ctx:      ctx,
 		opts:     opts,
+		pure:     pure,
 		logger:   opts.Logger,
-		secrets:  newSecretScope(ctx, opts.Resolve),
+		secrets:  newSecretScope(ctx, resolve),
 		names:    map[string]seen{},
 		ids:      map[string]seen{},
 		sources:  map[string]int{},
@@ -83,6 +125,11 @@ func Build(ctx context.Context, opts BuildOptions, files ...*File) (*Catalog, er
 	if b.logger == nil {
 		b.logger = slog.New(slog.DiscardHandler)
 	}
+	return b
+}
+
+// run applies every rule to files, in order, recording the problems.
+func (b *builder) run(files []*File) {
 	for i, f := range files {
 		if f == nil {
 			continue
@@ -100,35 +147,15 @@ func Build(ctx context.Context, opts BuildOptions, files ...*File) (*Catalog, er
 			b.file(f)
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		b.discard()
-		return nil, fmt.Errorf("build catalog: %w", err)
-	}
-	if len(b.errs) > 0 {
-		b.discard()
-		ve := &ValidationError{Errors: b.errs}
-		ve.sort(b.sources)
-		return nil, ve
-	}
-	return b.catalog()
 }
 
-// Validate runs every check Build runs, adapter factories included, and
-// closes the adapters again: a dry run for `agora catalog validate` and for
-// a producer's slice before it is stored.
-func Validate(ctx context.Context, opts BuildOptions, files ...*File) error {
-	c, err := Build(ctx, opts, files...)
-	if err != nil {
-		return err
+func (b *builder) validationError() error {
+	if len(b.errs) == 0 {
+		return nil
 	}
-	if err := c.Close(); err != nil {
-		// The catalog is valid; a dry run's cleanup failing is the
-		// adapter's problem, not the producer's catalog.
-		if opts.Logger != nil {
-			opts.Logger.Warn("closing adapters after catalog validation", slog.Any("error", err))
-		}
-	}
-	return nil
+	ve := &ValidationError{Errors: b.errs}
+	ve.sort(b.sources)
+	return ve
 }
 
 // seen remembers where a name or ID first appeared, for "duplicate of".
@@ -137,8 +164,10 @@ type seen struct {
 }
 
 type builder struct {
-	ctx     context.Context
-	opts    BuildOptions
+	ctx  context.Context
+	opts BuildOptions
+	// pure is Check: apply the rules, build nothing, call nothing.
+	pure    bool
 	logger  *slog.Logger
 	secrets *secretScope
 
@@ -320,15 +349,20 @@ func (b *builder) offering(f *File, p *Producer, path string, s *OfferingSpec) {
 	// so its own complaints arrive in the same report; only config it
 	// could not read at all would make its errors noise.
 	if haveFactory && allSettingsOK {
-		o.Adapter = b.newAdapter(f, path, factory, p, s, settings, drafts)
-	}
-	if o.Adapter != nil {
-		b.checkUpdater(f, path, s, o, drafts)
+		cfg := b.adapterConfig(factory, p, s, settings, drafts)
+		if b.pure {
+			if caps, ok := b.checkAdapter(f, path, factory, cfg); ok {
+				b.checkUpdater(f, path, s, o, caps, drafts)
+			}
+		} else if o.handle = b.adapterFor(f, path, factory, o, cfg, settings, drafts); o.handle != nil {
+			o.Adapter = o.handle.adapter
+			b.checkUpdater(f, path, s, o, adapters.CapabilitiesOf(o.Adapter), drafts)
+		}
 	}
 
 	if len(b.errs) > errsBefore {
-		if closer, ok := o.Adapter.(adapters.Closer); ok {
-			_ = closer.Close()
+		if o.handle != nil {
+			_ = o.handle.release()
 		}
 		return
 	}
@@ -528,10 +562,8 @@ func (b *builder) settings(f *File, path string, n *yaml.Node) ([]byte, bool) {
 	return out, true
 }
 
-// newAdapter calls the producer's factory. Its errors (often errors.Join
-// of many) become one line each at the offering's config, since that is
-// what the factory validates.
-func (b *builder) newAdapter(f *File, path string, factory adapters.Factory, p *Producer, s *OfferingSpec, settings []byte, drafts []*planDraft) (a adapters.Adapter) {
+// adapterConfig is what the factory gets for one offering.
+func (b *builder) adapterConfig(factory adapters.Factory, p *Producer, s *OfferingSpec, settings []byte, drafts []*planDraft) adapters.Config {
 	cfg := adapters.Config{
 		Offering: s.Name,
 		Producer: p.Name,
@@ -542,6 +574,60 @@ func (b *builder) newAdapter(f *File, path string, factory adapters.Factory, p *
 	for i, d := range drafts {
 		cfg.Plans[i] = adapters.PlanConfig{Plan: d.plan.Ref(), Settings: adapters.JSONSettings(d.settingsJSON)}
 	}
+	return cfg
+}
+
+// checkAdapter runs the factory's pure Check; false when the config is
+// wrong (reported) or the factory has no Check (nothing to say).
+func (b *builder) checkAdapter(f *File, path string, factory adapters.Factory, cfg adapters.Config) (caps adapters.Capabilities, ok bool) {
+	if factory.Check == nil {
+		return adapters.Capabilities{}, false
+	}
+	configPath := path + ".config"
+	defer func() {
+		if r := recover(); r != nil {
+			b.fail(f, configPath, "adapter %q: config check panicked: %s", factory.Name, b.secrets.scrub(fmt.Sprint(r)))
+			ok = false
+		}
+	}()
+	caps, err := factory.Check(cfg)
+	if err != nil {
+		b.factoryProblems(f, configPath, factory, err)
+		return caps, false
+	}
+	return caps, true
+}
+
+// factoryProblems reports a factory's error (often errors.Join of many)
+// as one line each at the offering's config, since that is what the
+// factory validates.
+func (b *builder) factoryProblems(f *File, configPath string, factory adapters.Factory, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			b.fail(f, configPath, "adapter %q: %s", factory.Name, b.secrets.scrub(line))
+		}
+	}
+}
+
+// adapterFor returns the offering's adapter: the previous catalog's when
+// it was built from the same config, else a new one from the factory.
+func (b *builder) adapterFor(f *File, path string, factory adapters.Factory, o *Offering, cfg adapters.Config, settings []byte, drafts []*planDraft) *adapterHandle {
+	plans := make([][]byte, len(drafts))
+	for i, d := range drafts {
+		plans[i] = d.settingsJSON
+	}
+	key := buildKey(factory.Name, cfg, settings, plans)
+	if h := b.opts.Previous.reusable(o.ID, key); h != nil {
+		return h
+	}
+	if a := b.newAdapter(f, path, factory, cfg); a != nil {
+		return newHandle(a, key)
+	}
+	return nil
+}
+
+// newAdapter calls the producer's factory.
+func (b *builder) newAdapter(f *File, path string, factory adapters.Factory, cfg adapters.Config) (a adapters.Adapter) {
 	configPath := path + ".config"
 	defer func() {
 		// A producer's bug must not take the whole broker down at startup.
@@ -552,11 +638,7 @@ func (b *builder) newAdapter(f *File, path string, factory adapters.Factory, p *
 	}()
 	a, err := factory.New(b.ctx, cfg)
 	if err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			if line = strings.TrimSpace(line); line != "" {
-				b.fail(f, configPath, "adapter %q: %s", factory.Name, b.secrets.scrub(line))
-			}
-		}
+		b.factoryProblems(f, configPath, factory, err)
 		if closer, ok := a.(adapters.Closer); ok {
 			_ = closer.Close()
 		}
@@ -570,17 +652,15 @@ func (b *builder) newAdapter(f *File, path string, factory adapters.Factory, p *
 
 // checkUpdater rejects promises of updates the adapter cannot keep: without
 // adapters.Updater the broker refuses every update of the offering.
-func (b *builder) checkUpdater(f *File, path string, s *OfferingSpec, o *Offering, drafts []*planDraft) {
-	if _, ok := o.Adapter.(adapters.Updater); ok {
+func (b *builder) checkUpdater(f *File, path string, s *OfferingSpec, o *Offering, caps adapters.Capabilities, drafts []*planDraft) {
+	if caps.Updater {
 		return
 	}
-	msg := fmt.Sprintf("adapter %q cannot update instances (it does not implement adapters.Updater)", o.AdapterName)
+	msg := fmt.Sprintf("adapter %q cannot update instances", o.AdapterName)
 	// An adapter whose capabilities come from its config (adapter
 	// "remote") says how the catalog author gains the one missing.
-	if h, ok := o.Adapter.(interface {
-		MissingCapabilityHint(capability string) string
-	}); ok {
-		msg = fmt.Sprintf("adapter %q cannot update instances as configured: %s", o.AdapterName, h.MissingCapabilityHint("update"))
+	if caps.Missing != nil {
+		msg = fmt.Sprintf("adapter %q cannot update instances as configured: %s", o.AdapterName, caps.Missing("update"))
 	}
 	if s.PlanUpdateable {
 		b.fail(f, path+".plan_updateable", "must be false: %s", msg)

@@ -40,6 +40,9 @@ type Offering struct {
 	Contact     string
 	AdapterName string
 	Adapter     adapters.Adapter
+	// handle is the Adapter's share in the catalogs that serve it; nil in
+	// a catalog that only checked (Check builds nothing).
+	handle *adapterHandle
 
 	Bindable             bool
 	PlanUpdateable       bool
@@ -149,9 +152,10 @@ func (c *Catalog) Offerings() []*Offering {
 	return slices.Clone(c.offerings)
 }
 
-// Close releases the adapters that implement adapters.Closer. Call it once
-// the catalog is no longer served (after a swap, once in-flight requests
-// are done). Later calls return the first result.
+// Close releases the catalog's adapters: each is closed (when it
+// implements adapters.Closer) once no catalog built after this one reuses
+// it. Call it once the catalog is no longer served (after a swap, once
+// in-flight requests are done). Later calls return the first result.
 func (c *Catalog) Close() error {
 	c.closeOnce.Do(func() {
 		c.closeErr = closeAdapters(c.offerings)
@@ -162,10 +166,11 @@ func (c *Catalog) Close() error {
 func closeAdapters(offerings []*Offering) error {
 	var errs []error
 	for _, o := range offerings {
-		if closer, ok := o.Adapter.(adapters.Closer); ok {
-			if err := closer.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close adapter %q of offering %q: %w", o.AdapterName, o.Name, err))
-			}
+		if o.handle == nil {
+			continue
+		}
+		if err := o.handle.release(); err != nil {
+			errs = append(errs, fmt.Errorf("close adapter %q of offering %q: %w", o.AdapterName, o.Name, err))
 		}
 	}
 	return errors.Join(errs...)

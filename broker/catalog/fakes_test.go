@@ -133,6 +133,9 @@ func newFakeRegistry(t testing.TB, rec *fakes) *adapters.Registry {
 			}
 			rec.add(a)
 			return a, nil
+		}, Check: func(cfg adapters.Config) (adapters.Capabilities, error) {
+			_, err := decodeFake(cfg)
+			return adapters.Capabilities{}, err
 		}},
 		adapters.Factory{Name: "fake-updater", New: func(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
 			a, err := decodeFake(cfg)
@@ -143,6 +146,9 @@ func newFakeRegistry(t testing.TB, rec *fakes) *adapters.Registry {
 			u.offering, u.settings, u.plans, u.planIDs = a.offering, a.settings, a.plans, a.planIDs
 			rec.add(&u.fakeAdapter)
 			return u, nil
+		}, Check: func(cfg adapters.Config) (adapters.Capabilities, error) {
+			_, err := decodeFake(cfg)
+			return adapters.Capabilities{Updater: true}, err
 		}},
 		adapters.Factory{Name: "secrets", New: func(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
 			// The fields adapters/secrets documents, decoded as strictly.

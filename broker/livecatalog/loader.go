@@ -41,6 +41,10 @@ type Config struct {
 	// Build are the build options every replica shares (registry, Vault
 	// resolver, importer, logger).
 	Build catalog.BuildOptions
+	// Imports, when set, replaces Build.Import with its importer for the
+	// generation being built, so one generation imports each upstream
+	// broker once.
+	Imports *catalog.ImportCache
 	// Interval is how often the generation is polled (default 1s).
 	Interval time.Duration
 	// Grace is how long a replaced catalog stays open for the requests and
@@ -115,7 +119,7 @@ func (l *Loader) reload(ctx context.Context) error {
 		var files []*catalog.File
 		if files, err = l.cfg.Sources.LiveFiles(ctx); err == nil {
 			var cat *catalog.Catalog
-			if cat, err = catalog.Build(ctx, l.cfg.Build, files...); err == nil {
+			if cat, err = catalog.Build(ctx, l.buildOptions(gen), files...); err == nil {
 				l.swap(cat)
 				if l.lastErr != nil {
 					l.cfg.Logger.Info("catalog rebuild works again", "generation", gen)
@@ -133,6 +137,17 @@ func (l *Loader) reload(ctx context.Context) error {
 	l.cfg.Logger.Error("CATALOG REBUILD FAILED: still serving the previous catalog; producers' latest changes are NOT live on this replica",
 		"serving_generation", l.generation, "wanted_generation", gen, "retry_in", l.backoff, "error", err)
 	return err
+}
+
+// buildOptions builds only what changed: the catalog in force lends the
+// new one every adapter whose config is the same.
+func (l *Loader) buildOptions(gen int64) catalog.BuildOptions {
+	opts := l.cfg.Build
+	opts.Previous = l.cfg.Target.Catalog()
+	if l.cfg.Imports != nil {
+		opts.Import = l.cfg.Imports.For(gen)
+	}
+	return opts
 }
 
 // swap puts cat in force and closes the one it replaces after the grace

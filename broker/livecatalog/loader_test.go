@@ -116,18 +116,22 @@ func TestTheLoaderFollowsTheGenerationAndKeepsTheCatalogOnFailure(t *testing.T) 
 	defer cancel()
 	go l.Run(ctx)
 
-	// The generation moves: the replica rebuilds, and closes the old
-	// catalog's adapters after the grace period.
+	// The generation moves: the replica rebuilds only what changed. The
+	// unchanged offering keeps its adapter, open, past the grace period of
+	// the catalog it came from.
 	src.set(2, []*catalog.File{file(t, "one", "two")}, nil)
 	waitFor(t, "generation 2", func() bool { return l.Status().Generation == 2 })
 	if _, ok := offering(tgt.Catalog(), "two"); !ok {
 		t.Fatal("the rebuilt catalog lacks the new offering")
 	}
-	select {
-	case <-firstClosed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the replaced catalog's adapter was never closed")
+	one, _ := offering(first, "one")
+	if kept, _ := offering(tgt.Catalog(), "one"); kept.Adapter != one.Adapter {
+		t.Error("the unchanged offering got a new adapter")
 	}
+	if n := len(closes); n != 1 {
+		t.Errorf("the rebuild built %d adapters, want 1 (the new offering's)", n)
+	}
+	<-closes
 
 	// A rebuild that fails keeps the catalog in force, and is retried.
 	second := tgt.Catalog()
@@ -136,10 +140,17 @@ func TestTheLoaderFollowsTheGenerationAndKeepsTheCatalogOnFailure(t *testing.T) 
 	if tgt.Catalog() != second || l.Status().Generation != 2 {
 		t.Fatal("a failed rebuild replaced the catalog")
 	}
-	src.set(3, []*catalog.File{file(t, "one", "two", "three")}, nil)
+	src.set(3, []*catalog.File{file(t, "two", "three")}, nil)
 	waitFor(t, "the retry", func() bool { return l.Status().Generation == 3 && l.Status().LastError == "" })
 	if _, ok := offering(tgt.Catalog(), "three"); !ok {
 		t.Fatal("the retried build lacks the new offering")
+	}
+	// The offering that left: its adapter is closed after the grace period,
+	// once no catalog holds it.
+	select {
+	case <-firstClosed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the adapter of the offering that left was never closed")
 	}
 }
 

@@ -169,16 +169,17 @@ func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, st
 	if build.Logger == nil {
 		build.Logger = log
 	}
+	imports := catalog.NewImportCache(build.Import)
 	svc, err := producers.New(producers.Config{
 		Store: redisstore.NewProducerStore(opts.Redis, cfg.Redis.Prefix), Base: p.Base, Build: build,
 		Secrets: vaultstore.NewProducerSecrets(opts.Vault, cfg.Vault.Mount, cfg.Vault.Prefix), Gate: p.Gate,
-		Instances: state, Catalog: b.Catalog, Logger: log,
+		Instances: state, Catalog: b.Catalog, Logger: log, Imports: imports,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	loader := livecatalog.New(livecatalog.Config{
-		Sources: svc, Target: b, Build: build, Interval: p.PollInterval, Grace: p.Grace, Logger: log,
+		Sources: svc, Target: b, Build: build, Imports: imports, Interval: p.PollInterval, Grace: p.Grace, Logger: log,
 	})
 	if err := loader.Reload(ctx); err != nil {
 		log.Error("serving catalog.yml alone until the producers' live slices build; retrying in the background", "error", err)
