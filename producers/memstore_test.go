@@ -201,9 +201,14 @@ func (m *memSecrets) resolve(_ context.Context, path, key string) (string, error
 // noInstances is an empty broker state.
 type noInstances struct{}
 
-func (noInstances) OfferingInstances(context.Context, string) ([]string, error) { return nil, nil }
-func (noInstances) Load(context.Context, broker.LoadRequest) (broker.Snapshot, error) {
-	return broker.Snapshot{}, nil
+func (noInstances) ScanOfferingInstances(context.Context, string, string, int) ([]string, string, error) {
+	return nil, "", nil
+}
+
+func (noInstances) CountOfferingInstances(context.Context, string) (int64, error) { return 0, nil }
+
+func (noInstances) LoadMany(_ context.Context, reqs []broker.LoadRequest) ([]broker.Snapshot, error) {
+	return make([]broker.Snapshot, len(reqs)), nil
 }
 
 var (

@@ -215,6 +215,9 @@ type Status struct {
 	Offerings []OfferingView `json:"offerings"`
 	Pending   []int          `json:"pending_versions"`
 	Failures  int            `json:"failed_operations"`
+	// FailuresPartial says Failures counts the first page of her
+	// instances only (agora producer operations --failed walks them all).
+	FailuresPartial bool `json:"failed_operations_partial,omitempty"`
 }
 
 // CatalogStatus is what an admin sees of the catalog generations.

@@ -40,8 +40,15 @@ type Gate func(ctx context.Context, req GateRequest) (conformance.Report, error)
 // Instances reads the broker's instance records through the per-offering
 // index (redisstore.Store implements it).
 type Instances interface {
-	OfferingInstances(ctx context.Context, serviceID string) ([]string, error)
-	Load(ctx context.Context, req broker.LoadRequest) (broker.Snapshot, error)
+	// ScanOfferingInstances walks one offering's index: about count IDs
+	// from cursor ("" to start), and the cursor to go on from ("" at the
+	// end). The index is a superset: IDs without a record are skipped.
+	ScanOfferingInstances(ctx context.Context, serviceID, cursor string, count int) (ids []string, next string, err error)
+	// CountOfferingInstances is the index's size, in constant time: an
+	// upper bound of the offering's instances.
+	CountOfferingInstances(ctx context.Context, serviceID string) (int64, error)
+	// LoadMany reads several instances in one round trip.
+	LoadMany(ctx context.Context, reqs []broker.LoadRequest) ([]broker.Snapshot, error)
 }
 
 // Config wires a Service.

@@ -1,8 +1,12 @@
 package producers
 
 import (
+	"cmp"
 	"context"
+	"encoding/base64"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/agora-osb/agora/broker"
@@ -15,26 +19,56 @@ type loadedInstance struct {
 	bindings []*broker.Binding
 }
 
-// loadInstances reads every instance of one offering through the index.
-// The index is a superset (see broker.InstanceIndex): IDs without a record
-// are skipped.
-func (s *Service) loadInstances(ctx context.Context, serviceID string) ([]loadedInstance, error) {
-	ids, err := s.instances.OfferingInstances(ctx, serviceID)
+// Page sizes of the listings: what one request reads, whatever the number
+// of instances.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// loadPage reads one page of an offering's instances: one SSCAN and one
+// pipelined read of the records it named. IDs without a record (the index
+// is a superset, see broker.InstanceIndex) are skipped.
+func (s *Service) loadPage(ctx context.Context, serviceID, cursor string, count int) ([]loadedInstance, string, error) {
+	ids, next, err := s.instances.ScanOfferingInstances(ctx, serviceID, cursor, count)
 	if err != nil {
-		return nil, Unavailable(err, "Redis is unavailable")
+		return nil, "", Unavailable(err, "Redis is unavailable")
 	}
-	out := make([]loadedInstance, 0, len(ids))
-	for _, id := range ids {
-		snap, err := s.instances.Load(ctx, broker.LoadRequest{InstanceID: id, AllBindings: true})
-		if err != nil {
-			return nil, Unavailable(err, "Redis is unavailable")
-		}
+	reqs := make([]broker.LoadRequest, len(ids))
+	for i, id := range ids {
+		reqs[i] = broker.LoadRequest{InstanceID: id, AllBindings: true}
+	}
+	snaps, err := s.instances.LoadMany(ctx, reqs)
+	if err != nil {
+		return nil, "", Unavailable(err, "Redis is unavailable")
+	}
+	out := make([]loadedInstance, 0, len(snaps))
+	for _, snap := range snaps {
 		if snap.Instance == nil || snap.Instance.ServiceID != serviceID {
 			continue
 		}
 		out = append(out, loadedInstance{inst: snap.Instance, bindings: snap.Bindings})
 	}
-	return out, nil
+	return out, next, nil
+}
+
+// loadInstances reads every instance of one offering, page by page: for
+// the rules that must see them all (an offering or plan may leave the
+// catalog only without instances), which are rare admin actions.
+func (s *Service) loadInstances(ctx context.Context, serviceID string) ([]loadedInstance, error) {
+	var out []loadedInstance
+	cursor := ""
+	for {
+		page, next, err := s.loadPage(ctx, serviceID, cursor, MaxPageSize)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out, nil
+		}
+		cursor = next
+	}
 }
 
 // liveOfferings returns the offerings of a producer's live slice (none
@@ -70,11 +104,11 @@ func (s *Service) Offerings(ctx context.Context, name string) ([]OfferingView, e
 	for i := range p.Offerings {
 		o := &p.Offerings[i]
 		id := offeringID(name, o)
-		insts, err := s.loadInstances(ctx, id)
+		count, err := s.instances.CountOfferingInstances(ctx, id)
 		if err != nil {
-			return nil, err
+			return nil, Unavailable(err, "Redis is unavailable")
 		}
-		v := OfferingView{Name: o.Name, ID: id, Hidden: len(o.Plans) > 0, Plans: make([]PlanView, 0, len(o.Plans)), Instances: len(insts)}
+		v := OfferingView{Name: o.Name, ID: id, Hidden: len(o.Plans) > 0, Plans: make([]PlanView, 0, len(o.Plans)), Instances: int(count)}
 		if cat != nil {
 			_, v.InCatalog = cat.Offering(id)
 		}
@@ -87,45 +121,74 @@ func (s *Service) Offerings(ctx context.Context, name string) ([]OfferingView, e
 	return out, nil
 }
 
-// Instances lists every instance of her live offerings, with bindings
-// (never credentials or receipts), ordered by offering then creation.
-func (s *Service) Instances(ctx context.Context, name string) ([]InstanceView, error) {
+// InstancePage is one page of a listing; NextCursor asks for the next
+// ("" on the last page).
+type InstancePage struct {
+	Instances  []InstanceView `json:"instances"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+}
+
+// Instances lists her live offerings' instances, with bindings (never
+// credentials or receipts), one page at a time: about limit of them from
+// cursor ("" to start), in no particular order, each read once per walk
+// unless it changes index meanwhile. A page costs a constant number of
+// Redis round trips, however many instances there are.
+func (s *Service) Instances(ctx context.Context, name, cursor string, limit int) (*InstancePage, error) {
 	p, err := s.liveOfferings(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	out := []InstanceView{}
-	for i := range p.Offerings {
-		o := &p.Offerings[i]
-		id := offeringID(name, o)
-		planNames := map[string]string{}
-		for j := range o.Plans {
-			planNames[planID(name, o, &o.Plans[j])] = o.Plans[j].Name
-		}
-		insts, err := s.loadInstances(ctx, id)
+	at, err := parseCursor(cursor, len(p.Offerings))
+	if err != nil {
+		return nil, err
+	}
+	limit = pageSize(limit)
+	page := &InstancePage{Instances: []InstanceView{}}
+	// An offering's walk ends part-way through a page; the page goes on
+	// with the next offering, as long as it has room.
+	for at.offering < len(p.Offerings) && len(page.Instances) < limit {
+		o := &p.Offerings[at.offering]
+		insts, next, err := s.loadPage(ctx, offeringID(name, o), at.scan, limit-len(page.Instances))
 		if err != nil {
 			return nil, err
 		}
-		sort.Slice(insts, func(a, b int) bool { return insts[a].inst.CreatedAt.Before(insts[b].inst.CreatedAt) })
 		for _, li := range insts {
-			in := li.inst
-			v := InstanceView{
-				ID: in.ID, Offering: o.Name, ServiceID: in.ServiceID, Plan: planNames[in.PlanID], PlanID: in.PlanID,
-				State: string(in.State), LastOp: opView(in.LastOp, in.ID, "", o.Name, in.UpdatedAt),
-				Bindings: []BindingView{}, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
-			}
-			sort.Slice(li.bindings, func(a, b int) bool { return li.bindings[a].CreatedAt.Before(li.bindings[b].CreatedAt) })
-			for _, b := range li.bindings {
-				v.Bindings = append(v.Bindings, BindingView{
-					ID: b.ID, AppGUID: b.AppGUID, State: string(b.State),
-					LastOp:    opView(b.LastOp, in.ID, b.ID, o.Name, b.UpdatedAt),
-					CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt,
-				})
-			}
-			out = append(out, v)
+			page.Instances = append(page.Instances, instanceView(name, o, li))
+		}
+		if next == "" {
+			at = pageCursor{offering: at.offering + 1}
+		} else {
+			at.scan = next
 		}
 	}
-	return out, nil
+	if at.offering < len(p.Offerings) {
+		page.NextCursor = at.String()
+	}
+	return page, nil
+}
+
+func instanceView(producer string, o *catalog.OfferingSpec, li loadedInstance) InstanceView {
+	in := li.inst
+	planName := ""
+	for j := range o.Plans {
+		if planID(producer, o, &o.Plans[j]) == in.PlanID {
+			planName = o.Plans[j].Name
+		}
+	}
+	v := InstanceView{
+		ID: in.ID, Offering: o.Name, ServiceID: in.ServiceID, Plan: planName, PlanID: in.PlanID,
+		State: string(in.State), LastOp: opView(in.LastOp, in.ID, "", o.Name, in.UpdatedAt),
+		Bindings: []BindingView{}, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
+	}
+	sort.Slice(li.bindings, func(a, b int) bool { return li.bindings[a].CreatedAt.Before(li.bindings[b].CreatedAt) })
+	for _, b := range li.bindings {
+		v.Bindings = append(v.Bindings, BindingView{
+			ID: b.ID, AppGUID: b.AppGUID, State: string(b.State),
+			LastOp:    opView(b.LastOp, in.ID, b.ID, o.Name, b.UpdatedAt),
+			CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt,
+		})
+	}
+	return v
 }
 
 // opView shows an operation summary; the record's update time is when
@@ -140,35 +203,37 @@ func opView(op *broker.OperationSummary, instanceID, bindingID, offering string,
 	}
 }
 
-// maxOperations bounds the operations view.
-const maxOperations = 200
+// OperationPage is one page of latest operations; NextCursor asks for
+// the next ("" on the last page).
+type OperationPage struct {
+	Operations []OperationView `json:"operations"`
+	NextCursor string          `json:"next_cursor,omitempty"`
+}
 
 // Operations lists the latest operation of each of her instances and
-// bindings, newest first; failedOnly keeps the failures, whose
-// description says why.
-func (s *Service) Operations(ctx context.Context, name string, failedOnly bool) ([]OperationView, error) {
-	insts, err := s.Instances(ctx, name)
+// bindings, a page of instances at a time (see Instances), newest first
+// within the page; failedOnly keeps the failures, whose description says
+// why.
+func (s *Service) Operations(ctx context.Context, name string, failedOnly bool, cursor string, limit int) (*OperationPage, error) {
+	insts, err := s.Instances(ctx, name, cursor, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := []OperationView{}
+	page := &OperationPage{Operations: []OperationView{}, NextCursor: insts.NextCursor}
 	add := func(op *OperationView) {
 		if op == nil || (failedOnly && op.State != string(broker.OpFailed)) {
 			return
 		}
-		out = append(out, *op)
+		page.Operations = append(page.Operations, *op)
 	}
-	for _, in := range insts {
+	for _, in := range insts.Instances {
 		add(in.LastOp)
 		for _, b := range in.Bindings {
 			add(b.LastOp)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].UpdatedAt.After(out[j].UpdatedAt) })
-	if len(out) > maxOperations {
-		out = out[:maxOperations]
-	}
-	return out, nil
+	sort.SliceStable(page.Operations, func(i, j int) bool { return page.Operations[i].UpdatedAt.After(page.Operations[j].UpdatedAt) })
+	return page, nil
 }
 
 // Status is her overview: record, live offerings, pending versions and
@@ -186,15 +251,58 @@ func (s *Service) Status(ctx context.Context, name string) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	failed, err := s.Operations(ctx, name, true)
+	// The overview reads one page: its cost must not grow with her
+	// instances. More failures than a page holds say so.
+	failed, err := s.Operations(ctx, name, true, "", MaxPageSize)
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{Producer: p, Offerings: offs, Pending: []int{}, Failures: len(failed)}
+	st := &Status{Producer: p, Offerings: offs, Pending: []int{}, Failures: len(failed.Operations), FailuresPartial: failed.NextCursor != ""}
 	for _, v := range versions {
 		if v.Status == SlicePendingApproval {
 			st.Pending = append(st.Pending, v.Version)
 		}
 	}
 	return st, nil
+}
+
+// pageCursor is where a walk over a producer's offerings stands: the
+// offering, and the SSCAN cursor within it. On the wire it is opaque.
+type pageCursor struct {
+	offering int
+	scan     string
+}
+
+func (c pageCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(c.offering) + ":" + c.scan))
+}
+
+func parseCursor(s string, offerings int) (pageCursor, error) {
+	if s == "" {
+		return pageCursor{}, nil
+	}
+	bad := Fail(ErrInvalid, "cursor %q is not one this API handed out: start again without one", s)
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return pageCursor{}, bad
+	}
+	idx, scan, ok := strings.Cut(string(raw), ":")
+	n, err := strconv.Atoi(idx)
+	if !ok || err != nil || n < 0 || n > offerings {
+		return pageCursor{}, bad
+	}
+	if _, err := strconv.ParseUint(cmp.Or(scan, "0"), 10, 64); err != nil {
+		return pageCursor{}, bad
+	}
+	return pageCursor{offering: n, scan: scan}, nil
+}
+
+func pageSize(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultPageSize
+	case limit > MaxPageSize:
+		return MaxPageSize
+	}
+	return limit
 }

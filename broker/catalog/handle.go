@@ -91,4 +91,3 @@ func (c *Catalog) reusable(id, key string) *adapterHandle {
 	}
 	return o.handle
 }
-

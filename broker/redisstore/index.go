@@ -2,8 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/agora-osb/agora/broker"
 )
@@ -32,15 +35,75 @@ func (s *Store) RemoveInstance(ctx context.Context, serviceID, instanceID string
 	return nil
 }
 
-// OfferingInstances returns the indexed instance IDs of one offering,
-// sorted. It is a superset: load each record, and skip the absent ones.
-func (s *Store) OfferingInstances(ctx context.Context, serviceID string) ([]string, error) {
-	ids, err := s.rdb.SMembers(ctx, s.offeringInstancesKey(serviceID)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redis: read instance index of service %q: %w", serviceID, err)
+// ScanOfferingInstances returns some indexed instance IDs of one
+// offering from cursor ("" to start) with SSCAN, about count of them, and
+// the cursor to go on from ("" once the walk is done). Like any SSCAN, a
+// walk sees every ID that stays indexed throughout, possibly twice. The
+// index is a superset: load each record, and skip the absent ones.
+func (s *Store) ScanOfferingInstances(ctx context.Context, serviceID, cursor string, count int) ([]string, string, error) {
+	var at uint64
+	if cursor != "" {
+		var err error
+		if at, err = strconv.ParseUint(cursor, 10, 64); err != nil {
+			return nil, "", fmt.Errorf("redis: instance index cursor %q is not a number", cursor)
+		}
 	}
-	sort.Strings(ids)
-	return ids, nil
+	ids, next, err := s.rdb.SScan(ctx, s.offeringInstancesKey(serviceID), at, "", int64(count)).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("redis: scan instance index of service %q: %w", serviceID, err)
+	}
+	if next == 0 {
+		return ids, "", nil
+	}
+	return ids, strconv.FormatUint(next, 10), nil
 }
 
-var _ broker.InstanceIndex = (*Store)(nil)
+// CountOfferingInstances returns how many IDs the offering's index holds
+// (SCARD, constant time): an upper bound, since the index is a superset.
+func (s *Store) CountOfferingInstances(ctx context.Context, serviceID string) (int64, error) {
+	n, err := s.rdb.SCard(ctx, s.offeringInstancesKey(serviceID)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: count instance index of service %q: %w", serviceID, err)
+	}
+	return n, nil
+}
+
+// LoadMany reads several instances in one pipelined round trip.
+func (s *Store) LoadMany(ctx context.Context, reqs []broker.LoadRequest) ([]broker.Snapshot, error) {
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, req := range reqs {
+			s.queueLoad(ctx, p, req)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redis: load %d instances: %w", len(reqs), err)
+	}
+	out := make([]broker.Snapshot, len(reqs))
+	for i, req := range reqs {
+		n := queuedLoads(req)
+		if out[i], err = decodeLoad(cmds[:n], req); err != nil {
+			return nil, err
+		}
+		cmds = cmds[n:]
+	}
+	return out, nil
+}
+
+// queuedLoads is how many commands queueLoad queues for req.
+func queuedLoads(req broker.LoadRequest) int {
+	n := 2 // instance, status
+	if req.BindingID != "" {
+		n += 2
+	}
+	if req.OperationID != "" {
+		n++
+	}
+	if req.AllBindings {
+		n++
+	}
+	return n
+}

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -303,5 +304,37 @@ func TestStatusFollowsTheInstance(t *testing.T) {
 	}
 	if _, err := s.Status(ctx, "i1"); !errors.Is(err, broker.ErrNotFound) {
 		t.Fatalf("status after a sync delete: %v", err)
+	}
+}
+
+// TestLoadManyReadsWhatLoadReads guards queuedLoads: a pipelined read of
+// mixed requests must decode each exactly as Load does.
+func TestLoadManyReadsWhatLoadReads(t *testing.T) {
+	_, _, s := newStore(t)
+	ctx := context.Background()
+	o := op("op1", broker.OpSucceeded)
+	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceReady, o), PutOperation: o,
+		PutBinding: &broker.Binding{ID: "b1", InstanceID: "i1", State: broker.BindingBound}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	reqs := []broker.LoadRequest{
+		{InstanceID: "i1", AllBindings: true},
+		{InstanceID: "absent"},
+		{InstanceID: "i1", BindingID: "b1", OperationID: "op1"},
+		{InstanceID: "i1", BindingID: "nope"},
+		{InstanceID: "i1", OperationID: "op1", OperationUnlessLatest: true, AllBindings: true},
+	}
+	got, err := s.LoadMany(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, req := range reqs {
+		want, err := s.Load(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got[i], want) {
+			t.Errorf("request %d %+v: LoadMany read %+v, Load %+v", i, req, got[i], want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -182,20 +183,69 @@ func (c *Client) RemoveOffering(ctx context.Context, name, offering string) (*pr
 	return &out, c.doJSON(ctx, http.MethodDelete, "/producers/"+seg(name)+"/offerings/"+seg(offering), nil, &out)
 }
 
-// Instances lists her instances and their bindings.
-func (c *Client) Instances(ctx context.Context, name string) ([]producers.InstanceView, error) {
-	var out []producers.InstanceView
-	return out, c.doJSON(ctx, http.MethodGet, "/producers/"+seg(name)+"/instances", nil, &out)
+// InstancePage reads one page of her instances and their bindings;
+// cursor "" starts, limit 0 takes the server's default.
+func (c *Client) InstancePage(ctx context.Context, name, cursor string, limit int) (*producers.InstancePage, error) {
+	var out producers.InstancePage
+	return &out, c.doJSON(ctx, http.MethodGet, "/producers/"+seg(name)+"/instances"+pageQuery(cursor, limit, nil), nil, &out)
 }
 
-// Operations lists the latest operations; failedOnly keeps failures.
-func (c *Client) Operations(ctx context.Context, name string, failedOnly bool) ([]producers.OperationView, error) {
-	var out []producers.OperationView
-	q := ""
-	if failedOnly {
-		q = "?failed=true"
+// Instances walks every page of her instances.
+func (c *Client) Instances(ctx context.Context, name string) ([]producers.InstanceView, error) {
+	var all []producers.InstanceView
+	for cursor := ""; ; {
+		page, err := c.InstancePage(ctx, name, cursor, producers.MaxPageSize)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Instances...)
+		if cursor = page.NextCursor; cursor == "" {
+			return all, nil
+		}
 	}
-	return out, c.doJSON(ctx, http.MethodGet, "/producers/"+seg(name)+"/operations"+q, nil, &out)
+}
+
+// OperationPage reads the latest operations of one page of instances;
+// failedOnly keeps failures.
+func (c *Client) OperationPage(ctx context.Context, name string, failedOnly bool, cursor string, limit int) (*producers.OperationPage, error) {
+	var out producers.OperationPage
+	extra := url.Values{}
+	if failedOnly {
+		extra.Set("failed", "true")
+	}
+	return &out, c.doJSON(ctx, http.MethodGet, "/producers/"+seg(name)+"/operations"+pageQuery(cursor, limit, extra), nil, &out)
+}
+
+// Operations walks every page, newest first.
+func (c *Client) Operations(ctx context.Context, name string, failedOnly bool) ([]producers.OperationView, error) {
+	var all []producers.OperationView
+	for cursor := ""; ; {
+		page, err := c.OperationPage(ctx, name, failedOnly, cursor, producers.MaxPageSize)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Operations...)
+		if cursor = page.NextCursor; cursor == "" {
+			sort.SliceStable(all, func(i, j int) bool { return all[i].UpdatedAt.After(all[j].UpdatedAt) })
+			return all, nil
+		}
+	}
+}
+
+func pageQuery(cursor string, limit int, q url.Values) string {
+	if q == nil {
+		q = url.Values{}
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
 }
 
 // ListProducers lists every producer (admin).

@@ -78,8 +78,8 @@ func New(opts Options) (*API, error) {
 //	GET    /producers/{name}/offerings                           her live offerings, plans, instance counts
 //	POST   /producers/{name}/offerings/{offering}/plans/{plan}/deprecate
 //	DELETE /producers/{name}/offerings/{offering}                only while it has no instance
-//	GET    /producers/{name}/instances                           her instances and bindings, no credentials
-//	GET    /producers/{name}/operations[?failed=true]            latest operations, failures with reasons
+//	GET    /producers/{name}/instances[?cursor=&limit=]          a page of her instances and bindings, no credentials
+//	GET    /producers/{name}/operations[?failed=true&cursor=&limit=]  latest operations of a page of instances, failures with reasons
 //	GET    /admin/producers                                      every producer
 //	POST   /admin/producers                                      create an active producer and her token
 //	GET    /admin/producers/{name}
@@ -297,15 +297,38 @@ func (a *API) removeOffering(w http.ResponseWriter, r *http.Request, who caller)
 	a.respond(w, r, http.StatusOK, res, err)
 }
 
+// pageParams reads ?cursor= and ?limit=; false means the error is
+// answered.
+func (a *API) pageParams(w http.ResponseWriter, r *http.Request) (cursor string, limit int, ok bool) {
+	q := r.URL.Query()
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > producers.MaxPageSize {
+			a.writeErr(w, r, producers.Fail(producers.ErrInvalid, "limit %s must be a number from 1 to %d", requestinfo.Quote(l), producers.MaxPageSize))
+			return "", 0, false
+		}
+		limit = n
+	}
+	return q.Get("cursor"), limit, true
+}
+
 func (a *API) getInstances(w http.ResponseWriter, r *http.Request, _ caller) {
-	insts, err := a.svc.Instances(r.Context(), mux.Vars(r)["name"])
-	a.respond(w, r, http.StatusOK, insts, err)
+	cursor, limit, ok := a.pageParams(w, r)
+	if !ok {
+		return
+	}
+	page, err := a.svc.Instances(r.Context(), mux.Vars(r)["name"], cursor, limit)
+	a.respond(w, r, http.StatusOK, page, err)
 }
 
 func (a *API) getOperations(w http.ResponseWriter, r *http.Request, _ caller) {
+	cursor, limit, ok := a.pageParams(w, r)
+	if !ok {
+		return
+	}
 	failed, _ := strconv.ParseBool(r.URL.Query().Get("failed"))
-	ops, err := a.svc.Operations(r.Context(), mux.Vars(r)["name"], failed)
-	a.respond(w, r, http.StatusOK, ops, err)
+	page, err := a.svc.Operations(r.Context(), mux.Vars(r)["name"], failed, cursor, limit)
+	a.respond(w, r, http.StatusOK, page, err)
 }
 
 func (a *API) listProducers(w http.ResponseWriter, r *http.Request, _ caller) {
