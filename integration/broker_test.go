@@ -89,6 +89,9 @@ type BrokerOptions struct {
 	// LogFormat and LogLevel are log_format and log_level (default json,
 	// info).
 	LogFormat, LogLevel string
+	// AuditFile, when set, is audit.file; else the audit log goes to the
+	// process's standard output, into its log buffer.
+	AuditFile string
 }
 
 // Broker is a running `agora serve` subprocess.
@@ -209,8 +212,11 @@ sync_timeout: 20s
 shutdown_grace: 5s
 log_level: %s
 log_format: %s
+audit:
+  enabled: true
+  file: %q
 `, port, catalogPath, user, pass, redisAddr, opts.Prefix, opts.VaultAddr, vaultPrefix(), opts.Concurrency, claimIdle,
-		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"))
+		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile)
 }
 
 // vaultPrefix is vault.prefix of every broker of this run.

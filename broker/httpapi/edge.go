@@ -51,6 +51,16 @@ type Observer interface {
 	RequestDone(info *requestinfo.Info, method string, status int, took time.Duration)
 }
 
+// Observers tells each of its observers, in order (metrics, audit).
+type Observers []Observer
+
+// RequestDone implements Observer.
+func (o Observers) RequestDone(info *requestinfo.Info, method string, status int, took time.Duration) {
+	for _, each := range o {
+		each.RequestDone(info, method, status, took)
+	}
+}
+
 // edge is the one chain every surface goes through: recover, request info
 // (identity, API version, originating identity, decoded once), access log
 // and observer, then the surface's own auth and guards.
@@ -63,10 +73,11 @@ type edge struct {
 // withInfo decodes what every surface needs from the request, once, into
 // the requestinfo.Info all later layers read. It runs first, so every
 // answer after it, errors from the edge included, echoes the request id.
-func (e *edge) withInfo(surface requestinfo.Surface, endpoint func(*http.Request) string) Middleware {
+func (e *edge) withInfo(surface requestinfo.Surface, classify func(*http.Request) (endpoint string, resource map[string]string)) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			info := &requestinfo.Info{ID: r.Header.Get(headerRequestID), Surface: surface, Endpoint: endpoint(r)}
+			endpoint, resource := classify(r)
+			info := &requestinfo.Info{ID: r.Header.Get(headerRequestID), Surface: surface, Endpoint: endpoint, Resource: resource}
 			if info.ID == "" {
 				info.ID = requestinfo.NewID()
 			}
@@ -261,11 +272,16 @@ func (e *edge) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
+// fixed names every request of a route alike, with no resource.
+func fixed(endpoint string) func(*http.Request) (string, map[string]string) {
+	return func(*http.Request) (string, map[string]string) { return endpoint, nil }
+}
+
 // mountRoute adds one non-OSB route behind the common edge and its auth.
 func (e *edge) mountRoute(root *mux.Router, rt Route) {
-	endpoint := func(*http.Request) string { return rt.Endpoint }
+	classify := func(r *http.Request) (string, map[string]string) { return rt.Endpoint, mux.Vars(r) }
 	h := chain(rt.Handler,
-		e.withInfo(rt.Surface, endpoint),
+		e.withInfo(rt.Surface, classify),
 		e.withAccessLog,
 		rt.Auth,
 		e.capBody,
@@ -284,6 +300,6 @@ func (e *edge) fallback(h http.HandlerFunc) http.Handler {
 		case strings.HasPrefix(path, "/admin"):
 			surface = requestinfo.SurfaceAdmin
 		}
-		chain(h, e.withInfo(surface, func(*http.Request) string { return "unknown_route" }), e.withAccessLog).ServeHTTP(w, r)
+		chain(h, e.withInfo(surface, fixed("unknown_route")), e.withAccessLog).ServeHTTP(w, r)
 	})
 }

@@ -166,7 +166,7 @@ func NewHandler(opts Options) (http.Handler, error) {
 	root.PathPrefix("/v2/").Handler(newOSB(e, opts).handler(NewBasicAuth(opts.Credentials), opts.Broker))
 
 	probe := func(endpoint string, h http.HandlerFunc) http.Handler {
-		return chain(h, e.withInfo(requestinfo.SurfaceHealth, func(*http.Request) string { return endpoint }), e.withAccessLog)
+		return chain(h, e.withInfo(requestinfo.SurfaceHealth, fixed(endpoint)), e.withAccessLog)
 	}
 	root.Handle("/healthz", probe("healthz", serveHealth)).Methods(http.MethodGet, http.MethodHead)
 	root.Handle("/readyz", probe("readyz", readiness(opts.Checks))).Methods(http.MethodGet, http.MethodHead)

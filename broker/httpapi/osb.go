@@ -89,6 +89,29 @@ func parseOSBRoute(method, escapedPath string) osbRoute {
 	return osbRoute{endpoint: endpointUnknown}
 }
 
+// classifyOSB names a /v2 request's endpoint and what it is about.
+func classifyOSB(r *http.Request) (string, map[string]string) {
+	route := parseOSBRoute(r.Method, r.URL.EscapedPath())
+	if len(route.ids) == 0 {
+		return route.endpoint, nil
+	}
+	resource := make(map[string]string, 4)
+	for _, id := range route.ids {
+		if decoded, err := url.PathUnescape(id.raw); err == nil {
+			resource[id.kind+"_id"] = decoded
+		}
+	}
+	if r.Method == http.MethodDelete {
+		q := r.URL.Query()
+		for _, name := range []string{"service_id", "plan_id"} {
+			if v := q.Get(name); v != "" {
+				resource[name] = v
+			}
+		}
+	}
+	return route.endpoint, resource
+}
+
 func orUnknown(s string) string {
 	if s == "" {
 		return endpointUnknown
@@ -126,9 +149,8 @@ func (s *osb) handler(auth *BasicAuth, broker domain.ServiceBroker) http.Handler
 		}
 		api.ServeHTTP(w, r)
 	})
-	endpoint := func(r *http.Request) string { return parseOSBRoute(r.Method, r.URL.EscapedPath()).endpoint }
 	return chain(serve,
-		s.withInfo(requestinfo.SurfaceOSB, endpoint),
+		s.withInfo(requestinfo.SurfaceOSB, classifyOSB),
 		s.withAccessLog,
 		RequireBasic(auth, requestinfo.PrincipalPlatform, "agora", "broker credentials"),
 		s.requireAPIVersion,

@@ -67,6 +67,11 @@ type Info struct {
 	// Endpoint names the operation in a bounded vocabulary ("provision",
 	// "last_operation", "producer_apply" ...), for logs and metrics.
 	Endpoint string
+	// Resource names what the request is about, as its path (and, for an
+	// OSB DELETE, its query) says: "instance_id", "binding_id",
+	// "service_id", "plan_id"; on the producer and admin APIs the route's
+	// variables ("name", "version", "offering", "plan"). For the audit log.
+	Resource map[string]string
 	// APIVersion is the parsed X-Broker-API-Version (zero when absent).
 	APIVersion Version
 	// Originating is the platform user behind the request; nil when the

@@ -66,6 +66,8 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Listen = *listen
 	cfg.Catalog = *catalogPath
 	cfg.Workers.ClaimIdle = config.Duration(10 * time.Second)
+	// The welcome text owns standard output; agora serve has the audit log.
+	cfg.Audit = config.Audit{}
 
 	// State: the given Redis, or an in-process miniredis that dies with us.
 	if url := os.Getenv("REDIS_URL"); url != "" {

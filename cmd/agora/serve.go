@@ -13,7 +13,7 @@ import (
 	"github.com/agora-osb/agora/internal/config"
 )
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (YAML); AGORA_* environment variables override it")
@@ -48,7 +48,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Vault: vc, Logger: log, Producers: prod})
+	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Vault: vc, Logger: log, Stdout: stdout, Producers: prod})
 }
 
 // loadCatalog parses, validates and builds the catalog; a bad catalog stops

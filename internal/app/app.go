@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/agora-osb/agora/broker/livecatalog"
 	"github.com/agora-osb/agora/broker/redisstore"
 	"github.com/agora-osb/agora/broker/vaultstore"
+	"github.com/agora-osb/agora/internal/audit"
 	"github.com/agora-osb/agora/internal/config"
 	"github.com/agora-osb/agora/producers"
 	"github.com/agora-osb/agora/producers/producerapi"
@@ -42,6 +44,9 @@ type Options struct {
 	Listener net.Listener
 	// Ready is called once the server accepts connections.
 	Ready func(addr string)
+	// Stdout receives the audit log when it is on and has no file (the
+	// command's standard output; nil discards it).
+	Stdout io.Writer
 	// ExposeErrorDetails shows the full error chain to platforms in OSB
 	// error descriptions: for `agora dev`, where the app developer and the
 	// operator are the same person. Production keeps it for the log.
@@ -116,12 +121,22 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		routes, loader = api.Routes(), l
 	}
+	var observers httpapi.Observers
+	if cfg.Audit.Enabled {
+		sink, closeSink, err := auditSink(cfg.Audit, opts.Stdout)
+		if err != nil {
+			return err
+		}
+		defer closeSink()
+		observers = append(observers, audit.New(sink, catalogNames(b)))
+	}
 	handler, err := httpapi.NewHandler(httpapi.Options{
 		Broker:      b,
 		CatalogJSON: func() []byte { return b.Catalog().JSON() },
 		Credentials: credentials,
 		KnownPlan:   b.KnownPlan,
 		Logger:      log,
+		Observer:    observers,
 		Checks:      checks,
 		Routes:      routes,
 	})
@@ -154,6 +169,37 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Wait()
 	log.Info("agora stopped")
 	return err
+}
+
+// auditSink opens where the audit log goes: its file (appended to,
+// readable by its owner only), or stdout.
+func auditSink(cfg config.Audit, stdout io.Writer) (io.Writer, func(), error) {
+	if cfg.File == "" {
+		if stdout == nil {
+			stdout = io.Discard
+		}
+		return stdout, func() {}, nil
+	}
+	f, err := os.OpenFile(cfg.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit.file: %w", err)
+	}
+	return f, func() { _ = f.Close() }, nil
+}
+
+// catalogNames gives the audit log the catalog's names for service and
+// plan IDs, from the catalog in force.
+func catalogNames(b *broker.Broker) audit.Names {
+	return func(serviceID, planID string) (string, string, string, bool) {
+		cat := b.Catalog()
+		if off, plan, ok := cat.Plan(serviceID, planID); ok {
+			return off.Name, plan.Name, off.Producer, true
+		}
+		if off, ok := cat.Offering(serviceID); ok {
+			return off.Name, "", off.Producer, true
+		}
+		return "", "", "", false
+	}
 }
 
 // producerSelfService wires the producer service and its HTTP API, and

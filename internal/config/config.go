@@ -41,6 +41,19 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json.
 	LogFormat string `yaml:"log_format"`
+	// Audit says where the audit log goes.
+	Audit Audit `yaml:"audit"`
+}
+
+// Audit configures the audit log: one JSON line per mutation on the OSB,
+// producer and admin surfaces.
+type Audit struct {
+	// Enabled turns it on (default true for agora serve).
+	Enabled bool `yaml:"enabled"`
+	// File appends the lines to a file; empty writes them to standard
+	// output, each marked "audit": true, apart from the log on standard
+	// error.
+	File string `yaml:"file"`
 }
 
 // Credential is one basic-auth pair.
@@ -105,6 +118,7 @@ func Defaults() Config {
 		ShutdownGrace: Duration(20 * time.Second),
 		LogLevel:      "info",
 		LogFormat:     "text",
+		Audit:         Audit{Enabled: true},
 	}
 }
 
@@ -154,6 +168,17 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 	str("AGORA_VAULT_PREFIX", &cfg.Vault.Prefix)
 	str("AGORA_LOG_LEVEL", &cfg.LogLevel)
 	str("AGORA_LOG_FORMAT", &cfg.LogFormat)
+	// AGORA_AUDIT is "off", "stdout" or a file path.
+	if v, ok := lookup("AGORA_AUDIT"); ok && v != "" {
+		switch v {
+		case "off":
+			cfg.Audit = Audit{}
+		case "stdout":
+			cfg.Audit = Audit{Enabled: true}
+		default:
+			cfg.Audit = Audit{Enabled: true, File: v}
+		}
+	}
 	if v, ok := lookup("AGORA_WORKERS"); ok && v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
