@@ -17,7 +17,8 @@ var (
 	// ErrLocked: another request holds the instance's mutation lock.
 	ErrLocked = errors.New("instance is locked by a concurrent request")
 	// ErrStale: a conditional commit found the operation already finished
-	// (by another worker, or by a deadline); the commit was not applied.
+	// (by another worker, or by a deadline), or in the hands of another
+	// attempt (see Fence); the commit was not applied.
 	ErrStale = errors.New("operation is no longer in progress")
 )
 
@@ -133,10 +134,20 @@ type Operation struct {
 	RequestID    string          `json:"request_id,omitempty"`
 	Platform     string          `json:"platform,omitempty"`
 	Context      json.RawMessage `json:"context,omitempty"`
-	Attempts     int             `json:"attempts"`
-	Deadline     time.Time       `json:"deadline"`
-	CreatedAt    time.Time       `json:"created_at"`
-	UpdatedAt    time.Time       `json:"updated_at"`
+	// Attempts counts the attempts of async work started so far, a crashed
+	// one included: it is recorded when an attempt starts.
+	Attempts int `json:"attempts"`
+	// Attempt is the fencing token of the latest attempt, written when it
+	// starts. Every later commit of that attempt is conditional on it
+	// (Mutation.Fence), so a worker that lost its job records nothing.
+	Attempt string `json:"attempt,omitempty"`
+	// NextAttemptAt is when the next attempt may start, after a transient
+	// failure; LastError is what that failure said.
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	LastError     string    `json:"last_error,omitempty"`
+	Deadline      time.Time `json:"deadline"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // OperationSummary is the part of an operation that the instance or
@@ -223,6 +234,21 @@ type Mutation struct {
 	// IfOperationInProgress makes the commit conditional: it applies only
 	// while that operation is still in progress, else ErrStale.
 	IfOperationInProgress string
+	// Fence, with IfOperationInProgress, narrows the condition to one
+	// attempt of that operation.
+	Fence *Fence
+}
+
+// Fence makes a commit conditional on the operation's current attempt
+// (Operation.Attempt): the commit applies only while the stored operation
+// carries Attempt, else ErrStale. A worker starts an attempt by committing
+// a new token fenced on the one it read (compare and swap), and fences
+// every later commit of the attempt on its own token: a worker that lost
+// its job to another can then never record an outcome.
+type Fence struct {
+	// Attempt is the token the stored operation must carry ("" for an
+	// operation no attempt has started yet).
+	Attempt string
 }
 
 // InstanceStatus is what last_operation needs of an instance: its latest

@@ -210,8 +210,15 @@ func latestIs(snap broker.Snapshot, req broker.LoadRequest) bool {
 // to release (or ""), 3 instance JSON to put (or ""), 4 "1" to delete the
 // instance, 5 status JSON (or "" to delete it), 6 tombstone TTL in ms,
 // 7-8 binding ID and JSON to put, 9 binding ID to delete, 10 that
-// binding's tombstone JSON, 11-12 operation ID and JSON to put, 13...
-// operation IDs to delete.
+// binding's tombstone JSON, 11-12 operation ID and JSON to put, 13 "1"
+// when the operation's attempt token must equal 14, 15... operation IDs
+// to delete.
+//
+// The guard decodes the stored operation: its JSON also holds the
+// platform's raw context, which may contain any text at all, so only the
+// decoded fields say what state it is in. A record that does not decode
+// is treated as not in progress: nothing is written over what cannot be
+// read.
 //
 // The status key is derived from the instance record (its latest
 // operation summary) and written with it, so a last_operation poll reads
@@ -221,9 +228,22 @@ func latestIs(snap broker.Snapshot, req broker.LoadRequest) bool {
 const commitScript = `
 local cond = ARGV[1]
 if cond ~= "" then
-  local op = redis.call("HGET", KEYS[3], cond)
-  if (not op) or (not string.find(op, '"state":"in progress"', 1, true)) then
+  local raw = redis.call("HGET", KEYS[3], cond)
+  local ok, op = false, nil
+  if raw then
+    ok, op = pcall(cjson.decode, raw)
+  end
+  if (not ok) or type(op) ~= "table" or op["state"] ~= "in progress" then
     return redis.error_reply("STALE operation is no longer in progress")
+  end
+  if ARGV[13] == "1" then
+    local attempt = op["attempt"]
+    if type(attempt) ~= "string" then
+      attempt = ""
+    end
+    if attempt ~= ARGV[14] then
+      return redis.error_reply("STALE operation is in the hands of another attempt")
+    end
   end
 end
 if ARGV[4] == "1" then
@@ -253,7 +273,7 @@ end
 if ARGV[11] ~= "" and ARGV[4] ~= "1" then
   redis.call("HSET", KEYS[3], ARGV[11], ARGV[12])
 end
-for i = 13, #ARGV do
+for i = 15, #ARGV do
   redis.call("HDEL", KEYS[3], ARGV[i])
 end
 if ARGV[2] ~= "" and redis.call("GET", KEYS[4]) == ARGV[2] then
@@ -281,7 +301,7 @@ func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lo
 	}
 	keys := []string{k.instance, k.bindings, k.ops, k.lock, k.status, s.bindingTombstoneKey(m.InstanceID, tombstoneBinding)}
 
-	args := make([]any, 0, 12+len(m.DeleteOperations))
+	args := make([]any, 0, 14+len(m.DeleteOperations))
 	token := ""
 	if unlock != nil {
 		token = unlock.Token
@@ -317,11 +337,18 @@ func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lo
 	if m.DeleteInstance {
 		deleteInstance = "1"
 	}
+	fenced, attempt := "0", ""
+	if m.Fence != nil {
+		if m.IfOperationInProgress == "" {
+			return errors.New("redis: a fenced commit must name its operation (IfOperationInProgress)")
+		}
+		fenced, attempt = "1", m.Fence.Attempt
+	}
 	args = append(args,
 		m.IfOperationInProgress, token, instanceJSON, deleteInstance,
 		statusJSON, strconv.FormatInt(tombstoneTTL.Milliseconds(), 10),
 		bindingID, bindingJSON, m.DeleteBinding, bindingTombstone,
-		opID, opJSON)
+		opID, opJSON, fenced, attempt)
 	for _, id := range m.DeleteOperations {
 		args = append(args, id)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -336,5 +337,93 @@ func TestLoadManyReadsWhatLoadReads(t *testing.T) {
 		if !reflect.DeepEqual(got[i], want) {
 			t.Errorf("request %d %+v: LoadMany read %+v, Load %+v", i, req, got[i], want)
 		}
+	}
+}
+
+// The platform's raw context is stored inside the operation's JSON and
+// may contain any text, the guard's own words included: only the decoded
+// state counts.
+func TestCommitGuardReadsTheStateNotTheText(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		state   broker.OperationState
+		context string
+		want    error
+	}{
+		{"finished, its context claiming in progress", broker.OpSucceeded, `{"platform":"cloudfoundry","state":"in progress"}`, broker.ErrStale},
+		{"failed, the claim hidden in a nested value", broker.OpFailed, `{"labels":{"note":"\"state\":\"in progress\""},"state":"in progress"}`, broker.ErrStale},
+		{"in progress, its context claiming it succeeded", broker.OpInProgress, `{"state":"succeeded"}`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mr, _, s := newStore(t)
+			ctx := context.Background()
+			stored := op("o1", tc.state)
+			stored.Context = []byte(tc.context)
+			if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceReady, stored), PutOperation: stored}, nil); err != nil {
+				t.Fatal(err)
+			}
+			before := mr.HGet("t:{i1}:ops", "o1")
+			if !strings.Contains(before, `"state":"in progress"`) && !strings.Contains(before, `"state":"succeeded"`) {
+				t.Fatalf("the stored record does not hold the decoy text, so the test proves nothing: %s", before)
+			}
+
+			next := op("o1", broker.OpFailed)
+			err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutOperation: next, IfOperationInProgress: "o1"}, nil)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("conditional commit: %v, want %v", err, tc.want)
+			}
+			after := mr.HGet("t:{i1}:ops", "o1")
+			if tc.want != nil && after != before {
+				t.Errorf("a stale commit changed the operation: %s", after)
+			}
+			if tc.want == nil && after == before {
+				t.Error("the commit on a running operation changed nothing")
+			}
+		})
+	}
+}
+
+// A commit fenced on an attempt lands only while the operation carries
+// that attempt's token: a worker that lost its job records nothing.
+func TestFencedCommitNeedsTheCurrentAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		stored  string // the operation's attempt token
+		fence   string
+		want    error
+		changed bool
+	}{
+		{"the first attempt starts on an operation no attempt touched", "", "", nil, true},
+		{"the current attempt records its outcome", "a2", "a2", nil, true},
+		{"an attempt that was replaced records nothing", "a2", "a1", broker.ErrStale, false},
+		{"a start that read the record before another attempt began", "a2", "", broker.ErrStale, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mr, _, s := newStore(t)
+			ctx := context.Background()
+			stored := op("o1", broker.OpInProgress)
+			stored.Attempt = tc.stored
+			if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceProvisioning, stored), PutOperation: stored}, nil); err != nil {
+				t.Fatal(err)
+			}
+			before := mr.HGet("t:{i1}:ops", "o1")
+
+			next := op("o1", broker.OpSucceeded)
+			next.Attempt = tc.fence
+			err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceReady, next), PutOperation: next,
+				IfOperationInProgress: "o1", Fence: &broker.Fence{Attempt: tc.fence}}, nil)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("fenced commit: %v, want %v", err, tc.want)
+			}
+			if changed := mr.HGet("t:{i1}:ops", "o1") != before; changed != tc.changed {
+				t.Errorf("operation changed: %v, want %v", changed, tc.changed)
+			}
+		})
+	}
+
+	_, _, s := newStore(t)
+	err := s.Commit(context.Background(), broker.Mutation{InstanceID: "i1", Fence: &broker.Fence{Attempt: "a1"}}, nil)
+	if err == nil || errors.Is(err, broker.ErrStale) {
+		t.Errorf("a fence without its operation: %v, want a usage error", err)
 	}
 }
