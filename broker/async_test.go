@@ -3,10 +3,14 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/broker"
@@ -346,4 +350,273 @@ func TestJobWhoseInstanceIsGoneIsDropped(t *testing.T) {
 	if n := e.adapter.count(adapters.OpProvision); n != 0 {
 		t.Errorf("the adapter ran for a vanished instance: %d calls", n)
 	}
+}
+
+// provisionOther accepts an async provision of the other producer's
+// offering and returns its operation ID.
+func (e *env) provisionOther(iid string) string {
+	e.t.Helper()
+	body := provisionBody(planOtherAsync, nil)
+	body["service_id"] = otherServiceID
+	r := e.do(http.MethodPut, instancePath(iid, true), body)
+	expect(e.t, "async provision of the other offering", r, http.StatusAccepted, "")
+	return r.str("operation")
+}
+
+// delayedJobs is how many jobs wait in the queue for a later attempt.
+func (e *env) delayedJobs() int64 {
+	return e.rdb.ZCard(context.Background(), delayedKey()).Val()
+}
+
+// pendingJobs is how many jobs are delivered and not yet acknowledged.
+func (e *env) pendingJobs() int64 {
+	p, err := e.rdb.XPending(context.Background(), jobsKey(), "agora-workers").Result()
+	if err != nil {
+		return -1
+	}
+	return p.Count
+}
+
+// One delivery runs one attempt: a transient failure is recorded on the
+// operation and the job released, so the only slot runs another job while
+// this one waits for its next attempt.
+func TestOneAttemptPerDeliveryFreesTheSlotWhileTheJobWaits(t *testing.T) {
+	e := newEnv(t)
+	e.adapter.failNext(adapters.OpProvision, errors.New("connection reset by the backend"))
+	// One slot; the first retry waits 0.5 to 1s.
+	e.startWorkersWith(broker.WorkerConfig{Consumer: "w1", Concurrency: 1, MaxBackoff: time.Hour, Requeue: 20 * time.Millisecond})
+	opA := e.startAsyncProvision("inst-a")
+
+	var waiting *broker.Operation
+	eventually(t, func() bool {
+		waiting = e.storedOperation("inst-a", opA)
+		return waiting != nil && !waiting.NextAttemptAt.IsZero()
+	}, func() string { return fmt.Sprintf("the failed attempt was not recorded: %+v", waiting) })
+	if waiting.Attempts != 1 || waiting.State != broker.OpInProgress || waiting.Attempt == "" {
+		t.Errorf("operation after one failed attempt %+v, want attempt 1 recorded, in progress", waiting)
+	}
+	if !strings.Contains(waiting.LastError, "connection reset by the backend") {
+		t.Errorf("last error %q does not say why the attempt failed", waiting.LastError)
+	}
+	if wait := waiting.NextAttemptAt.Sub(waiting.UpdatedAt); wait < 500*time.Millisecond || wait > time.Second {
+		t.Errorf("next attempt %s after the failure, want 0.5s to 1s (1s with jitter)", wait)
+	}
+	eventually(t, func() bool { return e.delayedJobs() == 1 && e.pendingJobs() == 0 },
+		func() string {
+			return fmt.Sprintf("the job was not released while it waits: %d delayed, %d delivered", e.delayedJobs(), e.pendingJobs())
+		})
+
+	opB := e.startAsyncProvision("inst-b")
+	e.waitState("inst-b", opB, "succeeded")
+	e.waitState("inst-a", opA, "succeeded")
+	if got := e.adapter.instanceCalls(adapters.OpProvision); !slices.Equal(got, []string{"inst-a", "inst-b", "inst-a"}) {
+		t.Errorf("adapter calls %v, want inst-a, inst-b (while inst-a waited), inst-a", got)
+	}
+	if op := e.storedOperation("inst-a", opA); op == nil || op.Attempts != 2 {
+		t.Errorf("operation %+v, want 2 attempts recorded", op)
+	}
+	eventually(t, e.queueDrained, func() string { return "the jobs were not acknowledged" })
+}
+
+// The wait before the next attempt never runs past the deadline; the
+// attempt at the deadline ends the operation as failed.
+func TestBackoffStopsAtTheDeadline(t *testing.T) {
+	e := newEnv(t)
+	e.adapter.failAlways(adapters.OpProvision, errors.New("connection refused"))
+	opID := e.startAsyncProvision("inst-edge")
+	// The plan allows a minute; 0.3s of it is left when the workers start.
+	e.clock.advance(time.Minute - 300*time.Millisecond)
+	e.startWorkersWith(broker.WorkerConfig{Consumer: "w1", Concurrency: 1, MaxBackoff: time.Hour})
+
+	var op *broker.Operation
+	eventually(t, func() bool {
+		op = e.storedOperation("inst-edge", opID)
+		return op != nil && op.Attempts == 1 && !op.NextAttemptAt.IsZero()
+	}, func() string { return fmt.Sprintf("the failed attempt was not recorded: %+v", op) })
+	if op.NextAttemptAt.After(op.Deadline) {
+		t.Errorf("next attempt at %s, after the deadline %s", op.NextAttemptAt, op.Deadline)
+	}
+	r := e.waitState("inst-edge", opID, "failed")
+	if desc := r.str("description"); !strings.Contains(desc, "did not answer in time during provision") {
+		t.Errorf("description %q does not say the deadline passed", desc)
+	}
+	if n := e.adapter.count(adapters.OpProvision); n != 1 {
+		t.Errorf("%d adapter calls, want 1: the deadline came before the second", n)
+	}
+}
+
+// A worker whose heartbeats fail (Redis unreachable) stops its attempt
+// before its lease runs out, so that by the time another worker may take
+// the job over, the adapter is no longer being called.
+func TestLostHeartbeatCancelsTheAttempt(t *testing.T) {
+	e := newEnv(t)
+	held := e.adapter.hold(t, adapters.OpProvision)
+	e.startWorkersWith(broker.WorkerConfig{Consumer: "w1", Concurrency: 1, MaxBackoff: 20 * time.Millisecond})
+	opID := e.startAsyncProvision("inst-outage")
+	held.waitEntered(t)
+
+	e.mr.Close()
+	outage := time.Now()
+	eventually(t, func() bool { return e.adapter.cancellations() == 1 },
+		func() string { return "the attempt kept calling the adapter with Redis unreachable" })
+	t.Logf("attempt cancelled %s after Redis went away (lease %s)", time.Since(outage).Round(time.Millisecond), claimIdle)
+
+	// Redis comes back with its data: the job is taken up again, once.
+	held.open()
+	if err := e.mr.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// miniredis keeps the context Close cancelled, which makes its blocking
+	// reads hang after a restart. (Its own cleanup cancels the new one.)
+	e.mr.Ctx, e.mr.CtxCancel = context.WithCancel(context.Background())
+	e.waitState("inst-outage", opID, "succeeded")
+	if n := e.adapter.count(adapters.OpProvision); n != 2 {
+		t.Errorf("%d adapter calls, want 2 (the cancelled one and its retry)", n)
+	}
+	if n := e.adapter.maxOverlap(); n != 1 {
+		t.Errorf("%d calls ran at once for one instance, want 1", n)
+	}
+	eventually(t, e.queueDrained, func() string { return "the job was not acknowledged" })
+}
+
+// A worker whose job was taken over by another stops at its next
+// heartbeat, and records nothing.
+func TestTakenOverJobStopsItsWorker(t *testing.T) {
+	// A lease far longer than the test: only the heartbeat finding the job
+	// lost can stop the worker.
+	e := newEnvWithLease(t, time.Minute)
+	ctx := context.Background()
+	held := e.adapter.hold(t, adapters.OpProvision)
+	obs := newObserver()
+	e.startWorkersWith(broker.WorkerConfig{Consumer: "w1", Concurrency: 1, Observer: obs, Heartbeat: 50 * time.Millisecond})
+	opID := e.startAsyncProvision("inst-taken")
+	held.waitEntered(t)
+
+	// Another worker takes the job over (as XAUTOCLAIM would after a long
+	// enough silence) and starts its own attempt.
+	p, err := e.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: jobsKey(), Group: "agora-workers", Start: "-", End: "+", Count: 10}).Result()
+	if err != nil || len(p) != 1 {
+		t.Fatalf("pending jobs %v, %v", p, err)
+	}
+	if err := e.rdb.XClaim(ctx, &redis.XClaimArgs{Stream: jobsKey(), Group: "agora-workers", Consumer: "thief", Messages: []string{p[0].ID}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	takeover := e.takeOverAttempt("inst-taken", opID)
+
+	eventually(t, func() bool { return e.adapter.cancellations() == 1 },
+		func() string { return "the worker kept calling the adapter after its job was taken over" })
+	held.open()
+	eventually(t, func() bool { return slices.Contains(obs.ended(), broker.AttemptLost) },
+		func() string { return fmt.Sprintf("outcomes %v, want lost", obs.ended()) })
+	op := e.storedOperation("inst-taken", opID)
+	if op == nil || op.State != broker.OpInProgress || op.Attempt != takeover {
+		t.Errorf("operation %+v, want it in progress in the new owner's attempt %s", op, takeover)
+	}
+	if owners, _ := e.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: jobsKey(), Group: "agora-workers", Start: "-", End: "+", Count: 10}).Result(); len(owners) != 1 || owners[0].Consumer != "thief" {
+		t.Errorf("pending %v, want the job still with its new owner", owners)
+	}
+}
+
+// takeOverAttempt records a new attempt on the operation, as the worker
+// that took its job over would, and returns its token.
+func (e *env) takeOverAttempt(iid, opID string) string {
+	e.t.Helper()
+	op := e.storedOperation(iid, opID)
+	next := *op
+	next.Attempts++
+	next.Attempt = "taken-over"
+	err := e.store.Commit(context.Background(), broker.Mutation{InstanceID: iid, PutOperation: &next,
+		IfOperationInProgress: opID, Fence: &broker.Fence{Attempt: op.Attempt}}, nil)
+	if err != nil {
+		e.t.Fatalf("take over the attempt: %v", err)
+	}
+	return next.Attempt
+}
+
+// Even when its adapter call succeeds, an attempt whose operation moved on
+// to another attempt cannot record its outcome.
+func TestStaleAttemptCannotCommit(t *testing.T) {
+	e := newEnv(t)
+	held := e.adapter.hold(t, adapters.OpProvision)
+	obs := newObserver()
+	// Requeue of an hour: the job does not come back within the test, so
+	// what is recorded is the stale attempt's doing alone.
+	e.startWorkersWith(broker.WorkerConfig{Consumer: "w1", Concurrency: 1, Observer: obs, Requeue: time.Hour})
+	opID := e.startAsyncProvision("inst-stale")
+	held.waitEntered(t)
+
+	takeover := e.takeOverAttempt("inst-stale", opID)
+	held.open()
+	eventually(t, func() bool { return len(obs.ended()) == 1 }, func() string { return "the attempt never ended" })
+	if got := obs.ended(); got[0] != broker.AttemptLost {
+		t.Errorf("outcome %v, want lost", got)
+	}
+	op := e.storedOperation("inst-stale", opID)
+	if op == nil || op.State != broker.OpInProgress || op.Attempt != takeover {
+		t.Errorf("operation %+v: the stale attempt recorded its outcome", op)
+	}
+	if inst := e.storedInstance("inst-stale"); inst == nil || inst.State != broker.InstanceProvisioning {
+		t.Errorf("instance %+v: the stale attempt recorded its outcome", inst)
+	}
+	if r := e.lastOperation("inst-stale", opID); r.str("state") != "in progress" {
+		t.Errorf("last_operation %s", r.raw)
+	}
+}
+
+// A producer at its limit on this replica does not get another slot: its
+// job is put back unstarted, and the slot goes to another producer's job.
+func TestPerProducerLimitFreesTheSlot(t *testing.T) {
+	e := newEnv(t)
+	held := e.adapter.holdInstance(t, adapters.OpProvision, "inst-1")
+	obs := newObserver()
+	e.startWorkersWith(broker.WorkerConfig{Consumer: "w1", Concurrency: 2, PerProducer: 1, Observer: obs, Requeue: 20 * time.Millisecond})
+
+	op1 := e.startAsyncProvision("inst-1")
+	held.waitEntered(t)
+	op2 := e.startAsyncProvision("inst-2")
+	eventually(t, func() bool { return obs.throttles("test-team") >= 2 },
+		func() string { return "the producer's second job was not put back" })
+	if n := e.adapter.count(adapters.OpProvision); n != 1 {
+		t.Fatalf("%d provision calls while the producer's first job runs, want 1", n)
+	}
+
+	op3 := e.provisionOther("inst-3")
+	e.waitState("inst-3", op3, "succeeded")
+	if r := e.lastOperation("inst-2", op2); r.str("state") != "in progress" {
+		t.Errorf("the throttled job ran: %s", r.raw)
+	}
+	if obs.throttles("other-team") != 0 {
+		t.Errorf("the other producer was throttled %d times", obs.throttles("other-team"))
+	}
+
+	held.open()
+	e.waitState("inst-1", op1, "succeeded")
+	e.waitState("inst-2", op2, "succeeded")
+	eventually(t, e.queueDrained, func() string { return "the jobs were not acknowledged" })
+}
+
+// Jobs an older Agora queued under the old stream key (without a hash tag)
+// still run after an upgrade.
+func TestJobsOfTheLegacyStreamStillRun(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	opID := e.startAsyncProvision("inst-old")
+	// Make it look as the older version left it: the job in the old
+	// stream only, without a service.
+	for _, k := range []string{jobsKey(), queuedKey()} {
+		e.mr.Del(k)
+	}
+	if err := e.rdb.XGroupCreateMkStream(ctx, legacyJobsKey(), "agora-workers", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.XAdd(ctx, &redis.XAddArgs{Stream: legacyJobsKey(), Values: map[string]any{"instance": "inst-old", "operation": opID}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	e.startWorkers("w1")
+	e.waitState("inst-old", opID, "succeeded")
+	if n := e.adapter.count(adapters.OpProvision); n != 1 {
+		t.Errorf("%d adapter calls, want 1", n)
+	}
+	eventually(t, e.queueDrained, func() string { return "the old stream or the new one still holds the job" })
 }

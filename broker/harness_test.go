@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,9 @@ const (
 	planFixed     = "plan-fixed"
 	planAsync     = "plan-async"
 	planSchema    = "plan-schema"
+	// A second producer's offering (other-team), on the same fake adapter.
+	otherServiceID = "svc-other"
+	planOtherAsync = "plan-other-async"
 
 	prefix      = "agora"
 	apiVersion  = "2.15" // what Cloud Foundry sends
@@ -57,12 +61,14 @@ type call struct {
 	RequestID  string
 }
 
-// gate holds calls of one kind inside the adapter until released, so a
-// test can act while the broker is mid-operation.
+// gate holds calls of one kind (of one instance, when instance is set)
+// inside the adapter until released, so a test can act while the broker
+// is mid-operation.
 type gate struct {
-	entered chan struct{}
-	release chan struct{}
-	once    sync.Once
+	instance string
+	entered  chan struct{}
+	release  chan struct{}
+	once     sync.Once
 }
 
 func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
@@ -79,6 +85,12 @@ type fakeAdapter struct {
 	pending  map[adapters.OperationKind]bool
 	pollWith []adapters.PollResult // consumed one per Poll; then Succeeded
 	polls    int
+	// running counts calls in progress per instance; overlap records the
+	// most ever seen at once for one instance, and cancelled the calls
+	// that ended because their context did.
+	running   map[string]int
+	overlap   int
+	cancelled int
 }
 
 func newFakeAdapter() *fakeAdapter {
@@ -87,6 +99,7 @@ func newFakeAdapter() *fakeAdapter {
 		always:  map[adapters.OperationKind]error{},
 		gates:   map[adapters.OperationKind]*gate{},
 		pending: map[adapters.OperationKind]bool{},
+		running: map[string]int{},
 	}
 }
 
@@ -116,7 +129,13 @@ func (f *fakeAdapter) setPending(kind adapters.OperationKind, polls ...adapters.
 // opened at the end of the test at the latest, so no request hangs.
 func (f *fakeAdapter) hold(t *testing.T, kind adapters.OperationKind) *gate {
 	t.Helper()
-	g := &gate{entered: make(chan struct{}, 64), release: make(chan struct{})}
+	return f.holdInstance(t, kind, "")
+}
+
+// holdInstance is hold for the calls of one instance only.
+func (f *fakeAdapter) holdInstance(t *testing.T, kind adapters.OperationKind, instanceID string) *gate {
+	t.Helper()
+	g := &gate{instance: instanceID, entered: make(chan struct{}, 64), release: make(chan struct{})}
 	f.mu.Lock()
 	f.gates[kind] = g
 	f.mu.Unlock()
@@ -143,17 +162,53 @@ func (f *fakeAdapter) step(ctx context.Context, c call) (pending bool, err error
 		err = f.always[c.Kind]
 	}
 	g := f.gates[c.Kind]
+	if g != nil && g.instance != "" && g.instance != c.InstanceID {
+		g = nil
+	}
 	pending = f.pending[c.Kind]
+	f.running[c.InstanceID]++
+	f.overlap = max(f.overlap, f.running[c.InstanceID])
 	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.running[c.InstanceID]--
+		f.mu.Unlock()
+	}()
 	if g != nil {
 		g.entered <- struct{}{}
 		select {
 		case <-g.release:
 		case <-ctx.Done():
+			f.mu.Lock()
+			f.cancelled++
+			f.mu.Unlock()
 			return false, ctx.Err()
 		}
 	}
 	return pending, err
+}
+
+// cancellations is how many held calls ended because their context did.
+func (f *fakeAdapter) cancellations() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cancelled
+}
+
+// maxOverlap is the most calls ever in progress at once for one instance.
+func (f *fakeAdapter) maxOverlap() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.overlap
+}
+
+// instanceCalls returns the instance IDs of every call of kind, in order.
+func (f *fakeAdapter) instanceCalls(kind adapters.OperationKind) []string {
+	var out []string
+	for _, c := range f.callsOf(kind) {
+		out = append(out, c.InstanceID)
+	}
+	return out
 }
 
 // callsOf returns the calls of kind, in order.
@@ -400,6 +455,13 @@ func testLogger() *slog.Logger {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWithLease(t, claimIdle)
+}
+
+// newEnvWithLease is newEnv with the job queue's claim idle time (the
+// workers' lease) set to lease.
+func newEnvWithLease(t *testing.T, lease time.Duration) *env {
+	t.Helper()
 	e := &env{t: t, mr: miniredis.RunT(t), creds: newFakeCreds(), adapter: newFakeAdapter(), clock: &testClock{}}
 	e.rdb = redis.NewClient(&redis.Options{Addr: e.mr.Addr(), DisableIdentity: true,
 		// Fail fast when a test stops miniredis.
@@ -407,7 +469,7 @@ func newEnv(t *testing.T) *env {
 	})
 	t.Cleanup(func() { _ = e.rdb.Close() })
 	e.store = redisstore.New(e.rdb, prefix)
-	e.queue = redisstore.NewQueue(e.rdb, redisstore.QueueOptions{Prefix: prefix, ClaimIdle: claimIdle, Block: 50 * time.Millisecond})
+	e.queue = redisstore.NewQueue(e.rdb, redisstore.QueueOptions{Prefix: prefix, ClaimIdle: lease, Block: 50 * time.Millisecond})
 
 	raw, err := os.ReadFile("testdata/catalog.yml")
 	if err != nil {
@@ -454,18 +516,60 @@ func newEnv(t *testing.T) *env {
 
 // startWorkers runs the async engine until the test ends.
 func (e *env) startWorkers(consumer string) {
+	e.startWorkersWith(broker.WorkerConfig{
+		Consumer: consumer, Concurrency: 2, Heartbeat: 50 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		Requeue: 20 * time.Millisecond,
+	})
+}
+
+// startWorkersWith runs the async engine with cfg until the test ends, or
+// until the returned function stops it.
+func (e *env) startWorkersWith(cfg broker.WorkerConfig) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.broker.RunWorkers(ctx, broker.WorkerConfig{
-			Consumer: consumer, Concurrency: 2, Heartbeat: 50 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
-		})
+		e.broker.RunWorkers(ctx, cfg)
 	}()
-	e.t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		<-done
-	})
+	}
+	e.t.Cleanup(stop)
+	return stop
+}
+
+// observer records what the async engine reports.
+type observer struct {
+	mu        sync.Mutex
+	throttled map[string]int
+	outcomes  []broker.AttemptOutcome
+}
+
+func newObserver() *observer { return &observer{throttled: map[string]int{}} }
+
+func (o *observer) JobThrottled(producer string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.throttled[producer]++
+}
+
+func (o *observer) AttemptEnded(_ string, outcome broker.AttemptOutcome) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.outcomes = append(o.outcomes, outcome)
+}
+
+func (o *observer) throttles(producer string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.throttled[producer]
+}
+
+func (o *observer) ended() []broker.AttemptOutcome {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.outcomes)
 }
 
 // ---------------------------------------------------------------------------
@@ -659,7 +763,10 @@ func lockKey(iid string) string     { return prefix + ":{" + iid + "}:lock" }
 func tombstoneKey(iid string) string {
 	return prefix + ":{" + iid + "}:status"
 }
-func jobsKey() string { return prefix + ":jobs" }
+func jobsKey() string       { return prefix + ":{jobs}:stream" }
+func delayedKey() string    { return prefix + ":{jobs}:delayed" }
+func queuedKey() string     { return prefix + ":{jobs}:queued" }
+func legacyJobsKey() string { return prefix + ":jobs" }
 
 // storedInstance reads the instance record, or nil.
 func (e *env) storedInstance(iid string) *broker.Instance {
@@ -749,6 +856,10 @@ func (e *env) allValues() map[string]string {
 			// The per-offering instance index (broker.InstanceIndex).
 			members, _ := e.mr.Members(k)
 			out[k] = strings.Join(members, " ")
+		case "zset":
+			// Released jobs, and the job queue's live consumers.
+			members, _ := e.mr.ZMembers(k)
+			out[k] = strings.Join(members, " ")
 		case "stream":
 			entries, _ := e.mr.Stream(k)
 			for _, en := range entries {
@@ -775,12 +886,17 @@ func (e *env) expectNotInRedis(secret string) {
 	}
 }
 
-// queueDrained reports whether every job was acknowledged and deleted.
+// queueDrained reports whether every job was acknowledged and deleted:
+// none queued, none delivered, none waiting for a later attempt.
 func (e *env) queueDrained() bool {
-	n, err := e.rdb.XLen(context.Background(), jobsKey()).Result()
+	ctx := context.Background()
+	n, err := e.rdb.XLen(ctx, jobsKey()).Result()
 	if err != nil || n != 0 {
 		return false
 	}
-	p, err := e.rdb.XPending(context.Background(), jobsKey(), "agora-workers").Result()
+	if e.mr.Exists(delayedKey()) || e.mr.Exists(queuedKey()) || e.mr.Exists(legacyJobsKey()) {
+		return false
+	}
+	p, err := e.rdb.XPending(ctx, jobsKey(), "agora-workers").Result()
 	return err == nil && p.Count == 0
 }

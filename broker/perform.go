@@ -32,6 +32,18 @@ type task struct {
 	// until is when pending adapter work must be done: the sync timeout
 	// inline, the operation deadline in the worker.
 	until time.Time
+	// fence is the worker's attempt (nil inline, where the instance lock
+	// keeps others out): every commit of the attempt is fenced on it.
+	fence *Fence
+}
+
+// guard makes a commit made in the middle of an async attempt conditional
+// on the attempt still being the operation's.
+func (t *task) guard(m Mutation) Mutation {
+	if t.fence != nil {
+		m.IfOperationInProgress, m.Fence = t.op.ID, t.fence
+	}
+	return m
 }
 
 // origin is who asked, as the operation recorded it when the request
@@ -186,7 +198,7 @@ func (b *Broker) doDeprovision(ctx context.Context, t *task) (Mutation, error) {
 		// The instance's records go with it at the end; only the binding
 		// record needs removing now.
 		m.PutOperation, m.BindingTombstone, m.DeleteOperations = nil, false, nil
-		if err := b.state.Commit(ctx, m, nil); err != nil {
+		if err := b.state.Commit(ctx, t.guard(m), nil); err != nil {
 			return Mutation{}, stateErr(err)
 		}
 	}

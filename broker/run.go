@@ -54,7 +54,7 @@ func (b *Broker) startAsync(ctx context.Context, lock Lock, t *task, m Mutation)
 		}
 		t.op.ParametersRef = ref
 	}
-	if err := b.jobs.Enqueue(ctx, Job{InstanceID: t.inst.ID, OperationID: t.op.ID}); err != nil {
+	if err := b.jobs.Enqueue(ctx, Job{InstanceID: t.inst.ID, OperationID: t.op.ID, ServiceID: t.inst.ServiceID}); err != nil {
 		b.dropParameters(ctx, t.op)
 		return stateErr(err)
 	}

@@ -20,6 +20,9 @@ var (
 	// (by another worker, or by a deadline), or in the hands of another
 	// attempt (see Fence); the commit was not applied.
 	ErrStale = errors.New("operation is no longer in progress")
+	// ErrJobLost: the job queue no longer counts the job as this
+	// consumer's (another worker took it over, or it is gone).
+	ErrJobLost = errors.New("job is no longer held by this worker")
 )
 
 // InstanceState is where an instance is in its life.
@@ -284,26 +287,51 @@ type StateStore interface {
 	Ping(ctx context.Context) error
 }
 
-// Job is a unit of async work: run the operation it names.
+// Job is a unit of async work: run one attempt of the operation it names.
 type Job struct {
 	// ID is the queue's own delivery ID, set by the queue.
 	ID          string
 	InstanceID  string
 	OperationID string
+	// ServiceID is the instance's offering, so a worker knows the job's
+	// producer (for the per-producer limit) without a read. Jobs queued by
+	// an older Agora have none.
+	ServiceID string
 }
 
-// JobQueue is a durable queue of async work shared by every replica.
-// Each job is delivered to one worker at a time; a job whose worker stops
-// heartbeating is delivered again.
+// JobQueue is a durable queue of async work shared by every replica. It
+// holds at most one job per operation; each job is delivered to one
+// consumer at a time. A delivered job is the consumer's for Lease after
+// the delivery, and after each Heartbeat, counted from when the call was
+// sent; after that another consumer may take it over.
 type JobQueue interface {
+	// Enqueue queues job; a job already queued for the same operation is
+	// not queued twice.
 	Enqueue(ctx context.Context, job Job) error
-	// Next blocks up to a short poll interval for a job for consumer and
-	// returns ErrNotFound when there is none.
+	// Next blocks up to a short poll interval (well under Lease) for a job
+	// for consumer and returns ErrNotFound when there is none.
 	Next(ctx context.Context, consumer string) (Job, error)
-	// Heartbeat tells the queue the job is still being worked on.
+	// Heartbeat renews consumer's lease on job, or returns ErrJobLost when
+	// another consumer holds it now or it is gone; it never takes a job
+	// back.
 	Heartbeat(ctx context.Context, consumer string, job Job) error
+	// Release gives consumer's job back to the queue, to be delivered again
+	// once after has passed; the consumer holds nothing while it waits.
+	// ErrJobLost when consumer no longer holds it.
+	Release(ctx context.Context, consumer string, job Job, after time.Duration) error
 	// Done removes the job for good.
 	Done(ctx context.Context, job Job) error
+	// Promote delivers released jobs whose time has come. Any replica may
+	// run it, often.
+	Promote(ctx context.Context) error
+	// Tidy is housekeeping any replica runs now and then: it records that
+	// consumers (this replica's) are alive, removes consumers no replica
+	// has vouched for in a long time and that hold no job, and takes over
+	// jobs an older Agora queued elsewhere.
+	Tidy(ctx context.Context, consumers []string) error
+	// Lease is how long a delivered job stays a consumer's without a
+	// heartbeat.
+	Lease() time.Duration
 }
 
 // CredentialStore keeps binding credentials (and async request parameters,

@@ -8,7 +8,8 @@
 //
 // Every key of one instance carries the instance ID as a hash tag, so that
 // all of them live in one Cluster slot and a Lua script can change them
-// atomically. With the default prefix "agora":
+// atomically; the job queue's keys likewise share the tag {jobs}. No
+// script spans the two families. With the default prefix "agora":
 //
 //	agora:{<iid>}:instance                     string  Instance JSON
 //	agora:{<iid>}:bindings                     hash    binding ID -> Binding JSON
@@ -16,7 +17,15 @@
 //	agora:{<iid>}:lock                         string  lock token, with an expiry (PX)
 //	agora:{<iid>}:status                       string  the instance's latest operation summary, written with the instance; after an async deprovision, that operation marked deleted, expiring (the tombstone)
 //	agora:{<iid>}:binding-tombstone:<bid>      string  final Operation JSON of the async unbind that deleted the binding (expires)
-//	agora:jobs                                 stream  async jobs; consumer group "agora-workers"
+//	agora:{jobs}:stream                        stream  async jobs ready to run; consumer group "agora-workers"
+//	agora:{jobs}:delayed                       zset    jobs released until their next attempt (JSON: instance,
+//	                                                   operation, service), scored by due time in ms
+//	agora:{jobs}:queued                        set     operation IDs that have a job (stream or delayed), so
+//	                                                   an operation never has two
+//	agora:{jobs}:consumers                     zset    the group's consumers each replica vouches for, scored
+//	                                                   by when it last did (ms); the rest are removed once idle
+//	agora:jobs                                 stream  the job stream of earlier Agora versions (no hash tag): only
+//	                                                   read, to move its jobs over; deleted once empty
 //	agora:offering:{<service_id>}:instances    set     instance IDs of one offering (index.go): added before
 //	                                                   the instance is first committed, removed after it is
 //	                                                   deleted, so a superset; rebuildable from the records
@@ -34,6 +43,18 @@
 //	agora:producers:{claims}:namespace-prefixes      hash    every proper dash-prefix of a claimed namespace -> producer name
 //	agora:catalog:generation                         string  counter; INCR on every change of a live slice
 //	agora:catalog:lock                               string  serialises going live across producers and replicas (expires)
+//
+// # Job lifecycle
+//
+// Enqueue adds a job to the stream (unless its operation is in the queued
+// set). XREADGROUP delivers it to one consumer; that consumer holds it
+// while its heartbeats (XCLAIM, only while XPENDING still names it) keep
+// it from going idle for claim_idle, after which XAUTOCLAIM lets another
+// consumer take it over. After one attempt the worker removes it (XACK,
+// XDEL, SREM) or releases it to the delayed set; Promote moves due jobs
+// back to the stream. The Operation record, not the queue, says how many
+// attempts ran and when the next may start; its attempt token fences the
+// attempt's commits.
 //
 // What this package must never do: store a secret (the broker hands it
 // records that hold fingerprints and Vault references only), or run KEYS
