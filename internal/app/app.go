@@ -154,7 +154,7 @@ func Run(ctx context.Context, opts Options) error {
 	workCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		b.RunWorkers(workCtx, broker.WorkerConfig{Concurrency: cfg.Workers.Concurrency, Heartbeat: claimIdle / 3})
+		b.RunWorkers(workCtx, broker.WorkerConfig{Concurrency: cfg.Workers.Concurrency, PerProducer: cfg.Workers.PerProducer})
 	})
 	if loader != nil {
 		wg.Go(func() { loader.Run(workCtx) })

@@ -87,9 +87,18 @@ type Vault struct {
 
 // Workers tunes the async engine.
 type Workers struct {
+	// Concurrency is how many async jobs a replica runs at once
+	// (AGORA_WORKERS; default 4).
 	Concurrency int `yaml:"concurrency"`
+	// PerProducer is how many of those one producer's jobs may take at
+	// once, so one producer's failing backend cannot starve the others'
+	// async work (AGORA_WORKERS_PER_PRODUCER). 0, the default, means half
+	// of Concurrency, at least 1. A job whose producer is at its limit is
+	// put back for a moment, not waited for.
+	PerProducer int `yaml:"per_producer"`
 	// ClaimIdle is how long a job may go without a heartbeat before another
-	// replica takes it over.
+	// replica takes it over. A worker whose heartbeats fail stops its
+	// attempt before then.
 	ClaimIdle Duration `yaml:"claim_idle"`
 }
 
@@ -179,13 +188,18 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 			cfg.Audit = Audit{Enabled: true, File: v}
 		}
 	}
-	if v, ok := lookup("AGORA_WORKERS"); ok && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("AGORA_WORKERS: %q is not a number", v))
+	num := func(name string, dst *int) {
+		if v, ok := lookup(name); ok && v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a number", name, v))
+				return
+			}
+			*dst = n
 		}
-		cfg.Workers.Concurrency = n
 	}
+	num("AGORA_WORKERS", &cfg.Workers.Concurrency)
+	num("AGORA_WORKERS_PER_PRODUCER", &cfg.Workers.PerProducer)
 	// AGORA_CREDENTIALS="user1:pass1,user2:pass2" replaces the file's pairs.
 	if v, ok := lookup("AGORA_CREDENTIALS"); ok && v != "" {
 		cfg.Credentials = nil
@@ -277,6 +291,12 @@ func (c Config) Validate() error {
 	}
 	if c.Workers.Concurrency < 0 {
 		add("workers.concurrency: must not be negative")
+	}
+	switch {
+	case c.Workers.PerProducer < 0:
+		add("workers.per_producer: must not be negative")
+	case c.Workers.Concurrency > 0 && c.Workers.PerProducer > c.Workers.Concurrency:
+		add("workers.per_producer: %d is more than workers.concurrency (%d)", c.Workers.PerProducer, c.Workers.Concurrency)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -63,6 +63,32 @@ workers: {concurrency: 2, claim_idle: 5s}
 		{name: "unknown field", path: write("typo.yml", "listne: x\n"), wantErr: []string{"listne"}},
 		{name: "bad duration", path: write("dur.yml", "sync_timeout: soon\n"), wantErr: []string{"not a duration"}},
 		{name: "bad credentials env", env: map[string]string{"AGORA_CREDENTIALS": "nocolon"}, wantErr: []string{"user:password"}},
+		{name: "per-producer limit unset: the broker derives it", path: good, check: func(t *testing.T, c Config) {
+			if c.Workers.PerProducer != 0 {
+				t.Errorf("per_producer %d, want 0 (half of concurrency, decided by the broker)", c.Workers.PerProducer)
+			}
+		}},
+		{name: "per-producer limit from the file", path: write("pp.yml", `
+credentials: [{username: a, password: b}]
+vault: {token: t}
+workers: {concurrency: 6, per_producer: 2}
+`), check: func(t *testing.T, c Config) {
+			if c.Workers.PerProducer != 2 {
+				t.Errorf("per_producer %d, want 2", c.Workers.PerProducer)
+			}
+		}},
+		{name: "per-producer limit from the environment", path: good, env: map[string]string{"AGORA_WORKERS_PER_PRODUCER": "1"},
+			check: func(t *testing.T, c Config) {
+				if c.Workers.PerProducer != 1 {
+					t.Errorf("per_producer %d, want 1", c.Workers.PerProducer)
+				}
+			}},
+		{name: "per-producer limit not a number", path: good, env: map[string]string{"AGORA_WORKERS_PER_PRODUCER": "half"},
+			wantErr: []string{"AGORA_WORKERS_PER_PRODUCER", `"half"`}},
+		{name: "per-producer limit out of range", path: good, env: map[string]string{"AGORA_WORKERS_PER_PRODUCER": "3"},
+			wantErr: []string{"workers.per_producer: 3 is more than workers.concurrency (2)"}},
+		{name: "negative per-producer limit", path: good, env: map[string]string{"AGORA_WORKERS_PER_PRODUCER": "-1"},
+			wantErr: []string{"workers.per_producer: must not be negative"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
