@@ -34,8 +34,8 @@ type WorkerConfig struct {
 	// doubling, with jitter, never past the operation's deadline.
 	MaxBackoff time.Duration
 	// Requeue is how long a job waits before it is offered again when its
-	// producer is at its limit, or when its record changed under the
-	// worker (default 1s).
+	// producer is at its limit (half to all of it), or when its record
+	// changed under the worker (default 1s).
 	Requeue time.Duration
 	// Observer hears what the engine does (default: nobody).
 	Observer Observer
@@ -227,7 +227,7 @@ func (w *workers) runJob(ctx context.Context, consumer string, job Job, sent tim
 		w.cfg.Observer.JobThrottled(producer)
 		w.b.log.Debug("async job put back: its producer is at its limit on this replica",
 			"producer", producer, "operation_id", job.OperationID, "per_producer", w.cfg.PerProducer)
-		v = releaseFor(w.cfg.Requeue, "")
+		v = releaseFor(jitter(w.cfg.Requeue), "")
 	}
 	stop()
 	if v.outcome != "" {
@@ -440,16 +440,18 @@ func (w *workers) interrupted(ctx context.Context, log *slog.Logger, what string
 }
 
 // backoff is the wait after the attempts-th attempt: doubling from 1s (or
-// MaxBackoff when smaller) up to MaxBackoff, with jitter so that jobs that
-// failed together do not come back together.
+// MaxBackoff when smaller) up to MaxBackoff, with jitter.
 func (w *workers) backoff(attempts int) time.Duration {
 	d := min(time.Second, w.cfg.MaxBackoff)
 	for i := 1; i < attempts && d < w.cfg.MaxBackoff; i++ {
 		d *= 2
 	}
-	d = min(d, w.cfg.MaxBackoff)
-	return d/2 + rand.N(d/2+1)
+	return jitter(min(d, w.cfg.MaxBackoff))
 }
+
+// jitter spreads d over [d/2, d], so that jobs put back together do not
+// come back together.
+func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) }
 
 // finish records the outcome of the operation, fenced on attempt: it
 // lands only while the operation is in progress and still in the hands of
