@@ -64,6 +64,20 @@ func nextWithin(t *testing.T, q *redisstore.Queue, consumer string, within time.
 	}
 }
 
+// deliver queues job and hands it to consumer.
+func deliver(t *testing.T, q *redisstore.Queue, job broker.Job, consumer string) broker.Job {
+	t.Helper()
+	ctx := context.Background()
+	if err := q.Enqueue(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Next(ctx, consumer)
+	if err != nil {
+		t.Fatalf("%s did not get the job it queued: %v", consumer, err)
+	}
+	return got
+}
+
 func pendingOwners(t *testing.T, rdb *redis.Client) map[string]string {
 	t.Helper()
 	p, err := rdb.XPendingExt(context.Background(), &redis.XPendingExtArgs{Stream: streamKey, Group: group, Start: "-", End: "+", Count: 100}).Result()
@@ -140,13 +154,7 @@ func TestQueueDeliversOnceAndReclaimsAbandonedJobs(t *testing.T) {
 func TestHeartbeatNeverTakesAJobBack(t *testing.T) {
 	q, rdb, _ := newQueue(t)
 	ctx := context.Background()
-	if err := q.Enqueue(ctx, broker.Job{InstanceID: "i1", OperationID: "o1"}); err != nil {
-		t.Fatal(err)
-	}
-	job, err := q.Next(ctx, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	job := deliver(t, q, broker.Job{InstanceID: "i1", OperationID: "o1"}, "a")
 
 	// a cannot reach Redis for longer than the idle time; b takes over.
 	taken, err := nextWithin(t, q, "b", testDeadline)
@@ -188,13 +196,7 @@ func TestReleasedJobComesBackWhenDue(t *testing.T) {
 	q, rdb, clock := newQueue(t)
 	ctx := context.Background()
 	want := broker.Job{InstanceID: "i1", OperationID: "o1", ServiceID: "s1"}
-	if err := q.Enqueue(ctx, want); err != nil {
-		t.Fatal(err)
-	}
-	job, err := q.Next(ctx, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	job := deliver(t, q, want, "a")
 	if err := q.Release(ctx, "a", job, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -290,13 +292,7 @@ func TestTidyRemovesDeadConsumersOnly(t *testing.T) {
 	// replica went away, "dead" went away holding its job, "alive" is
 	// this replica's.
 	for _, c := range []string{"gone", "dead", "alive"} {
-		if err := q.Enqueue(ctx, broker.Job{InstanceID: "i-" + c, OperationID: "o-" + c}); err != nil {
-			t.Fatal(err)
-		}
-		job, err := q.Next(ctx, c)
-		if err != nil {
-			t.Fatal(err)
-		}
+		job := deliver(t, q, broker.Job{InstanceID: "i-" + c, OperationID: "o-" + c}, c)
 		if c != "dead" {
 			if err := q.Done(ctx, job); err != nil {
 				t.Fatal(err)
@@ -413,13 +409,7 @@ func TestQueueReportsRedisFailures(t *testing.T) {
 	mr, rdb, _ := newStore(t)
 	q := redisstore.NewQueue(rdb, redisstore.QueueOptions{Prefix: "t", ClaimIdle: testIdle, Block: testBlock})
 	ctx := context.Background()
-	if err := q.Enqueue(ctx, broker.Job{InstanceID: "i1", OperationID: "o1"}); err != nil {
-		t.Fatal(err)
-	}
-	job, err := q.Next(ctx, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	job := deliver(t, q, broker.Job{InstanceID: "i1", OperationID: "o1"}, "a")
 	mr.Close()
 	// Unreachable is not lost: the worker keeps its job until its lease
 	// runs out.
