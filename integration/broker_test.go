@@ -83,6 +83,9 @@ type BrokerOptions struct {
 	AdapterVaultAddr string
 	// Concurrency is workers.concurrency (0: the broker's default).
 	Concurrency int
+	// RedisAddr is the Redis the broker keeps its state in (default: the
+	// suite's shared Redis).
+	RedisAddr string
 	// Catalog, when set, is the catalog file's whole content instead of
 	// catalogTemplate (adapters_test.go serves the repository's offerings).
 	Catalog string
@@ -137,6 +140,9 @@ func StartBroker(ctx context.Context, opts BrokerOptions) *Broker {
 	}
 	if opts.Name == "" {
 		opts.Name = "broker"
+	}
+	if opts.RedisAddr == "" {
+		opts.RedisAddr = redisAddr
 	}
 	Expect(opts.Prefix).NotTo(BeEmpty(), "every broker needs a Redis prefix of its own")
 
@@ -215,7 +221,7 @@ log_format: %s
 audit:
   enabled: true
   file: %q
-`, port, catalogPath, user, pass, redisAddr, opts.Prefix, opts.VaultAddr, vaultPrefix(), opts.Concurrency, claimIdle,
+`, port, catalogPath, user, pass, opts.RedisAddr, opts.Prefix, opts.VaultAddr, vaultPrefix(), opts.Concurrency, claimIdle,
 		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile)
 }
 

@@ -186,10 +186,10 @@ var _ = Describe("the Redis prefix after deprovision", func() {
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 		Expect(osb.AwaitOperation(asyncID, dop, 30*time.Second).Status).To(Equal(http.StatusGone))
 
-		By("only the job stream and the async instance's expiring tombstone remain")
+		By("only the job queue's stream and consumers and the async instance's expiring tombstone remain")
 		tombstone := prefix + ":{" + asyncID + "}:status"
 		Eventually(func() []string { return prefixKeys(ctx, prefix) }).WithTimeout(5 * time.Second).
-			Should(ConsistOf(jobStream(prefix), tombstone))
+			Should(ConsistOf(jobStream(prefix), jobConsumers(prefix), tombstone))
 		ttl, err := rdb.PTTL(ctx, tombstone).Result()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ttl).To(BeNumerically(">", 0), "the tombstone never expires")

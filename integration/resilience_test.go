@@ -138,8 +138,8 @@ var _ = Describe("two replicas on one Redis", func() {
 		}
 		expectOnce(dops)
 
-		By("the prefix holds nothing but the tombstones and the (empty) job stream")
-		want := []string{jobStream(prefix)}
+		By("the prefix holds nothing but the tombstones, the (empty) job stream and its consumers")
+		want := []string{jobStream(prefix), jobConsumers(prefix)}
 		for _, iid := range ids {
 			want = append(want, prefix+":{"+iid+"}:status")
 		}

@@ -147,7 +147,10 @@ func bindingRecord(ctx context.Context, prefix, iid, bid string) *string {
 	return &v
 }
 
-func jobStream(prefix string) string { return prefix + ":jobs" }
+// jobStream is the job queue's stream, jobConsumers the set of its live
+// consumers (broker/redisstore/doc.go).
+func jobStream(prefix string) string    { return prefix + ":{jobs}:stream" }
+func jobConsumers(prefix string) string { return prefix + ":{jobs}:consumers" }
 
 // pendingJobs is XPENDING of the job stream's consumer group.
 func pendingJobs(ctx context.Context, prefix string) []redis.XPendingExt {
