@@ -145,7 +145,8 @@ type Operation struct {
 	// (Mutation.Fence), so a worker that lost its job records nothing.
 	Attempt string `json:"attempt,omitempty"`
 	// NextAttemptAt is when the next attempt may start, after a transient
-	// failure; LastError is what that failure said.
+	// failure; LastError is that failure's full error chain, for the
+	// operator (it may name internal addresses, never a secret).
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	LastError     string    `json:"last_error,omitempty"`
 	Deadline      time.Time `json:"deadline"`
