@@ -508,8 +508,8 @@ func (b *builder) plan(f *File, p *Producer, s *OfferingSpec, o *Offering, path 
 		Description:            plan.Description,
 		Metadata:               metadata,
 		Free:                   plan.Free,
-		Bindable:               clonePtr(ps.Bindable),
-		PlanUpdateable:         clonePtr(ps.PlanUpdateable),
+		Bindable:               plan.Bindable,
+		PlanUpdateable:         plan.PlanUpdateable,
 		Schemas:                wireSchemasOf(plan.provisionSchema, plan.updateSchema, plan.bindSchema),
 		MaximumPollingDuration: clonePtr(ps.MaximumPollingDuration),
 	}

@@ -33,10 +33,12 @@ type wirePlan struct {
 	Metadata    map[string]any `json:"metadata,omitempty"`
 	// Free is always printed: its default (true) is easy to forget.
 	Free bool `json:"free"`
-	// Bindable and PlanUpdateable are printed only when the plan overrides
-	// the offering, as the spec intends.
-	Bindable               *bool                `json:"bindable,omitempty"`
-	PlanUpdateable         *bool                `json:"plan_updateable,omitempty"`
+	// Bindable and PlanUpdateable are always printed, resolved from the
+	// offering when the plan does not say: the spec lets them default to
+	// the offering's, but Korifi's catalog mapper reads the plan's only,
+	// and would show every plan as neither bindable nor updateable.
+	Bindable               bool                 `json:"bindable"`
+	PlanUpdateable         bool                 `json:"plan_updateable"`
 	Schemas                *wireSchemas         `json:"schemas,omitempty"`
 	MaximumPollingDuration *int                 `json:"maximum_polling_duration,omitempty"`
 	MaintenanceInfo        *wireMaintenanceInfo `json:"maintenance_info,omitempty"`
