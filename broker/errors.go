@@ -73,6 +73,15 @@ func (e *adapterError) Error() string {
 
 func (e *adapterError) Unwrap() error { return e.err }
 
+// overdueError is an async operation given up at its deadline after
+// failed attempts: the platform reads the last failure's words, the log
+// its chain.
+type overdueError struct {
+	public, detail string
+}
+
+func (e *overdueError) Error() string { return e.detail }
+
 // stateError marks a failure of the state store (Redis).
 type stateError struct{ err error }
 
@@ -171,6 +180,9 @@ func classify(err error) failure {
 		return failure{status: oe.status, code: oe.code, public: oe.msg}
 	case errors.Is(err, ErrLocked):
 		return failure{status: http.StatusUnprocessableEntity, code: "ConcurrencyError", public: "another request is changing this service instance right now; retry shortly"}
+	case errors.As(err, new(*overdueError)):
+		oe, _ := errors.AsType[*overdueError](err)
+		return failure{status: http.StatusGatewayTimeout, owner: "adapter", public: oe.public}
 	case errors.As(err, &ae):
 		return classifyAdapter(ae)
 	case errors.As(err, &ce):

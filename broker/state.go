@@ -149,9 +149,13 @@ type Operation struct {
 	// operator (it may name internal addresses, never a secret).
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	LastError     string    `json:"last_error,omitempty"`
-	Deadline      time.Time `json:"deadline"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	// LastDescription is the same failure in the words the platform would
+	// read: if the deadline comes before another attempt succeeds, the
+	// operation fails with them.
+	LastDescription string    `json:"last_description,omitempty"`
+	Deadline        time.Time `json:"deadline"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 // OperationSummary is the part of an operation that the instance or

@@ -371,7 +371,7 @@ func (w *workers) attempt(ctx context.Context, job Job) verdict {
 		return w.finish(ctx, t, fail(t, err), op.Attempt, err, log)
 	}
 	if !now.Before(op.Deadline) {
-		err := b.adapterFail(t, op.Kind, fmt.Errorf("did not finish within %s: %w", op.Deadline.Sub(op.CreatedAt).Round(time.Second), context.DeadlineExceeded))
+		err := b.adapterFail(t, op.Kind, overdue(op, op.LastDescription, op.LastError))
 		return w.finish(ctx, t, fail(t, err), op.Attempt, err, log)
 	}
 
@@ -408,12 +408,13 @@ func (w *workers) attempt(ctx context.Context, job Job) verdict {
 
 	now = b.now()
 	if !now.Before(op.Deadline) {
-		err := b.adapterFail(t, op.Kind, fmt.Errorf("did not finish within %s: %w", op.Deadline.Sub(op.CreatedAt).Round(time.Second), context.DeadlineExceeded))
+		err := b.adapterFail(t, op.Kind, overdue(&started, b.publicText(classify(err), err), err.Error()))
 		return w.finish(ctx, t, fail(t, err), started.Attempt, err, log)
 	}
 	wait := min(w.backoff(started.Attempts), op.Deadline.Sub(now))
 	retry := started
 	retry.NextAttemptAt, retry.LastError, retry.UpdatedAt = now.Add(wait), err.Error(), now
+	retry.LastDescription = b.publicText(classify(err), err)
 	cerr := b.state.Commit(context.WithoutCancel(ctx), Mutation{InstanceID: op.InstanceID, PutOperation: &retry,
 		IfOperationInProgress: op.ID, Fence: t.fence}, nil)
 	if errors.Is(cerr, ErrStale) {
@@ -590,5 +591,21 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// overdue is why an operation failed at its deadline. After attempts
+// that failed, it is the last failure, in the words the platform read for
+// it (a backend that could not be reached is not one that "did not answer
+// in time"), with its chain for the log; without one, the adapter really
+// never answered.
+func overdue(op *Operation, lastDescription, lastError string) error {
+	within := op.Deadline.Sub(op.CreatedAt).Round(time.Second)
+	if lastDescription == "" {
+		return fmt.Errorf("did not finish within %s: %w", within, context.DeadlineExceeded)
+	}
+	return &overdueError{
+		public: fmt.Sprintf("%s (given up after %d attempt(s), at the %s deadline)", lastDescription, op.Attempts, within),
+		detail: fmt.Sprintf("did not finish within %s, after %d attempt(s); the last one failed: %s", within, op.Attempts, lastError),
 	}
 }
