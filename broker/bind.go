@@ -185,6 +185,9 @@ func (b *Broker) unbind(ctx context.Context, instanceID, bindingID string, _ dom
 		}
 		return domain.UnbindSpec{}, err
 	}
-	err = stateErr(b.state.Commit(ctx, m, &lock))
-	return domain.UnbindSpec{}, err
+	if err = stateErr(b.state.Commit(ctx, m, &lock)); err != nil {
+		return domain.UnbindSpec{}, err
+	}
+	b.committed(ctx, t, m)
+	return domain.UnbindSpec{}, nil
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -35,6 +36,9 @@ type Config struct {
 	// backend text) to the descriptions platforms show app developers.
 	// For `agora dev` only: in production those are for the log.
 	ExposeErrorDetails bool
+	// AdapterObserver hears about adapter calls, for metrics (nil:
+	// nobody).
+	AdapterObserver AdapterObserver
 }
 
 // Broker implements brokerapi's domain.ServiceBroker.
@@ -49,6 +53,7 @@ type Broker struct {
 	now     func() time.Time
 	// exposeDetails: see Config.ExposeErrorDetails.
 	exposeDetails bool
+	observer      AdapterObserver
 }
 
 // New returns a Broker. Every dependency is required.
@@ -86,6 +91,7 @@ func New(cfg Config) (*Broker, error) {
 		lockTTL:       cfg.SyncTimeout + 30*time.Second,
 		now:           cfg.Now,
 		exposeDetails: cfg.ExposeErrorDetails,
+		observer:      cmp.Or[AdapterObserver](cfg.AdapterObserver, noAdapterObserver{}),
 	}
 	b.catalog.Store(cfg.Catalog)
 	return b, nil

@@ -214,7 +214,7 @@ func classifyAdapter(ae *adapterError) failure {
 	case errors.Is(ae.err, adapters.ErrNotSupported):
 		return failure{status: http.StatusUnprocessableEntity,
 			public: fmt.Sprintf("%s does not support this %s", ae.offering.Name, ae.op)}
-	case unreachable(ae.err):
+	case Unreachable(ae.err):
 		return failure{status: http.StatusBadGateway, owner: "adapter",
 			public: fmt.Sprintf("%s failed during %s: its backend could not be reached; retry later, and tell its producer if it persists", who, ae.op)}
 	case errors.Is(ae.err, context.DeadlineExceeded):
@@ -229,9 +229,9 @@ func classifyAdapter(ae *adapterError) failure {
 		public: fmt.Sprintf("%s failed during %s; its producer finds the cause under this request id", who, ae.op)}
 }
 
-// unreachable reports a failure to connect at all (refused, no route, no
+// Unreachable reports a failure to connect at all (refused, no route, no
 // such host), which "did not answer in time" would misdescribe.
-func unreachable(err error) bool {
+func Unreachable(err error) bool {
 	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
 		return true
 	}

@@ -554,6 +554,8 @@ func (o *observer) JobThrottled(producer string) {
 	o.throttled[producer]++
 }
 
+func (o *observer) Running(string, int) {}
+
 func (o *observer) AttemptEnded(_ string, outcome broker.AttemptOutcome) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

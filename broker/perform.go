@@ -102,9 +102,11 @@ func (b *Broker) describe(op *Operation, err error) string {
 }
 
 func (b *Broker) doProvision(ctx context.Context, t *task) (Mutation, error) {
-	res, err := t.off.Adapter.Provision(ctx, adapters.ProvisionRequest{
-		InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
-		Parameters: t.params, Origin: t.origin(),
+	res, err := timed(b, t, "provision", func() (adapters.ProvisionResult, error) {
+		return t.off.Adapter.Provision(ctx, adapters.ProvisionRequest{
+			InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
+			Parameters: t.params, Origin: t.origin(),
+		})
 	})
 	if err != nil {
 		return Mutation{}, b.adapterFail(t, adapters.OpProvision, err)
@@ -141,9 +143,11 @@ func (b *Broker) doUpdate(ctx context.Context, t *task) (Mutation, error) {
 	if !ok {
 		return Mutation{}, b.adapterFail(t, adapters.OpUpdate, fmt.Errorf("%w: the adapter does not implement updates", adapters.ErrNotSupported))
 	}
-	res, err := up.Update(ctx, adapters.UpdateRequest{
-		InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(), PreviousPlan: t.prevPlan.Ref(),
-		Parameters: t.params, Receipt: t.inst.Receipt, Origin: t.origin(),
+	res, err := timed(b, t, "update", func() (adapters.UpdateResult, error) {
+		return up.Update(ctx, adapters.UpdateRequest{
+			InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(), PreviousPlan: t.prevPlan.Ref(),
+			Parameters: t.params, Receipt: t.inst.Receipt, Origin: t.origin(),
+		})
 	})
 	if err != nil {
 		return Mutation{}, b.adapterFail(t, adapters.OpUpdate, err)
@@ -201,9 +205,14 @@ func (b *Broker) doDeprovision(ctx context.Context, t *task) (Mutation, error) {
 		if err := b.state.Commit(ctx, t.guard(m), nil); err != nil {
 			return Mutation{}, stateErr(err)
 		}
+		if bnd.CredentialRef != "" { // it was bound, so counted
+			b.count(ctx, []CountChange{{ServiceID: t.inst.ServiceID, PlanID: bnd.PlanID, Bindings: -1}})
+		}
 	}
-	res, err := t.off.Adapter.Deprovision(ctx, adapters.DeprovisionRequest{
-		InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(), Receipt: t.inst.Receipt, Origin: t.origin(),
+	res, err := timed(b, t, "deprovision", func() (adapters.DeprovisionResult, error) {
+		return t.off.Adapter.Deprovision(ctx, adapters.DeprovisionRequest{
+			InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(), Receipt: t.inst.Receipt, Origin: t.origin(),
+		})
 	})
 	if err != nil && !errors.Is(err, adapters.ErrNotFound) {
 		return Mutation{}, b.adapterFail(t, adapters.OpDeprovision, err)
@@ -234,9 +243,11 @@ func (b *Broker) failDeprovision(t *task, err error) Mutation {
 // Vault fails, the credentials are revoked again (compensation), so that
 // nothing stays valid that no record points to.
 func (b *Broker) doBind(ctx context.Context, t *task) (Mutation, error) {
-	res, err := t.off.Adapter.Bind(ctx, adapters.BindRequest{
-		InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
-		AppGUID: t.binding.AppGUID, Parameters: t.params, InstanceReceipt: t.inst.Receipt, Origin: t.origin(),
+	res, err := timed(b, t, "bind", func() (adapters.BindResult, error) {
+		return t.off.Adapter.Bind(ctx, adapters.BindRequest{
+			InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
+			AppGUID: t.binding.AppGUID, Parameters: t.params, InstanceReceipt: t.inst.Receipt, Origin: t.origin(),
+		})
 	})
 	if err != nil {
 		return Mutation{}, b.adapterFail(t, adapters.OpBind, err)
@@ -254,9 +265,11 @@ func (b *Broker) doBind(ctx context.Context, t *task) (Mutation, error) {
 	ref, err := b.creds.PutBinding(ctx, t.inst.ID, t.binding.ID, res.Credentials)
 	if err != nil {
 		vaultErr := credErr(err)
-		if _, uerr := t.off.Adapter.Unbind(context.WithoutCancel(ctx), adapters.UnbindRequest{
-			InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
-			InstanceReceipt: t.inst.Receipt, Receipt: res.Receipt, Origin: t.origin(),
+		if _, uerr := timed(b, t, "unbind", func() (adapters.UnbindResult, error) {
+			return t.off.Adapter.Unbind(context.WithoutCancel(ctx), adapters.UnbindRequest{
+				InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
+				InstanceReceipt: t.inst.Receipt, Receipt: res.Receipt, Origin: t.origin(),
+			})
 		}); uerr != nil && !errors.Is(uerr, adapters.ErrNotFound) {
 			b.log.Error("compensating unbind after a Vault failure failed; the binding stays recorded as failed so a DELETE can finish the cleanup",
 				"instance_id", t.inst.ID, "binding_id", t.binding.ID, "error", uerr)
@@ -296,9 +309,11 @@ func (b *Broker) failBind(t *task, err error) Mutation {
 // credentials from Vault; the returned Mutation deletes the record.
 func (b *Broker) removeBinding(ctx context.Context, t *task) (Mutation, error) {
 	bnd := t.binding
-	res, err := t.off.Adapter.Unbind(ctx, adapters.UnbindRequest{
-		InstanceID: t.inst.ID, BindingID: bnd.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
-		InstanceReceipt: t.inst.Receipt, Receipt: bnd.Receipt, Origin: t.origin(),
+	res, err := timed(b, t, "unbind", func() (adapters.UnbindResult, error) {
+		return t.off.Adapter.Unbind(ctx, adapters.UnbindRequest{
+			InstanceID: t.inst.ID, BindingID: bnd.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
+			InstanceReceipt: t.inst.Receipt, Receipt: bnd.Receipt, Origin: t.origin(),
+		})
 	})
 	if err != nil && !errors.Is(err, adapters.ErrNotFound) {
 		return Mutation{}, b.adapterFail(t, adapters.OpUnbind, err)
@@ -344,9 +359,11 @@ func (b *Broker) settle(ctx context.Context, t *task, kind adapters.OperationKin
 	}
 	interval := 500 * time.Millisecond
 	for {
-		res, err := poller.Poll(ctx, adapters.PollRequest{
-			Kind: kind, InstanceID: t.inst.ID, BindingID: bindingID(t), Offering: t.off.Name,
-			Plan: t.plan.Ref(), Token: token, Origin: t.origin(),
+		res, err := timed(b, t, "poll", func() (adapters.PollResult, error) {
+			return poller.Poll(ctx, adapters.PollRequest{
+				Kind: kind, InstanceID: t.inst.ID, BindingID: bindingID(t), Offering: t.off.Name,
+				Plan: t.plan.Ref(), Token: token, Origin: t.origin(),
+			})
 		})
 		if err != nil {
 			return adapters.PollResult{}, b.adapterFail(t, kind, err)

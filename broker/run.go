@@ -33,7 +33,7 @@ func (b *Broker) runSync(ctx context.Context, lock Lock, t *task, marker Mutatio
 		}
 		b.log.Error("record failed operation", "instance_id", t.inst.ID, "operation_id", t.op.ID, "error", cerr)
 	} else {
-		b.unindexDeleted(ctx, t.inst, m)
+		b.committed(ctx, t, m)
 	}
 	return m, err
 }

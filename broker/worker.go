@@ -50,6 +50,9 @@ type Observer interface {
 	// AttemptEnded: a delivered job of producer was worked on, and how that
 	// ended.
 	AttemptEnded(producer string, outcome AttemptOutcome)
+	// Running: a job of producer took a slot of this replica (delta 1) or
+	// gave it back (-1).
+	Running(producer string, delta int)
 }
 
 // AttemptOutcome is how the work on one delivery of a job ended.
@@ -72,6 +75,7 @@ type noObserver struct{}
 
 func (noObserver) JobThrottled(string)                 {}
 func (noObserver) AttemptEnded(string, AttemptOutcome) {}
+func (noObserver) Running(string, int)                 {}
 
 // errLeaseExpired stops an attempt whose heartbeats failed for so long
 // that the queue may hand its job to another worker.
@@ -219,7 +223,9 @@ func (w *workers) runJob(ctx context.Context, consumer string, job Job, sent tim
 	producer := w.producerOf(jobCtx, job)
 	var v verdict
 	if w.acquire(producer) {
+		w.cfg.Observer.Running(producer, 1)
 		v = w.attempt(jobCtx, job)
+		w.cfg.Observer.Running(producer, -1)
 		w.release(producer)
 	} else {
 		// Not started, and the slot is not held waiting: another
@@ -472,7 +478,7 @@ func (w *workers) finish(ctx context.Context, t *task, m Mutation, attempt strin
 		log.Warn("record the outcome of an async operation (Redis); the job will be taken up again", "error", err)
 		return abandon(AttemptLost)
 	}
-	b.unindexDeleted(ctx, t.inst, m)
+	b.committed(ctx, t, m)
 	b.dropParameters(ctx, t.op)
 	if cause != nil {
 		log.Warn("async operation failed", "attempts", t.op.Attempts, "error", cause)

@@ -68,3 +68,28 @@ func (b *breaker) done(o outcome, now time.Time) {
 		}
 	}
 }
+
+// Circuit states, as BreakerState reports them.
+const (
+	CircuitClosed   = "closed"
+	CircuitOpen     = "open"
+	CircuitHalfOpen = "half_open"
+)
+
+// state is the breaker's state at now.
+func (b *breaker) state(now time.Time) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.failures < b.threshold:
+		return CircuitClosed
+	case now.Before(b.openUntil):
+		return CircuitOpen
+	}
+	return CircuitHalfOpen
+}
+
+// BreakerState reports the client's circuit breaker: CircuitClosed while
+// calls go out, CircuitOpen while they fail at once, CircuitHalfOpen when
+// a probe may go out. For metrics.
+func (c *Client) BreakerState() string { return c.breaker.state(c.now()) }

@@ -70,6 +70,7 @@ func NewClient(address, token string, timeout time.Duration) (*vault.Client, err
 	}
 	hc := cleanhttp.DefaultPooledClient()
 	hc.Timeout = timeout
+	hc.Transport = &observedTransport{next: hc.Transport}
 	client, err := vault.NewClient(&vault.Config{
 		Address:    address,
 		HttpClient: hc,

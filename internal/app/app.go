@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -24,9 +25,11 @@ import (
 	"github.com/agora-osb/agora/broker/httpapi"
 	"github.com/agora-osb/agora/broker/livecatalog"
 	"github.com/agora-osb/agora/broker/redisstore"
+	"github.com/agora-osb/agora/broker/requestinfo"
 	"github.com/agora-osb/agora/broker/vaultstore"
 	"github.com/agora-osb/agora/internal/audit"
 	"github.com/agora-osb/agora/internal/config"
+	"github.com/agora-osb/agora/internal/metrics"
 	"github.com/agora-osb/agora/producers"
 	"github.com/agora-osb/agora/producers/producerapi"
 )
@@ -86,10 +89,24 @@ func Run(ctx context.Context, opts Options) error {
 	state := redisstore.New(opts.Redis, cfg.Redis.Prefix)
 	claimIdle := time.Duration(cfg.Workers.ClaimIdle)
 	queue := redisstore.NewQueue(opts.Redis, redisstore.QueueOptions{Prefix: cfg.Redis.Prefix, ClaimIdle: claimIdle})
-	b, err := broker.New(broker.Config{
+	var b *broker.Broker
+	m := metrics.New(metrics.Sources{
+		Catalog: func() *catalog.Catalog { return b.Catalog() },
+		Counts:  planCounts(state),
+		Queue:   queueDepth(queue),
+		Checks:  map[string]func(context.Context) error{"redis": state.Ping, "vault": creds.Ping},
+	})
+	opts.Redis.AddHook(m.RedisHook())
+	if opts.Vault != nil {
+		vaultstore.Observe(opts.Vault, func(method string, err error, took time.Duration) {
+			m.StoreCalled("vault", strings.ToLower(method), err, took)
+		})
+	}
+	b, err = broker.New(broker.Config{
 		Catalog: opts.Catalog, State: state, Credentials: creds, Jobs: queue, Logger: log,
 		SyncTimeout:        time.Duration(cfg.SyncTimeout),
 		ExposeErrorDetails: opts.ExposeErrorDetails,
+		AdapterObserver:    m,
 	})
 	if err != nil {
 		return err
@@ -121,7 +138,10 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		routes, loader = api.Routes(), l
 	}
-	var observers httpapi.Observers
+	observers := httpapi.Observers{m}
+	if cfg.Metrics.Enabled {
+		routes = append(routes, metricsRoute(cfg.Metrics, m))
+	}
 	if cfg.Audit.Enabled {
 		sink, closeSink, err := auditSink(cfg.Audit, opts.Stdout)
 		if err != nil {
@@ -154,7 +174,7 @@ func Run(ctx context.Context, opts Options) error {
 	workCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		b.RunWorkers(workCtx, broker.WorkerConfig{Concurrency: cfg.Workers.Concurrency, PerProducer: cfg.Workers.PerProducer})
+		b.RunWorkers(workCtx, broker.WorkerConfig{Concurrency: cfg.Workers.Concurrency, PerProducer: cfg.Workers.PerProducer, Observer: m})
 	})
 	if loader != nil {
 		wg.Go(func() { loader.Run(workCtx) })
@@ -169,6 +189,36 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Wait()
 	log.Info("agora stopped")
 	return err
+}
+
+// metricsRoute serves GET /metrics, behind basic auth of its own when
+// configured.
+func metricsRoute(cfg config.Metrics, m *metrics.Metrics) httpapi.Route {
+	rt := httpapi.Route{Surface: requestinfo.SurfaceMetrics, Endpoint: "metrics", Method: http.MethodGet, Path: "/metrics", Handler: m.Handler()}
+	if cfg.Username != "" {
+		auth := httpapi.NewBasicAuth([]httpapi.Credential{{Username: cfg.Username, Password: cfg.Password}})
+		rt.Auth = httpapi.RequireBasic(auth, requestinfo.PrincipalPlatform, "agora-metrics", "metrics credentials")
+	}
+	return rt
+}
+
+// planCounts and queueDepth read what a scrape exports from Redis.
+func planCounts(state *redisstore.Store) func(context.Context) ([]metrics.PlanCount, error) {
+	return func(ctx context.Context) ([]metrics.PlanCount, error) {
+		counts, err := state.Counts(ctx)
+		out := make([]metrics.PlanCount, len(counts))
+		for i, c := range counts {
+			out[i] = metrics.PlanCount(c)
+		}
+		return out, err
+	}
+}
+
+func queueDepth(queue *redisstore.Queue) func(context.Context) (metrics.QueueDepth, error) {
+	return func(ctx context.Context) (metrics.QueueDepth, error) {
+		d, err := queue.Depth(ctx)
+		return metrics.QueueDepth(d), err
+	}
 }
 
 // auditSink opens where the audit log goes: its file (appended to,

@@ -43,6 +43,19 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// Audit says where the audit log goes.
 	Audit Audit `yaml:"audit"`
+	// Metrics configures GET /metrics.
+	Metrics Metrics `yaml:"metrics"`
+}
+
+// Metrics configures the Prometheus endpoint, GET /metrics on the
+// broker's listener.
+type Metrics struct {
+	// Enabled serves it (default true).
+	Enabled bool `yaml:"enabled"`
+	// Username and Password, when set, put it behind basic auth of its
+	// own (not the broker's credentials: a scraper needs no more).
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 }
 
 // Audit configures the audit log: one JSON line per mutation on the OSB,
@@ -128,6 +141,7 @@ func Defaults() Config {
 		LogLevel:      "info",
 		LogFormat:     "text",
 		Audit:         Audit{Enabled: true},
+		Metrics:       Metrics{Enabled: true},
 	}
 }
 
@@ -177,6 +191,8 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 	str("AGORA_VAULT_PREFIX", &cfg.Vault.Prefix)
 	str("AGORA_LOG_LEVEL", &cfg.LogLevel)
 	str("AGORA_LOG_FORMAT", &cfg.LogFormat)
+	str("AGORA_METRICS_USERNAME", &cfg.Metrics.Username)
+	str("AGORA_METRICS_PASSWORD", &cfg.Metrics.Password)
 	// AGORA_AUDIT is "off", "stdout" or a file path.
 	if v, ok := lookup("AGORA_AUDIT"); ok && v != "" {
 		switch v {
@@ -297,6 +313,9 @@ func (c Config) Validate() error {
 		add("workers.per_producer: must not be negative")
 	case c.Workers.Concurrency > 0 && c.Workers.PerProducer > c.Workers.Concurrency:
 		add("workers.per_producer: %d is more than workers.concurrency (%d)", c.Workers.PerProducer, c.Workers.Concurrency)
+	}
+	if (c.Metrics.Username == "") != (c.Metrics.Password == "") {
+		add("metrics: username and password go together (or AGORA_METRICS_USERNAME and AGORA_METRICS_PASSWORD)")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -1,0 +1,238 @@
+// Package metrics is Agora's Prometheus metrics: what the one HTTP edge,
+// the broker's adapter calls, the async engine, Redis and Vault report as
+// they work, and what a scrape reads from Redis (queue depth, instance and
+// binding counts) and from the catalog (circuit breakers).
+//
+// Label values come from the catalog (producer, offering and plan names)
+// and from bounded vocabularies (surface, endpoint, call, outcome); never
+// from instance or binding IDs, so cardinality stays bounded by the
+// catalog, not by the number of instances.
+//
+// What it must never do: make a scrape hang or fail because a dependency
+// is down (scrape-time reads are bounded by a timeout, and a failure is
+// counted), or keep state at package level (everything hangs off one
+// registry per process).
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker"
+	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/broker/requestinfo"
+)
+
+// Names resolves catalog IDs to the names labels carry.
+type Names func(serviceID, planID string) (producer, offering, plan string)
+
+// Sources are what a scrape reads. Any of them may be nil.
+type Sources struct {
+	// Catalog is the catalog in force.
+	Catalog func() *catalog.Catalog
+	// Counts reads every plan's instance and binding counts.
+	Counts func(ctx context.Context) ([]PlanCount, error)
+	// Queue reads the async queue's depth.
+	Queue func(ctx context.Context) (QueueDepth, error)
+	// Checks are the dependencies whose reachability is exported as
+	// agora_dependency_up (redis, vault).
+	Checks map[string]func(ctx context.Context) error
+}
+
+// PlanCount is one plan's instance and binding counts.
+type PlanCount struct {
+	ServiceID, PlanID   string
+	Instances, Bindings int64
+}
+
+// QueueDepth is what the async queue holds.
+type QueueDepth struct {
+	Queued, Ready, Delayed int64
+	Oldest                 time.Duration
+}
+
+// scrapeTimeout bounds every read a scrape makes.
+const scrapeTimeout = 2 * time.Second
+
+// Metrics holds every metric of one process.
+type Metrics struct {
+	reg     *prometheus.Registry
+	sources Sources
+
+	requests       *prometheus.CounterVec
+	requestSeconds *prometheus.HistogramVec
+	adapterCalls   *prometheus.CounterVec
+	adapterSeconds *prometheus.HistogramVec
+	storeCalls     *prometheus.CounterVec
+	storeSeconds   *prometheus.HistogramVec
+	attempts       *prometheus.CounterVec
+	throttled      *prometheus.CounterVec
+	running        *prometheus.GaugeVec
+	scrapeErrors   *prometheus.CounterVec
+	instancesDesc  *prometheus.Desc
+	bindingsDesc   *prometheus.Desc
+	queueDesc      *prometheus.Desc
+	oldestDesc     *prometheus.Desc
+	circuitDesc    *prometheus.Desc
+	dependencyDesc *prometheus.Desc
+	latencyBuckets []float64
+	adapterBuckets []float64
+}
+
+// New registers every metric on a registry of its own.
+func New(sources Sources) *Metrics {
+	m := &Metrics{
+		reg:            prometheus.NewRegistry(),
+		sources:        sources,
+		latencyBuckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		adapterBuckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+	}
+	osb := []string{"surface", "endpoint", "producer", "offering", "plan"}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_requests_total",
+		Help: "Requests answered, by surface, endpoint, status class and the producer, offering and plan they concern."},
+		append(osb, "code"))
+	m.requestSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agora_request_duration_seconds",
+		Help: "How long requests took to answer.", Buckets: m.latencyBuckets}, osb)
+	adapter := []string{"producer", "offering", "plan", "call"}
+	m.adapterCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_adapter_calls_total",
+		Help: "Calls of producers' adapters, by outcome (ok, invalid_parameters, not_found, already_exists, not_supported, terminal, timeout, unreachable, error)."},
+		append(adapter, "outcome"))
+	m.adapterSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agora_adapter_call_duration_seconds",
+		Help: "How long adapter calls took: a producer's SLO is computed from it.", Buckets: m.adapterBuckets}, adapter)
+	m.storeCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_store_calls_total",
+		Help: "Calls to Agora's stores (store redis or vault), by operation and outcome (ok, error)."},
+		[]string{"store", "operation", "outcome"})
+	m.storeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agora_store_call_duration_seconds",
+		Help: "How long calls to Redis and Vault took.", Buckets: m.latencyBuckets}, []string{"store", "operation"})
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_async_attempts_total",
+		Help: "Attempts of async operations, by producer and outcome (succeeded, failed: terminal, retry, lost)."},
+		[]string{"producer", "outcome"})
+	m.throttled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_async_throttled_total",
+		Help: "Async jobs put back unstarted because their producer was at its limit on this replica."}, []string{"producer"})
+	m.running = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "agora_async_running",
+		Help: "Async jobs running on this replica, by producer."}, []string{"producer"})
+	m.scrapeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_scrape_errors_total",
+		Help: "Reads a scrape could not make (the metric it would have given is left out)."}, []string{"source"})
+	m.instancesDesc = prometheus.NewDesc("agora_instances", "Service instances per plan (ready ones; counted on commit).", []string{"producer", "offering", "plan"}, nil)
+	m.bindingsDesc = prometheus.NewDesc("agora_bindings", "Service bindings per plan they were bound on (counted on commit).", []string{"producer", "offering", "plan"}, nil)
+	m.queueDesc = prometheus.NewDesc("agora_async_queue_jobs", "Async jobs in the queue: queued (all), ready (in the stream), delayed (waiting for a next attempt).", []string{"state"}, nil)
+	m.oldestDesc = prometheus.NewDesc("agora_async_oldest_job_age_seconds", "Age of the oldest job in the queue's stream.", nil, nil)
+	m.circuitDesc = prometheus.NewDesc("agora_adapter_circuit_state", "A remote adapter's circuit breaker: 1 for its current state.", []string{"producer", "offering", "state"}, nil)
+	m.dependencyDesc = prometheus.NewDesc("agora_dependency_up", "Whether a dependency answered the scrape's check (1) or not (0).", []string{"dependency"}, nil)
+	m.reg.MustRegister(m.collectors()...)
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// collectors are Agora's own (the Go runtime's and the process's are
+// registered besides).
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.requestSeconds, m.adapterCalls, m.adapterSeconds, m.storeCalls, m.storeSeconds,
+		m.attempts, m.throttled, m.running, scrapeCollector{m}}
+}
+
+// Handler serves the registry (GET /metrics). A collector that fails does
+// not fail the scrape: what it could not read is left out and counted.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// names turns IDs into label values: "" when the request names none,
+// "unknown" when the catalog does not know it (bounded either way).
+func (m *Metrics) names(serviceID, planID string) (producer, offering, plan string) {
+	if serviceID == "" || m.sources.Catalog == nil {
+		return "", "", ""
+	}
+	cat := m.sources.Catalog()
+	if off, p, ok := cat.Plan(serviceID, planID); ok {
+		return off.Producer, off.Name, p.Name
+	}
+	if off, ok := cat.Offering(serviceID); ok {
+		return off.Producer, off.Name, ""
+	}
+	return "unknown", "unknown", ""
+}
+
+// RequestDone implements httpapi.Observer.
+func (m *Metrics) RequestDone(info *requestinfo.Info, _ string, status int, took time.Duration) {
+	if info == nil {
+		return
+	}
+	sid, pid := info.Resource["service_id"], info.Resource["plan_id"]
+	if b := info.Body; b != nil {
+		sid, pid = b.ServiceID, b.PlanID
+	}
+	producer, offering, plan := m.names(sid, pid)
+	labels := []string{string(info.Surface), info.Endpoint, producer, offering, plan}
+	m.requests.WithLabelValues(append(labels, strconv.Itoa(status/100)+"xx")...).Inc()
+	m.requestSeconds.WithLabelValues(labels...).Observe(took.Seconds())
+}
+
+// AdapterCalled implements broker.AdapterObserver.
+func (m *Metrics) AdapterCalled(off *catalog.Offering, plan *catalog.Plan, call string, err error, took time.Duration) {
+	planName := ""
+	if plan != nil {
+		planName = plan.Name
+	}
+	m.adapterCalls.WithLabelValues(off.Producer, off.Name, planName, call, outcome(err)).Inc()
+	m.adapterSeconds.WithLabelValues(off.Producer, off.Name, planName, call).Observe(took.Seconds())
+}
+
+// outcome sorts an adapter's error into a bounded vocabulary.
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, adapters.ErrInvalidParameters):
+		return "invalid_parameters"
+	case errors.Is(err, adapters.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, adapters.ErrAlreadyExists):
+		return "already_exists"
+	case errors.Is(err, adapters.ErrNotSupported):
+		return "not_supported"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case broker.Unreachable(err):
+		return "unreachable"
+	case adapters.IsTerminal(err):
+		return "terminal"
+	}
+	return "error"
+}
+
+// JobThrottled implements broker.Observer (the async engine's).
+func (m *Metrics) JobThrottled(producer string) { m.throttled.WithLabelValues(producer).Inc() }
+
+// AttemptEnded implements broker.Observer.
+func (m *Metrics) AttemptEnded(producer string, o broker.AttemptOutcome) {
+	m.attempts.WithLabelValues(producer, string(o)).Inc()
+}
+
+// Running implements broker.Observer.
+func (m *Metrics) Running(producer string, delta int) {
+	m.running.WithLabelValues(producer).Add(float64(delta))
+}
+
+// StoreCalled records one call to Redis or Vault.
+func (m *Metrics) StoreCalled(store, operation string, err error, took time.Duration) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.storeCalls.WithLabelValues(store, operation, result).Inc()
+	m.storeSeconds.WithLabelValues(store, operation).Observe(took.Seconds())
+}
+
+var (
+	_ broker.AdapterObserver = (*Metrics)(nil)
+	_ broker.Observer        = (*Metrics)(nil)
+)
