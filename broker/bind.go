@@ -99,6 +99,7 @@ func (b *Broker) bind(ctx context.Context, instanceID, bindingID string, details
 	marker := Mutation{InstanceID: instanceID, PutBinding: bnd, PutOperation: t.op}
 	if old := snap.Binding; old != nil && old.LastOp != nil {
 		marker.DeleteOperations = []string{old.LastOp.ID}
+		t.superseded = old.LastOp
 	}
 	if async {
 		if err = b.startAsync(ctx, lock, t, marker); err != nil {
@@ -164,6 +165,7 @@ func (b *Broker) unbind(ctx context.Context, instanceID, bindingID string, _ dom
 		if bnd.LastOp != nil {
 			// The bind's record: once the binding is gone nothing asks for it.
 			marker.DeleteOperations = []string{bnd.LastOp.ID}
+			t.superseded = bnd.LastOp
 		}
 		if err = b.startAsync(ctx, lock, t, marker); err != nil {
 			return domain.UnbindSpec{}, err

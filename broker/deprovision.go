@@ -79,6 +79,7 @@ func (b *Broker) deprovision(ctx context.Context, instanceID string, details dom
 		// still finishing it past its deadline: its conditional commit
 		// finds the operation gone and changes nothing.
 		marker.DeleteOperations = []string{inst.LastOp.ID}
+		t.superseded = inst.LastOp
 	}
 	if async {
 		if err = b.startAsync(ctx, lock, t, marker); err != nil {

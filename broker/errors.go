@@ -180,6 +180,9 @@ func classify(err error) failure {
 		return failure{status: oe.status, code: oe.code, public: oe.msg}
 	case errors.Is(err, ErrLocked):
 		return failure{status: http.StatusUnprocessableEntity, code: "ConcurrencyError", public: "another request is changing this service instance right now; retry shortly"}
+	case errors.As(err, new(*forcedError)):
+		fe, _ := errors.AsType[*forcedError](err)
+		return failure{status: http.StatusUnprocessableEntity, owner: "agora", public: fe.Error()}
 	case errors.As(err, new(*overdueError)):
 		oe, _ := errors.AsType[*overdueError](err)
 		return failure{status: http.StatusGatewayTimeout, owner: "adapter", public: oe.public}

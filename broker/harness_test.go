@@ -365,8 +365,12 @@ func (c *fakeCreds) GetBinding(_ context.Context, ref string) (map[string]any, e
 }
 
 func (c *fakeCreds) PutParameters(_ context.Context, instanceID, operationID string, params map[string]any) (string, error) {
-	ref := "agora/instances/" + instanceID + "/operations/" + operationID
+	ref := c.ParametersRef(instanceID, operationID)
 	return ref, c.put(ref, params)
+}
+
+func (c *fakeCreds) ParametersRef(instanceID, operationID string) string {
+	return "agora/instances/" + instanceID + "/operations/" + operationID
 }
 
 func (c *fakeCreds) GetParameters(_ context.Context, ref string) (map[string]any, error) {

@@ -85,6 +85,10 @@ func countChanges(t *task, m Mutation) []CountChange {
 func (b *Broker) committed(ctx context.Context, t *task, m Mutation) {
 	b.unindexDeleted(ctx, t.inst, m)
 	b.count(ctx, countChanges(t, m))
+	// A removed binding's failed bind drops the parameters it kept.
+	if m.DeleteBinding != "" && t.binding != nil && t.binding.LastOp != nil && t.binding.LastOp.ID != t.op.ID {
+		b.forgetSuperseded(ctx, &task{inst: t.inst, superseded: t.binding.LastOp})
+	}
 }
 
 // count applies what a committed outcome changed to the counts. A

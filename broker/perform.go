@@ -29,6 +29,9 @@ type task struct {
 	// credentials are what a successful bind returned, kept in memory
 	// only, for the response.
 	credentials map[string]any
+	// superseded is the finished operation the task's replaces (its record
+	// goes with the marker); a failed one's kept parameters go too.
+	superseded *OperationSummary
 	// until is when pending adapter work must be done: the sync timeout
 	// inline, the operation deadline in the worker.
 	until time.Time

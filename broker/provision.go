@@ -88,6 +88,7 @@ func (b *Broker) provision(ctx context.Context, instanceID string, details domai
 	marker := Mutation{InstanceID: instanceID, PutInstance: inst, PutOperation: t.op}
 	if snap.Instance != nil && snap.Instance.LastOp != nil {
 		marker.DeleteOperations = []string{snap.Instance.LastOp.ID}
+		t.superseded = snap.Instance.LastOp
 	}
 
 	// Index first, commit second: the per-offering index may then name an

@@ -20,12 +20,14 @@ func (b *Broker) runSync(ctx context.Context, lock Lock, t *task, marker Mutatio
 	if err := b.state.Commit(ctx, marker, nil); err != nil {
 		return Mutation{}, stateErr(err)
 	}
+	b.forgetSuperseded(ctx, t)
 	callCtx, cancel := context.WithTimeout(ctx, b.syncTTL)
 	defer cancel()
 	t.until = b.now().Add(b.syncTTL)
 	m, err := do(callCtx, t)
 	if err != nil {
 		m = fail(t, err)
+		b.keepParameters(ctx, t, m, err)
 	}
 	if cerr := b.state.Commit(ctx, m, &lock); cerr != nil {
 		if err == nil {
@@ -47,23 +49,54 @@ func (b *Broker) runSync(ctx context.Context, lock Lock, t *task, marker Mutatio
 // store and the operation keeps only the reference.
 func (b *Broker) startAsync(ctx context.Context, lock Lock, t *task, m Mutation) error {
 	ctx = context.WithoutCancel(ctx)
+	// A retry (Broker.Retry) brings the parameters its failed operation
+	// kept; only what is stored here is undone here.
+	stored := *t.op
+	stored.ParametersRef = ""
 	if len(t.params) > 0 {
 		ref, err := b.creds.PutParameters(ctx, t.inst.ID, t.op.ID, t.params)
 		if err != nil {
 			return credErr(err)
 		}
-		t.op.ParametersRef = ref
+		t.op.ParametersRef, stored.ParametersRef = ref, ref
 	}
 	if err := b.jobs.Enqueue(ctx, Job{InstanceID: t.inst.ID, OperationID: t.op.ID, ServiceID: t.inst.ServiceID}); err != nil {
-		b.dropParameters(ctx, t.op)
+		b.dropParameters(ctx, &stored)
 		return stateErr(err)
 	}
 	m.PutOperation = t.op
 	if err := b.state.Commit(ctx, m, &lock); err != nil {
-		b.dropParameters(ctx, t.op)
+		b.dropParameters(ctx, &stored)
 		return stateErr(err)
 	}
+	b.forgetSuperseded(ctx, t)
 	return nil
+}
+
+// keepParameters stores the parameters of a sync operation that failed
+// and stays on record, so that the platform engineer can retry it with
+// them (agora admin retry); an async operation's are in Vault already.
+// Without Vault, the retry is only refused later: the failure stands.
+func (b *Broker) keepParameters(ctx context.Context, t *task, m Mutation, err error) {
+	if len(t.params) == 0 || m.PutOperation == nil || t.op.Async || requestFault(err) {
+		return
+	}
+	ref, perr := b.creds.PutParameters(ctx, t.inst.ID, t.op.ID, t.params)
+	if perr != nil {
+		b.log.Warn("keep a failed operation's parameters for a retry (Vault)", "operation_id", t.op.ID, "error", perr)
+		return
+	}
+	m.PutOperation.ParametersRef = ref
+}
+
+// forgetSuperseded drops the parameters that the failed operation the
+// task supersedes kept for a retry: nothing will retry it any more.
+func (b *Broker) forgetSuperseded(ctx context.Context, t *task) {
+	if s := t.superseded; s != nil && s.State == OpFailed {
+		if err := b.creds.Delete(ctx, b.creds.ParametersRef(t.inst.ID, s.ID)); err != nil {
+			b.log.Warn("drop a superseded failed operation's parameters (Vault)", "operation_id", s.ID, "error", err)
+		}
+	}
 }
 
 func (b *Broker) dropParameters(ctx context.Context, op *Operation) {

@@ -348,6 +348,10 @@ type CredentialStore interface {
 	// BindingRef is the reference PutBinding returns for that binding, so
 	// a half-finished bind can be cleaned up without a stored reference.
 	BindingRef(instanceID, bindingID string) string
+	// ParametersRef is the reference PutParameters returns for that
+	// operation, so the parameters a failed operation kept for a retry can
+	// be dropped once another operation supersedes it.
+	ParametersRef(instanceID, operationID string) string
 	// GetBinding reads creds back (ErrNotFound when absent).
 	GetBinding(ctx context.Context, ref string) (map[string]any, error)
 	// PutParameters stores an async operation's request parameters.

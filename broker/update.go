@@ -109,6 +109,7 @@ func (b *Broker) update(ctx context.Context, instanceID string, details domain.U
 	marker := Mutation{InstanceID: instanceID, PutInstance: &next, PutOperation: t.op}
 	if inst.LastOp != nil {
 		marker.DeleteOperations = []string{inst.LastOp.ID}
+		t.superseded = inst.LastOp
 	}
 	if async {
 		if err = b.startAsync(ctx, lock, t, marker); err != nil {

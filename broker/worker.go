@@ -479,7 +479,10 @@ func (w *workers) finish(ctx context.Context, t *task, m Mutation, attempt strin
 		return abandon(AttemptLost)
 	}
 	b.committed(ctx, t, m)
-	b.dropParameters(ctx, t.op)
+	if cause == nil || requestFault(cause) || m.PutOperation == nil {
+		// A failure on record keeps its parameters, for a retry.
+		b.dropParameters(ctx, t.op)
+	}
 	if cause != nil {
 		log.Warn("async operation failed", "attempts", t.op.Attempts, "error", cause)
 		return doneWith(AttemptFailed)

@@ -174,8 +174,10 @@ type PlanView struct {
 // InstanceView is one instance of a producer's offering. No credentials,
 // no credential references, no receipts.
 type InstanceView struct {
-	ID        string         `json:"id"`
-	Offering  string         `json:"offering"`
+	ID       string `json:"id"`
+	Offering string `json:"offering"`
+	// Producer is set in the platform engineer's listing only.
+	Producer  string         `json:"producer,omitempty"`
 	ServiceID string         `json:"service_id"`
 	Plan      string         `json:"plan"`
 	PlanID    string         `json:"plan_id"`

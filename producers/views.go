@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/broker"
 	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 // loadedInstance is one instance record with its bindings.
@@ -138,22 +140,123 @@ func (s *Service) Instances(ctx context.Context, name, cursor string, limit int)
 	if err != nil {
 		return nil, err
 	}
-	at, err := parseCursor(cursor, len(p.Offerings))
+	targets := make([]walkTarget, len(p.Offerings))
+	for i := range p.Offerings {
+		o := &p.Offerings[i]
+		plans := map[string]string{}
+		for j := range o.Plans {
+			plans[planID(name, o, &o.Plans[j])] = o.Plans[j].Name
+		}
+		targets[i] = walkTarget{serviceID: offeringID(name, o), offering: o.Name, plans: plans}
+	}
+	return s.walk(ctx, targets, cursor, limit, nil)
+}
+
+// InstanceFilter narrows the platform engineer's listing. Empty fields
+// match everything.
+type InstanceFilter struct {
+	Producer string
+	Offering string
+	// State keeps the instances whose latest operation, or one of whose
+	// bindings' latest operation, is "failed", "in_progress", or "stuck"
+	// (in progress and not updated for StuckFor).
+	State    string
+	StuckFor time.Duration
+}
+
+// States the filter knows.
+const (
+	FilterFailed     = "failed"
+	FilterInProgress = "in_progress"
+	FilterStuck      = "stuck"
+)
+
+// AllInstances is the platform engineer's listing: every offering of the
+// catalog in force (catalog.yml's teams included), filtered, a page at a
+// time. A page costs a constant number of Redis round trips; with a state
+// filter it may hold fewer instances than limit, or none, while
+// NextCursor goes on.
+func (s *Service) AllInstances(ctx context.Context, f InstanceFilter, cursor string, limit int) (*InstancePage, error) {
+	switch f.State {
+	case "", FilterFailed, FilterInProgress:
+	case FilterStuck:
+		if f.StuckFor <= 0 {
+			f.StuckFor = 30 * time.Minute
+		}
+	default:
+		return nil, Fail(ErrInvalid, "state %s is not failed, in_progress or stuck", requestinfo.Quote(f.State))
+	}
+	var targets []walkTarget
+	for _, off := range s.catalog().Offerings() {
+		if (f.Producer != "" && off.Producer != f.Producer) || (f.Offering != "" && off.Name != f.Offering) {
+			continue
+		}
+		plans := make(map[string]string, len(off.Plans))
+		for _, p := range off.Plans {
+			plans[p.ID] = p.Name
+		}
+		targets = append(targets, walkTarget{serviceID: off.ID, offering: off.Name, producer: off.Producer, plans: plans})
+	}
+	now := s.now()
+	return s.walk(ctx, targets, cursor, limit, func(v InstanceView) bool { return f.keeps(v, now) })
+}
+
+func (f InstanceFilter) keeps(v InstanceView, now time.Time) bool {
+	if f.State == "" {
+		return true
+	}
+	match := func(op *OperationView) bool {
+		switch {
+		case op == nil:
+			return false
+		case f.State == FilterFailed:
+			return op.State == string(broker.OpFailed)
+		case f.State == FilterInProgress:
+			return op.State == string(broker.OpInProgress)
+		}
+		return op.State == string(broker.OpInProgress) && now.Sub(op.UpdatedAt) >= f.StuckFor
+	}
+	if match(v.LastOp) {
+		return true
+	}
+	for _, b := range v.Bindings {
+		if match(b.LastOp) {
+			return true
+		}
+	}
+	return false
+}
+
+// walkTarget is one offering a listing walks, with the names it shows.
+type walkTarget struct {
+	serviceID, offering, producer string
+	plans                         map[string]string // plan ID -> name
+}
+
+// walk reads one page of the targets' instances: the SSCAN cursor of one
+// offering after another, each page a constant number of round trips.
+// keep, when set, filters what the page shows.
+func (s *Service) walk(ctx context.Context, targets []walkTarget, cursor string, limit int, keep func(InstanceView) bool) (*InstancePage, error) {
+	at, err := parseCursor(cursor, len(targets))
 	if err != nil {
 		return nil, err
 	}
 	limit = pageSize(limit)
 	page := &InstancePage{Instances: []InstanceView{}}
+	read := 0
 	// An offering's walk ends part-way through a page; the page goes on
 	// with the next offering, as long as it has room.
-	for at.offering < len(p.Offerings) && len(page.Instances) < limit {
-		o := &p.Offerings[at.offering]
-		insts, next, err := s.loadPage(ctx, offeringID(name, o), at.scan, limit-len(page.Instances))
+	for at.offering < len(targets) && read < limit {
+		tg := targets[at.offering]
+		insts, next, err := s.loadPage(ctx, tg.serviceID, at.scan, limit-read)
 		if err != nil {
 			return nil, err
 		}
+		read += max(len(insts), 1)
 		for _, li := range insts {
-			page.Instances = append(page.Instances, instanceView(name, o, li))
+			if v := instanceView(tg, li); keep == nil || keep(v) {
+				page.Instances = append(page.Instances, v)
+			}
 		}
 		if next == "" {
 			at = pageCursor{offering: at.offering + 1}
@@ -161,30 +264,24 @@ func (s *Service) Instances(ctx context.Context, name, cursor string, limit int)
 			at.scan = next
 		}
 	}
-	if at.offering < len(p.Offerings) {
+	if at.offering < len(targets) {
 		page.NextCursor = at.String()
 	}
 	return page, nil
 }
 
-func instanceView(producer string, o *catalog.OfferingSpec, li loadedInstance) InstanceView {
+func instanceView(tg walkTarget, li loadedInstance) InstanceView {
 	in := li.inst
-	planName := ""
-	for j := range o.Plans {
-		if planID(producer, o, &o.Plans[j]) == in.PlanID {
-			planName = o.Plans[j].Name
-		}
-	}
 	v := InstanceView{
-		ID: in.ID, Offering: o.Name, ServiceID: in.ServiceID, Plan: planName, PlanID: in.PlanID,
-		State: string(in.State), LastOp: opView(in.LastOp, in.ID, "", o.Name, in.UpdatedAt),
+		ID: in.ID, Offering: tg.offering, Producer: tg.producer, ServiceID: in.ServiceID, Plan: tg.plans[in.PlanID], PlanID: in.PlanID,
+		State: string(in.State), LastOp: opView(in.LastOp, in.ID, "", tg.offering, in.UpdatedAt),
 		Bindings: []BindingView{}, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
 	}
 	sort.Slice(li.bindings, func(a, b int) bool { return li.bindings[a].CreatedAt.Before(li.bindings[b].CreatedAt) })
 	for _, b := range li.bindings {
 		v.Bindings = append(v.Bindings, BindingView{
 			ID: b.ID, AppGUID: b.AppGUID, State: string(b.State),
-			LastOp:    opView(b.LastOp, in.ID, b.ID, o.Name, b.UpdatedAt),
+			LastOp:    opView(b.LastOp, in.ID, b.ID, tg.offering, b.UpdatedAt),
 			CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt,
 		})
 	}
@@ -305,4 +402,42 @@ func pageSize(limit int) int {
 		return MaxPageSize
 	}
 	return limit
+}
+
+// InstanceDetail is one instance as the platform engineer sees it: its
+// record, bindings and latest operation in full (attempts, the last
+// error, the failure's detail), and the adapter's receipt. Never
+// credentials.
+type InstanceDetail struct {
+	InstanceView
+	Receipt   adapters.Receipt  `json:"receipt,omitempty"`
+	Operation *broker.Operation `json:"operation,omitempty"`
+}
+
+// InstanceDetail reads one instance of any producer, in two round trips.
+func (s *Service) InstanceDetail(ctx context.Context, instanceID string) (*InstanceDetail, error) {
+	snaps, err := s.instances.LoadMany(ctx, []broker.LoadRequest{{InstanceID: instanceID, AllBindings: true}})
+	if err != nil {
+		return nil, Unavailable(err, "Redis is unavailable")
+	}
+	in := snaps[0].Instance
+	if in == nil {
+		return nil, Fail(ErrNotFound, "service instance %s does not exist", requestinfo.Quote(instanceID))
+	}
+	tg := walkTarget{serviceID: in.ServiceID, offering: in.ServiceID, plans: map[string]string{}}
+	if off, ok := s.catalog().Offering(in.ServiceID); ok {
+		tg.offering, tg.producer = off.Name, off.Producer
+		for _, p := range off.Plans {
+			tg.plans[p.ID] = p.Name
+		}
+	}
+	d := &InstanceDetail{InstanceView: instanceView(tg, loadedInstance{inst: in, bindings: snaps[0].Bindings}), Receipt: in.Receipt}
+	if in.LastOp != nil {
+		ops, err := s.instances.LoadMany(ctx, []broker.LoadRequest{{InstanceID: instanceID, OperationID: in.LastOp.ID}})
+		if err != nil {
+			return nil, Unavailable(err, "Redis is unavailable")
+		}
+		d.Operation = ops[0].Operation
+	}
+	return d, nil
 }

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -17,20 +18,33 @@ import (
 // reads it whole: its size is bounded by the catalog, not the instances.
 func (s *Store) countsKey() string { return s.prefix + ":counts" }
 
+// addCountsScript moves counts and drops those that reach zero, so a
+// Redis whose instances are all gone holds no counts either.
+// KEYS: 1 counts. ARGV: pairs of field and delta.
+const addCountsScript = `
+for i = 1, #ARGV, 2 do
+  if redis.call("HINCRBY", KEYS[1], ARGV[i], ARGV[i + 1]) == 0 then
+    redis.call("HDEL", KEYS[1], ARGV[i])
+  end
+end
+return 0
+`
+
 // AddCounts implements broker.Counts, in one round trip.
 func (s *Store) AddCounts(ctx context.Context, changes []broker.CountChange) error {
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, c := range changes {
-			if c.Instances != 0 {
-				p.HIncrBy(ctx, s.countsKey(), c.ServiceID+"|"+c.PlanID+"|instances", c.Instances)
-			}
-			if c.Bindings != 0 {
-				p.HIncrBy(ctx, s.countsKey(), c.ServiceID+"|"+c.PlanID+"|bindings", c.Bindings)
-			}
+	args := make([]any, 0, 4*len(changes))
+	for _, c := range changes {
+		if c.Instances != 0 {
+			args = append(args, c.ServiceID+"|"+c.PlanID+"|instances", c.Instances)
 		}
+		if c.Bindings != 0 {
+			args = append(args, c.ServiceID+"|"+c.PlanID+"|bindings", c.Bindings)
+		}
+	}
+	if len(args) == 0 {
 		return nil
-	})
-	if err != nil {
+	}
+	if err := s.addCounts.Run(ctx, s.rdb, []string{s.countsKey()}, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("redis: update counts: %w", err)
 	}
 	return nil

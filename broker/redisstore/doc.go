@@ -30,6 +30,11 @@
 //	                                                   the instance is first committed, removed after it is
 //	                                                   deleted, so a superset; rebuildable from the records
 //
+// Counts (counts.go), for metrics, moved when an outcome is committed:
+//
+//	agora:counts                               hash    "<service_id>|<plan_id>|instances" and "...|bindings" -> count; a count
+//	                                                   that reaches zero is removed, so a Redis without instances holds none
+//
 // Producer self-service ({<name>} is a hash tag, so a producer's record
 // and versions change together in one MULTI; the claims share one tag so
 // one script decides a name and namespace atomically):

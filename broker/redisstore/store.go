@@ -26,10 +26,11 @@ const tombstoneTTL = 24 * time.Hour
 
 // Store implements broker.StateStore.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
-	commit *redis.Script
-	unlock *redis.Script
+	rdb       redis.UniversalClient
+	prefix    string
+	commit    *redis.Script
+	unlock    *redis.Script
+	addCounts *redis.Script
 }
 
 // New returns a store over rdb. prefix namespaces every key (DefaultPrefix
@@ -38,7 +39,7 @@ func New(rdb redis.UniversalClient, prefix string) *Store {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Store{rdb: rdb, prefix: prefix, commit: redis.NewScript(commitScript), unlock: redis.NewScript(unlockScript)}
+	return &Store{rdb: rdb, prefix: prefix, commit: redis.NewScript(commitScript), unlock: redis.NewScript(unlockScript), addCounts: redis.NewScript(addCountsScript)}
 }
 
 type instanceKeys struct {

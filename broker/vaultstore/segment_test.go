@@ -40,7 +40,7 @@ func TestBindingRefScheme(t *testing.T) {
 	if got, want := s.BindingRef("i-1", "b/1"), "agora/instances/i-1/bindings/x-622f31"; got != want {
 		t.Errorf("BindingRef = %q, want %q", got, want)
 	}
-	if got, want := s.parametersPath("i-1", "op1"), "agora/instances/i-1/operations/op1"; got != want {
+	if got, want := s.ParametersRef("i-1", "op1"), "agora/instances/i-1/operations/op1"; got != want {
 		t.Errorf("parametersPath = %q, want %q", got, want)
 	}
 }

@@ -130,7 +130,8 @@ func (s *Store) BindingRef(instanceID, bindingID string) string {
 	return s.prefix + "/instances/" + Segment(instanceID) + "/bindings/" + Segment(bindingID)
 }
 
-func (s *Store) parametersPath(instanceID, operationID string) string {
+// ParametersRef returns the reference of an operation's parameters.
+func (s *Store) ParametersRef(instanceID, operationID string) string {
 	return s.prefix + "/instances/" + Segment(instanceID) + "/operations/" + Segment(operationID)
 }
 
@@ -147,7 +148,7 @@ func (s *Store) GetBinding(ctx context.Context, ref string) (map[string]any, err
 
 // PutParameters implements broker.CredentialStore.
 func (s *Store) PutParameters(ctx context.Context, instanceID, operationID string, params map[string]any) (string, error) {
-	ref := s.parametersPath(instanceID, operationID)
+	ref := s.ParametersRef(instanceID, operationID)
 	return ref, s.put(ctx, ref, params)
 }
 

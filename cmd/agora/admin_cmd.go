@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/agora-osb/agora/broker"
 	"github.com/agora-osb/agora/producers"
 	"github.com/agora-osb/agora/producers/producerapi"
 )
@@ -28,6 +30,12 @@ const adminUsage = `Usage: agora admin <command> [flags] [args]
   slices approve NAME VERSION            make a pending version live
   slices reject NAME VERSION [--reason TEXT]
   catalog                                the catalog generation, in Redis and on the replica that answers
+  instances list [--producer P] [--offering O] [--state failed|in_progress|stuck] [--stuck-for 30m]
+                                         every producer's instances, page by page (--limit, --cursor)
+  instances show ID                      one instance: bindings, latest operation in full, receipt
+  instances retry ID [--binding B]       run its failed latest operation again
+  instances force-fail ID --reason TEXT [--binding B]
+                                         end an operation stuck in progress
 
 Flags: --url (or $AGORA_URL, default http://127.0.0.1:8080), --username and
 --password (or $AGORA_USERNAME, $AGORA_PASSWORD): Agora's broker
@@ -57,7 +65,14 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	contact := fs.String("contact", "", "create: who to call when her service breaks")
 	namespace := fs.String("namespace", "", "create: prefix of her offering names (default NAME-)")
 	autoApprove := fs.Bool("auto-approve", false, "create: her slices go live once the gate passes")
-	reason := fs.String("reason", "", "reject: why")
+	reason := fs.String("reason", "", "reject, force-fail: why")
+	producerFlag := fs.String("producer", "", "instances list: only this producer's")
+	offeringFlag := fs.String("offering", "", "instances list: only this offering's")
+	stateFlag := fs.String("state", "", "instances list: failed, in_progress or stuck")
+	stuckFor := fs.Duration("stuck-for", 30*time.Minute, "instances list --state stuck: in progress for this long")
+	binding := fs.String("binding", "", "retry, force-fail: the binding's operation, not the instance's")
+	cursor := fs.String("cursor", "", "instances list: go on from this page (printed at the end of the last)")
+	limit := fs.Int("limit", 100, "instances list: instances per page")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -163,6 +178,42 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		res, err := c.RejectSlice(ctx, pos[0], v, *reason)
 		return applyOutcome(stdout, *output, res, err)
+	case "instances list":
+		if err := want(0, "instances list [--producer P] [--offering O] [--state S]"); err != nil {
+			return err
+		}
+		f := producers.InstanceFilter{Producer: *producerFlag, Offering: *offeringFlag, State: *stateFlag, StuckFor: *stuckFor}
+		page, err := c.AllInstances(ctx, f, *cursor, *limit)
+		if err != nil {
+			return err
+		}
+		return emit(stdout, *output, page, func(w io.Writer) {
+			printInstances(w, page.Instances)
+			if page.NextCursor != "" {
+				fmt.Fprintf(w, "\nmore: agora admin instances list --cursor %s (same filters)\n", page.NextCursor)
+			}
+		})
+	case "instances show":
+		if err := want(1, "instances show ID"); err != nil {
+			return err
+		}
+		d, err := c.InstanceDetail(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return emit(stdout, *output, d, func(w io.Writer) { printInstanceDetail(w, d) })
+	case "instances retry":
+		if err := want(1, "instances retry ID [--binding B]"); err != nil {
+			return err
+		}
+		op, err := c.Retry(ctx, pos[0], *binding)
+		return showRepair(stdout, *output, "retried", op, err)
+	case "instances force-fail":
+		if err := want(1, "instances force-fail ID --reason TEXT [--binding B]"); err != nil {
+			return err
+		}
+		op, err := c.ForceFail(ctx, pos[0], *binding, *reason)
+		return showRepair(stdout, *output, "force-failed", op, err)
 	case "catalog ":
 		st, err := c.CatalogStatus(ctx)
 		if err != nil {
@@ -199,4 +250,35 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+func printInstanceDetail(w io.Writer, d *producers.InstanceDetail) {
+	printInstances(w, []producers.InstanceView{d.InstanceView})
+	if op := d.Operation; op != nil {
+		fmt.Fprintf(w, "\nlatest operation %s: %s %s (async %t, %d attempt(s), deadline %s)\n", op.ID, op.Kind, op.State, op.Async, op.Attempts, op.Deadline.Format(time.RFC3339))
+		for label, text := range map[string]string{"description": op.Description, "detail": op.Detail, "last error": op.LastError} {
+			if text != "" {
+				fmt.Fprintf(w, "  %s: %s\n", label, text)
+			}
+		}
+	}
+	if len(d.Receipt) > 0 {
+		fmt.Fprintln(w, "\nadapter receipt:")
+		for k, v := range d.Receipt {
+			fmt.Fprintf(w, "  %s: %s\n", k, v)
+		}
+	}
+}
+
+func showRepair(stdout io.Writer, output, what string, op *broker.Operation, err error) error {
+	if err != nil {
+		return err
+	}
+	return emit(stdout, output, op, func(w io.Writer) {
+		fmt.Fprintf(w, "%s: operation %s (%s) is %s", what, op.ID, op.Kind, op.State)
+		if op.Description != "" {
+			fmt.Fprintf(w, ": %s", op.Description)
+		}
+		fmt.Fprintln(w)
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agora-osb/agora/broker"
 	"github.com/agora-osb/agora/producers"
 )
 
@@ -312,4 +313,38 @@ func (c *Client) RejectSlice(ctx context.Context, name string, v int, reason str
 func (c *Client) CatalogStatus(ctx context.Context) (*CatalogStatus, error) {
 	var out CatalogStatus
 	return &out, c.doJSON(ctx, http.MethodGet, "/admin/catalog", nil, &out)
+}
+
+// AllInstances reads one page of the platform engineer's listing.
+func (c *Client) AllInstances(ctx context.Context, f producers.InstanceFilter, cursor string, limit int) (*producers.InstancePage, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"producer": f.Producer, "offering": f.Offering, "state": f.State} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.StuckFor > 0 {
+		q.Set("stuck_for", f.StuckFor.String())
+	}
+	var out producers.InstancePage
+	return &out, c.doJSON(ctx, http.MethodGet, "/admin/instances"+pageQuery(cursor, limit, q), nil, &out)
+}
+
+// InstanceDetail reads one instance of any producer.
+func (c *Client) InstanceDetail(ctx context.Context, instanceID string) (*producers.InstanceDetail, error) {
+	var out producers.InstanceDetail
+	return &out, c.doJSON(ctx, http.MethodGet, "/admin/instances/"+seg(instanceID), nil, &out)
+}
+
+// Retry runs the failed latest operation of an instance (or of one of its
+// bindings) again.
+func (c *Client) Retry(ctx context.Context, instanceID, bindingID string) (*broker.Operation, error) {
+	var out broker.Operation
+	return &out, c.doJSON(ctx, http.MethodPost, "/admin/instances/"+seg(instanceID)+"/retry", RepairRequest{BindingID: bindingID}, &out)
+}
+
+// ForceFail ends the operation in progress on an instance (or binding).
+func (c *Client) ForceFail(ctx context.Context, instanceID, bindingID, reason string) (*broker.Operation, error) {
+	var out broker.Operation
+	return &out, c.doJSON(ctx, http.MethodPost, "/admin/instances/"+seg(instanceID)+"/force-fail", RepairRequest{BindingID: bindingID, Reason: reason}, &out)
 }

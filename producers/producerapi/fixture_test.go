@@ -339,8 +339,9 @@ func (c *fakeCreds) BindingRef(iid, bid string) string { return "bindings/" + ii
 func (c *fakeCreds) GetBinding(_ context.Context, ref string) (map[string]any, error) {
 	return c.get(ref)
 }
+func (c *fakeCreds) ParametersRef(iid, opid string) string { return "params/" + iid + "/" + opid }
 func (c *fakeCreds) PutParameters(_ context.Context, iid, opid string, p map[string]any) (string, error) {
-	ref := "params/" + iid + "/" + opid
+	ref := c.ParametersRef(iid, opid)
 	c.put(ref, p)
 	return ref, nil
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/agora-osb/agora/broker"
 	"github.com/agora-osb/agora/broker/httpapi"
 	"github.com/agora-osb/agora/broker/livecatalog"
 	"github.com/agora-osb/agora/broker/requestinfo"
@@ -41,11 +42,21 @@ type Options struct {
 	// RegisterPerMinute bounds self-registrations per replica (default 10),
 	// so an open endpoint cannot flood Redis.
 	RegisterPerMinute int
+	// Repairs are the platform engineer's repairs (the broker); nil leaves
+	// the repair routes out.
+	Repairs Repairs
+}
+
+// Repairs is what the admin routes ask the broker to do.
+type Repairs interface {
+	Retry(ctx context.Context, instanceID, bindingID string) (*broker.Operation, error)
+	ForceFail(ctx context.Context, instanceID, bindingID, reason string) (*broker.Operation, error)
 }
 
 // API serves the routes.
 type API struct {
 	svc      *producers.Service
+	repairs  Repairs
 	admins   *httpapi.BasicAuth
 	loader   *livecatalog.Loader
 	register *bucket
@@ -62,7 +73,7 @@ func New(opts Options) (*API, error) {
 	if opts.RegisterPerMinute <= 0 {
 		opts.RegisterPerMinute = 10
 	}
-	return &API{svc: opts.Service, admins: opts.Admins, loader: opts.Loader,
+	return &API{svc: opts.Service, repairs: opts.Repairs, admins: opts.Admins, loader: opts.Loader,
 		register: newBucket(opts.RegisterPerMinute, time.Minute)}, nil
 }
 
@@ -88,6 +99,10 @@ func New(opts Options) (*API, error) {
 //	GET    /admin/producers/{name}/slices                        her versions
 //	POST   /admin/producers/{name}/slices/{version}/approve | /reject
 //	GET    /admin/catalog                                        catalog generation (Redis, this replica)
+//	GET    /admin/instances[?producer=&offering=&state=failed|in_progress|stuck&stuck_for=30m&cursor=&limit=]
+//	GET    /admin/instances/{id}                                 one instance: bindings, latest operation in full, receipt
+//	POST   /admin/instances/{id}/retry                           {"binding_id"}: run its failed operation again
+//	POST   /admin/instances/{id}/force-fail                      {"binding_id", "reason"}: end a stuck operation
 func (a *API) Routes() []httpapi.Route {
 	producer := func(endpoint, method, path string, h handlerFunc) httpapi.Route {
 		return httpapi.Route{Surface: requestinfo.SurfaceProducer, Endpoint: "producer_" + endpoint, Method: method,
@@ -122,6 +137,10 @@ func (a *API) Routes() []httpapi.Route {
 		admin("approve_slice", http.MethodPost, "/producers/{name}/slices/{version}/approve", a.approveSlice),
 		admin("reject_slice", http.MethodPost, "/producers/{name}/slices/{version}/reject", a.rejectSlice),
 		admin("catalog", http.MethodGet, "/catalog", a.catalogStatus),
+		admin("list_instances", http.MethodGet, "/instances", a.listInstances),
+		admin("get_instance", http.MethodGet, "/instances/{id}", a.getInstance),
+		admin("retry", http.MethodPost, "/instances/{id}/retry", a.retry),
+		admin("force_fail", http.MethodPost, "/instances/{id}/force-fail", a.forceFail),
 	}
 }
 
@@ -537,4 +556,71 @@ func (b *bucket) take() bool {
 	}
 	b.tokens--
 	return true
+}
+
+func (a *API) listInstances(w http.ResponseWriter, r *http.Request, _ caller) {
+	cursor, limit, ok := a.pageParams(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	f := producers.InstanceFilter{Producer: q.Get("producer"), Offering: q.Get("offering"), State: q.Get("state")}
+	if v := q.Get("stuck_for"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			a.writeErr(w, r, producers.Fail(producers.ErrInvalid, "stuck_for %s is not a duration such as 30m", requestinfo.Quote(v)))
+			return
+		}
+		f.StuckFor = d
+	}
+	page, err := a.svc.AllInstances(r.Context(), f, cursor, limit)
+	a.respond(w, r, http.StatusOK, page, err)
+}
+
+func (a *API) getInstance(w http.ResponseWriter, r *http.Request, _ caller) {
+	d, err := a.svc.InstanceDetail(r.Context(), mux.Vars(r)["id"])
+	a.respond(w, r, http.StatusOK, d, err)
+}
+
+// RepairRequest names the binding a repair is for (empty: the instance)
+// and, for a force-fail, why.
+type RepairRequest struct {
+	BindingID string `json:"binding_id,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+func (a *API) retry(w http.ResponseWriter, r *http.Request, _ caller) {
+	a.repair(w, r, func(req RepairRequest) (*broker.Operation, error) {
+		return a.repairs.Retry(r.Context(), mux.Vars(r)["id"], req.BindingID)
+	})
+}
+
+func (a *API) forceFail(w http.ResponseWriter, r *http.Request, _ caller) {
+	a.repair(w, r, func(req RepairRequest) (*broker.Operation, error) {
+		return a.repairs.ForceFail(r.Context(), mux.Vars(r)["id"], req.BindingID, req.Reason)
+	})
+}
+
+// repair decodes the request, runs the repair, and words its refusals:
+// 409 while a request holds the instance or its state does not allow the
+// repair, 404 for what does not exist.
+func (a *API) repair(w http.ResponseWriter, r *http.Request, run func(RepairRequest) (*broker.Operation, error)) {
+	if a.repairs == nil {
+		a.writeErr(w, r, producers.Unavailable(nil, "repairs are not configured on this Agora"))
+		return
+	}
+	var req RepairRequest
+	if r.ContentLength != 0 && !a.decode(w, r, &req) {
+		return
+	}
+	op, err := run(req)
+	switch {
+	case errors.Is(err, broker.ErrRepairRefused):
+		err = &producers.Error{Kind: producers.ErrConflict, Message: err.Error(), Cause: err}
+	case errors.Is(err, broker.ErrNotFound):
+		err = &producers.Error{Kind: producers.ErrNotFound, Message: err.Error(), Cause: err}
+	case err != nil:
+		err = producers.Unavailable(err, "the repair could not be recorded (Redis or Vault); nothing changed, retry shortly")
+	}
+	a.respond(w, r, http.StatusOK, op, err)
 }
