@@ -71,10 +71,34 @@ func (c scrapeCollector) counts(ctx context.Context, ch chan<- prometheus.Metric
 		c.m.scrapeErrors.WithLabelValues("counts").Inc()
 		return
 	}
+	// Redis keeps only non-zero counts; every plan in the catalog still
+	// exports a series, so a plan that was emptied reads 0 rather than
+	// vanishing (and rules over it do not see "absent"). Counts are summed
+	// per label set: IDs no longer in the catalog all read "unknown".
+	type planLabels struct{ producer, offering, plan string }
+	type tally struct{ instances, bindings int64 }
+	byPlan := map[planLabels]*tally{}
+	if c.m.sources.Catalog != nil {
+		for _, off := range c.m.sources.Catalog().Offerings() {
+			for _, p := range off.Plans {
+				byPlan[planLabels{off.Producer, off.Name, p.Name}] = &tally{}
+			}
+		}
+	}
 	for _, pc := range counts {
 		producer, offering, plan := c.m.names(pc.ServiceID, pc.PlanID)
-		ch <- prometheus.MustNewConstMetric(c.m.instancesDesc, prometheus.GaugeValue, float64(pc.Instances), producer, offering, plan)
-		ch <- prometheus.MustNewConstMetric(c.m.bindingsDesc, prometheus.GaugeValue, float64(pc.Bindings), producer, offering, plan)
+		key := planLabels{producer, offering, plan}
+		t := byPlan[key]
+		if t == nil {
+			t = &tally{}
+			byPlan[key] = t
+		}
+		t.instances += pc.Instances
+		t.bindings += pc.Bindings
+	}
+	for l, t := range byPlan {
+		ch <- prometheus.MustNewConstMetric(c.m.instancesDesc, prometheus.GaugeValue, float64(t.instances), l.producer, l.offering, l.plan)
+		ch <- prometheus.MustNewConstMetric(c.m.bindingsDesc, prometheus.GaugeValue, float64(t.bindings), l.producer, l.offering, l.plan)
 	}
 }
 
