@@ -78,6 +78,9 @@ type BrokerOptions struct {
 	Prefix string
 	// VaultAddr is the broker's credential store (default: the suite's Vault).
 	VaultAddr string
+	// VaultPrefix is vault.prefix (default: vaultPrefix(), the run's). A
+	// spec that lists what Vault holds needs one of its own.
+	VaultPrefix string
 	// AdapterVaultAddr is the Vault the secrets adapter works on (default:
 	// the suite's Vault, directly).
 	AdapterVaultAddr string
@@ -221,7 +224,7 @@ log_format: %s
 audit:
   enabled: true
   file: %q
-`, port, catalogPath, user, pass, opts.RedisAddr, opts.Prefix, opts.VaultAddr, vaultPrefix(), opts.Concurrency, claimIdle,
+`, port, catalogPath, user, pass, opts.RedisAddr, opts.Prefix, opts.VaultAddr, cmp.Or(opts.VaultPrefix, vaultPrefix()), opts.Concurrency, claimIdle,
 		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile)
 }
 

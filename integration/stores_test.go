@@ -191,7 +191,13 @@ func seedAdapterToken(ctx context.Context, addr string) {
 // bindingSecretPath is where vaultstore keeps a binding's credentials,
 // below the KV v2 mount "secret".
 func bindingSecretPath(iid, bid string) string {
-	return vaultPrefix() + "/instances/" + vaultstore.Segment(iid) + "/bindings/" + vaultstore.Segment(bid)
+	return bindingSecretPathUnder(vaultPrefix(), iid, bid)
+}
+
+// bindingSecretPathUnder is bindingSecretPath for a broker whose
+// vault.prefix is prefix.
+func bindingSecretPathUnder(prefix, iid, bid string) string {
+	return prefix + "/instances/" + vaultstore.Segment(iid) + "/bindings/" + vaultstore.Segment(bid)
 }
 
 // vaultStatus returns the HTTP status of a root GET of /v1/<path>.

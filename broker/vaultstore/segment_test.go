@@ -28,6 +28,10 @@ func TestSegmentKeepsEveryIDInItsOwnPathSegment(t *testing.T) {
 		if strings.ContainsAny(got, "/ ") || got == "." || got == ".." || got == "" {
 			t.Errorf("Segment(%q) = %q is not one safe path segment", tt.id, got)
 		}
+		// The orphan sweep reads IDs back from Vault's listings.
+		if back, ok := unsegment(got); !ok || back != tt.id {
+			t.Errorf("unsegment(%q) = %q, %t, want %q", got, back, ok, tt.id)
+		}
 		if prev, dup := seen[got]; dup {
 			t.Errorf("Segment(%q) and Segment(%q) collide at %q", prev, tt.id, got)
 		}

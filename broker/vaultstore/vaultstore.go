@@ -54,6 +54,7 @@ type Config struct {
 type Store struct {
 	client *vault.Client
 	kv     *vault.KVv2
+	mount  string
 	addr   string
 	prefix string
 }
@@ -107,7 +108,7 @@ func New(cfg Config) (*Store, error) {
 			return nil, err
 		}
 	}
-	return &Store{client: client, kv: client.KVv2(cfg.Mount), addr: client.Address(), prefix: strings.Trim(cfg.Prefix, "/")}, nil
+	return &Store{client: client, kv: client.KVv2(cfg.Mount), mount: strings.Trim(cfg.Mount, "/"), addr: client.Address(), prefix: strings.Trim(cfg.Prefix, "/")}, nil
 }
 
 // Segment makes an ID safe as one path segment.

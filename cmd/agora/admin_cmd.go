@@ -36,6 +36,8 @@ const adminUsage = `Usage: agora admin <command> [flags] [args]
   instances retry ID [--binding B]       run its failed latest operation again
   instances force-fail ID --reason TEXT [--binding B]
                                          end an operation stuck in progress
+  orphans [--apply]                      Vault secrets no record points to, and bindings whose
+                                         credentials are gone from Vault; repaired only with --apply
 
 Flags: --url (or $AGORA_URL, default http://127.0.0.1:8080), --username and
 --password (or $AGORA_USERNAME, $AGORA_PASSWORD): Agora's broker
@@ -50,7 +52,7 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	group := args[0]
 	args = args[1:]
 	cmd := ""
-	if group != "catalog" {
+	if group != "catalog" && group != "orphans" {
 		if len(args) == 0 {
 			return fmt.Errorf("usage:\n%s", adminUsage)
 		}
@@ -73,6 +75,7 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	binding := fs.String("binding", "", "retry, force-fail: the binding's operation, not the instance's")
 	cursor := fs.String("cursor", "", "instances list: go on from this page (printed at the end of the last)")
 	limit := fs.Int("limit", 100, "instances list: instances per page")
+	apply := fs.Bool("apply", false, "orphans: repair what is found (delete orphaned secrets, mark bindings without credentials failed)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -214,6 +217,8 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		op, err := c.ForceFail(ctx, pos[0], *binding, *reason)
 		return showRepair(stdout, *output, "force-failed", op, err)
+	case "orphans ":
+		return sweepOrphans(ctx, c, stdout, stderr, *output, *apply)
 	case "catalog ":
 		st, err := c.CatalogStatus(ctx)
 		if err != nil {
@@ -280,5 +285,41 @@ func showRepair(stdout io.Writer, output, what string, op *broker.Operation, err
 			fmt.Fprintf(w, ": %s", op.Description)
 		}
 		fmt.Fprintln(w)
+	})
+}
+
+// sweepOrphans walks every instance record, then every folder of secrets
+// in Vault, a page at a time, saying how far it got.
+func sweepOrphans(ctx context.Context, c *producerapi.Client, stdout, stderr io.Writer, output string, apply bool) error {
+	var all []broker.Orphan
+	for _, from := range []string{"records", "vault"} {
+		checked := 0
+		for cursor := ""; ; {
+			page, err := c.Sweep(ctx, from, cursor, 500, apply)
+			if err != nil {
+				return err
+			}
+			checked += page.Checked
+			all = append(all, page.Orphans...)
+			fmt.Fprintf(stderr, "orphans: %d instance(s) checked from the %s, %d finding(s) so far\n", checked, from, len(all))
+			if cursor = page.NextCursor; cursor == "" {
+				break
+			}
+		}
+	}
+	return emit(stdout, output, all, func(w io.Writer) {
+		if len(all) == 0 {
+			fmt.Fprintln(w, "no orphans")
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KIND\tINSTANCE\tBINDING\tVAULT PATH\tREPAIRED")
+		for _, o := range all {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\n", o.Kind, o.InstanceID, o.BindingID, o.Ref, o.Fixed)
+		}
+		_ = tw.Flush()
+		if !apply {
+			fmt.Fprintln(w, "\nnothing was changed; run again with --apply to repair these")
+		}
 	})
 }

@@ -348,3 +348,14 @@ func (c *Client) ForceFail(ctx context.Context, instanceID, bindingID, reason st
 	var out broker.Operation
 	return &out, c.doJSON(ctx, http.MethodPost, "/admin/instances/"+seg(instanceID)+"/force-fail", RepairRequest{BindingID: bindingID, Reason: reason}, &out)
 }
+
+// Sweep reads (or, apply, repairs) one page of the orphan sweep, from
+// "records" or "vault".
+func (c *Client) Sweep(ctx context.Context, from, cursor string, limit int, apply bool) (*SweepPage, error) {
+	method := http.MethodGet
+	if apply {
+		method = http.MethodPost
+	}
+	var out SweepPage
+	return &out, c.doJSON(ctx, method, "/admin/orphans"+pageQuery(cursor, limit, url.Values{"from": {from}}), nil, &out)
+}

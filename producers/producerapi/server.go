@@ -11,12 +11,14 @@
 package producerapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +53,9 @@ type Options struct {
 type Repairs interface {
 	Retry(ctx context.Context, instanceID, bindingID string) (*broker.Operation, error)
 	ForceFail(ctx context.Context, instanceID, bindingID, reason string) (*broker.Operation, error)
+	SecretFolders(ctx context.Context) ([]string, error)
+	Sweep(ctx context.Context, instanceIDs []string, apply bool) ([]broker.Orphan, error)
+	SweepFolders(ctx context.Context, instanceIDs []string, apply bool) ([]broker.Orphan, error)
 }
 
 // API serves the routes.
@@ -103,6 +108,8 @@ func New(opts Options) (*API, error) {
 //	GET    /admin/instances/{id}                                 one instance: bindings, latest operation in full, receipt
 //	POST   /admin/instances/{id}/retry                           {"binding_id"}: run its failed operation again
 //	POST   /admin/instances/{id}/force-fail                      {"binding_id", "reason"}: end a stuck operation
+//	GET    /admin/orphans?from=records|vault[&cursor=&limit=]    a page of the orphan sweep: report
+//	POST   /admin/orphans?from=records|vault[&cursor=&limit=]    the same page, repaired
 func (a *API) Routes() []httpapi.Route {
 	producer := func(endpoint, method, path string, h handlerFunc) httpapi.Route {
 		return httpapi.Route{Surface: requestinfo.SurfaceProducer, Endpoint: "producer_" + endpoint, Method: method,
@@ -141,6 +148,8 @@ func (a *API) Routes() []httpapi.Route {
 		admin("get_instance", http.MethodGet, "/instances/{id}", a.getInstance),
 		admin("retry", http.MethodPost, "/instances/{id}/retry", a.retry),
 		admin("force_fail", http.MethodPost, "/instances/{id}/force-fail", a.forceFail),
+		admin("orphans", http.MethodGet, "/orphans", a.sweep(false)),
+		admin("sweep_orphans", http.MethodPost, "/orphans", a.sweep(true)),
 	}
 }
 
@@ -623,4 +632,73 @@ func (a *API) repair(w http.ResponseWriter, r *http.Request, run func(RepairRequ
 		err = producers.Unavailable(err, "the repair could not be recorded (Redis or Vault); nothing changed, retry shortly")
 	}
 	a.respond(w, r, http.StatusOK, op, err)
+}
+
+// SweepPage is one page of the orphan sweep.
+type SweepPage struct {
+	Orphans    []broker.Orphan `json:"orphans"`
+	Checked    int             `json:"checked"`
+	NextCursor string          `json:"next_cursor,omitempty"`
+}
+
+// sweep walks one page of instances, from the records (every offering's
+// index) or from Vault's folders, and reports (or, apply, repairs) their
+// orphans.
+func (a *API) sweep(apply bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, _ caller) {
+		if a.repairs == nil {
+			a.writeErr(w, r, producers.Unavailable(nil, "repairs are not configured on this Agora"))
+			return
+		}
+		cursor, limit, ok := a.pageParams(w, r)
+		if !ok {
+			return
+		}
+		limit = cmp.Or(limit, producers.DefaultPageSize)
+		var ids []string
+		run := a.repairs.Sweep
+		page := &SweepPage{Orphans: []broker.Orphan{}}
+		switch from := r.URL.Query().Get("from"); from {
+		case "", "records":
+			insts, err := a.svc.AllInstances(r.Context(), producers.InstanceFilter{}, cursor, limit)
+			if err != nil {
+				a.writeErr(w, r, err)
+				return
+			}
+			for _, in := range insts.Instances {
+				ids = append(ids, in.ID)
+			}
+			page.NextCursor = insts.NextCursor
+		case "vault":
+			run = a.repairs.SweepFolders
+			folders, err := a.repairs.SecretFolders(r.Context())
+			if err != nil {
+				a.writeErr(w, r, producers.Unavailable(err, "Vault could not list Agora's secrets"))
+				return
+			}
+			// Vault cannot list a page, only everything: the cursor is the
+			// last instance ID of the page before (folders are sorted), so
+			// that secrets deleted between pages skip nothing.
+			at, _ := slices.BinarySearch(folders, cursor)
+			if at < len(folders) && folders[at] == cursor {
+				at++
+			}
+			end := min(at+limit, len(folders))
+			ids = folders[at:end]
+			if end < len(folders) {
+				page.NextCursor = folders[end-1]
+			}
+		default:
+			a.writeErr(w, r, producers.Fail(producers.ErrInvalid, "from %s is not records or vault", requestinfo.Quote(from)))
+			return
+		}
+		orphans, err := run(r.Context(), ids, apply)
+		if err != nil {
+			a.writeErr(w, r, producers.Unavailable(err, "the sweep could not finish this page (Redis or Vault); what it repaired stays repaired, run it again"))
+			return
+		}
+		page.Orphans = append(page.Orphans, orphans...)
+		page.Checked = len(ids)
+		writeJSON(w, http.StatusOK, page)
+	}
 }
