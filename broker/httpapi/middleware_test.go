@@ -318,6 +318,10 @@ func TestBodyGuard(t *testing.T) {
 		{"bind without plan_id", http.MethodPut, "/v2/service_instances/i1/service_bindings/b1", `{"service_id":"svc"}`, nil, http.StatusBadRequest, "plan_id is required"},
 		{"provision of an unknown plan", http.MethodPut, "/v2/service_instances/i1", `{"service_id":"svc","plan_id":"nope"}`, nil, http.StatusBadRequest, `plan "nope" is not known`},
 		{"whitespace only", http.MethodPatch, "/v2/service_instances/i1", "  \n", nil, http.StatusBadRequest, "empty"},
+		{"provision with empty organization_guid", http.MethodPut, "/v2/service_instances/i1", `{"service_id":"svc","plan_id":"plan","organization_guid":"","space_guid":"s"}`, nil, http.StatusBadRequest, "organization_guid must be a non-empty string"},
+		{"provision with empty space_guid", http.MethodPut, "/v2/service_instances/i1", `{"service_id":"svc","plan_id":"plan","organization_guid":"o","space_guid":""}`, nil, http.StatusBadRequest, "space_guid must be a non-empty string"},
+		{"update with empty context.platform", http.MethodPatch, "/v2/service_instances/i1", `{"service_id":"svc","context":{"platform":""}}`, nil, http.StatusBadRequest, "context.platform must be a non-empty string"},
+		{"bind with empty context.platform", http.MethodPut, "/v2/service_instances/i1/service_bindings/b1", `{"service_id":"svc","plan_id":"plan","context":{"platform":""}}`, nil, http.StatusBadRequest, "context.platform must be a non-empty string"},
 	}
 	knownPlan := func(serviceID, planID string) error {
 		if planID != "plan" {

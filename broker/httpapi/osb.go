@@ -337,6 +337,10 @@ func (s *osb) decodeBody(next http.Handler) http.Handler {
 				return
 			}
 		}
+		if field, empty := body.EmptyField(); empty {
+			WriteError(w, r, http.StatusBadRequest, "", "request body: "+field+" must be a non-empty string when present (leave it out instead)")
+			return
+		}
 		if info.Endpoint == EndpointProvision && s.knownPlan != nil {
 			if err := s.knownPlan(body.ServiceID, body.PlanID); err != nil {
 				WriteError(w, r, http.StatusBadRequest, "", err.Error())

@@ -48,6 +48,24 @@ type MaintenanceInfo struct {
 // rules that treat "absent" and "present but empty" differently.
 func (b *Body) Has(field string) bool { return b != nil && b.present[field] }
 
+// EmptyField returns the first field that the spec says MUST be a
+// non-empty string and that the body carries as "": organization_guid,
+// space_guid (deprecated, so their absence is fine) and context.platform.
+func (b *Body) EmptyField() (string, bool) {
+	for _, f := range []struct {
+		name, value string
+	}{
+		{"organization_guid", b.OrganizationGUID},
+		{"space_guid", b.SpaceGUID},
+		{"context.platform", b.Platform},
+	} {
+		if b.Has(f.name) && f.value == "" {
+			return f.name, true
+		}
+	}
+	return "", false
+}
+
 // FieldError is a body field of the wrong JSON type. Its message is meant
 // for the app developer: plain words, no Go type names.
 type FieldError struct {
