@@ -3,7 +3,7 @@
 //
 // A producer implements the small Adapter interface (provision, deprovision,
 // bind, unbind) and, when its backend can, any of the optional capabilities
-// (Updater, Poller, Pinger, Closer). Agora finds the optional ones by type
+// (Updater, Poller, Pinger, Closer, Inspector). Agora finds the optional ones by type
 // assertion, the way database/sql finds driver.Pinger.
 //
 // What an adapter must never do: touch Agora's Redis or Vault. The broker

@@ -88,7 +88,15 @@ type variant struct {
 	bind      func(context.Context, adapters.BindRequest) (adapters.BindResult, error)
 	unbind    func(context.Context, adapters.UnbindRequest) (adapters.UnbindResult, error)
 	update    func(context.Context, adapters.UpdateRequest) (adapters.UpdateResult, error)
+	inspect   func(context.Context, adapters.InspectRequest) (adapters.InspectResult, error)
 	ping      func(context.Context) error
+}
+
+func (v *variant) Inspect(ctx context.Context, req adapters.InspectRequest) (adapters.InspectResult, error) {
+	if v.inspect != nil {
+		return v.inspect(ctx, req)
+	}
+	return v.Adapter.Inspect(ctx, req)
 }
 
 func (v *variant) Provision(ctx context.Context, req adapters.ProvisionRequest) (adapters.ProvisionResult, error) {
@@ -294,6 +302,33 @@ func TestRunFailsExactlyTheBrokenCheck(t *testing.T) {
 			// The race check's final repeat is a repeat too.
 			want:       []string{"idempotent-provision", "concurrent-repeat"},
 			wantDetail: "already exists",
+		},
+		{
+			name: "inspect finds an instance only by its receipt",
+			factory: func(b *memadapter.Backend) adapters.Factory {
+				return wrapped(b, func(inner *memadapter.Adapter) adapters.Adapter {
+					return &variant{Adapter: inner, inspect: func(ctx context.Context, req adapters.InspectRequest) (adapters.InspectResult, error) {
+						if req.Receipt == nil {
+							return adapters.InspectResult{}, nil
+						}
+						return inner.Inspect(ctx, req)
+					}}
+				})
+			},
+			want:       []string{"inspect"},
+			wantDetail: "receipt passed: false",
+		},
+		{
+			name: "inspect says every instance exists",
+			factory: func(b *memadapter.Backend) adapters.Factory {
+				return wrapped(b, func(inner *memadapter.Adapter) adapters.Adapter {
+					return &variant{Adapter: inner, inspect: func(context.Context, adapters.InspectRequest) (adapters.InspectResult, error) {
+						return adapters.InspectResult{Exists: true}, nil
+					}}
+				})
+			},
+			want:       []string{"inspect", "inspect-gone"},
+			wantDetail: "never-created instance",
 		},
 		{
 			name: "same credentials for every binding",
@@ -590,6 +625,8 @@ func TestRunSkipsWhatIsNotConfigured(t *testing.T) {
 	want := map[string]string{
 		"ping":                "adapters.Pinger",
 		"update":              "adapters.Updater",
+		"inspect":             "adapters.Inspector",
+		"inspect-gone":        "adapters.Inspector",
 		"credentials-work":    "CheckCredentials",
 		"credentials-revoked": "CheckRevoked",
 		"isolation":           "CheckIsolation",
@@ -601,7 +638,7 @@ func TestRunSkipsWhatIsNotConfigured(t *testing.T) {
 			t.Errorf("%s: skipped=%v detail=%q, want skipped naming %q", name, c.Skipped, c.Detail, reason)
 		}
 	}
-	if got := report.Summary(); got != "18 passed, 0 failed, 6 skipped" {
+	if got := report.Summary(); got != "18 passed, 0 failed, 8 skipped" {
 		t.Errorf("Summary() = %q", got)
 	}
 }

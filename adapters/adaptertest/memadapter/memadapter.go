@@ -203,6 +203,22 @@ func (a *Adapter) Deprovision(ctx context.Context, req adapters.DeprovisionReque
 	return adapters.DeprovisionResult{}, nil
 }
 
+// Inspect implements adapters.Inspector: the instance is its database,
+// named from the instance ID, so it is found without a receipt too.
+func (a *Adapter) Inspect(ctx context.Context, req adapters.InspectRequest) (adapters.InspectResult, error) {
+	if err := ctx.Err(); err != nil {
+		return adapters.InspectResult{}, fmt.Errorf("inspect %s: %w", req.InstanceID, err)
+	}
+	name := a.databaseName(req.InstanceID)
+	a.backend.mu.Lock()
+	_, ok := a.backend.databases[name]
+	a.backend.mu.Unlock()
+	if !ok {
+		return adapters.InspectResult{Detail: "database " + name + " missing"}, nil
+	}
+	return adapters.InspectResult{Exists: true, Detail: "database " + name + " exists", Receipt: adapters.Receipt{"database": name}}, nil
+}
+
 // Bind creates the binding's user with a fresh random password. A repeat
 // sets a new password and returns it, as an adapter for a real database
 // must: it cannot read the old password back.
