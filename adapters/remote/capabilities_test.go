@@ -141,8 +141,8 @@ func TestConformanceChecksConfiguredCapabilities(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(report.Capabilities, []string{"update"}) {
-				t.Errorf("Report.Capabilities = %q, want what memadapter declares: [update]", report.Capabilities)
+			if !slices.Equal(report.Capabilities, []string{"update", "inspect"}) {
+				t.Errorf("Report.Capabilities = %q, want what memadapter declares: [update inspect]", report.Capabilities)
 			}
 			c := result(report, remote.CheckConfiguredCaps)
 			switch tc.check {

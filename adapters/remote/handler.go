@@ -70,6 +70,7 @@ func Handler(adapter adapters.Adapter, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("PUT /v1/instances/{instance_id}/bindings/{binding_id}", h.bind)
 	mux.HandleFunc("DELETE /v1/instances/{instance_id}/bindings/{binding_id}", h.unbind)
 	mux.HandleFunc("GET /v1/instances/{instance_id}/operations/{operation}", h.status)
+	mux.HandleFunc("GET /v1/instances/{instance_id}", h.inspect)
 	// Anything else gets a protocol error body too, so Agora never has to
 	// guess what a bare 404 or 405 means.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -164,6 +165,9 @@ func (h *handler) capabilities(w http.ResponseWriter, _ *http.Request) {
 	}
 	if _, ok := h.adapter.(adapters.Poller); ok {
 		caps = append(caps, CapabilityStatus)
+	}
+	if _, ok := h.adapter.(adapters.Inspector); ok {
+		caps = append(caps, CapabilityInspect)
 	}
 	writeJSON(w, http.StatusOK, capabilitiesResult{Protocol: ProtocolVersion, Name: h.opts.Name, Version: h.opts.Version, Capabilities: caps})
 }

@@ -18,14 +18,17 @@ const ProtocolVersion = "agora.adapter/v1"
 // The capabilities an adapter may declare. Unknown ones are ignored, so a
 // newer adapter works with an older Agora.
 const (
-	CapabilityUpdate = "update" // PATCH /v1/instances/{id}
-	CapabilityStatus = "status" // GET /v1/instances/{id}/operations/{operation}
+	CapabilityUpdate  = "update"  // PATCH /v1/instances/{id}
+	CapabilityStatus  = "status"  // GET /v1/instances/{id}/operations/{operation}
+	CapabilityInspect = "inspect" // GET /v1/instances/{id}
 )
 
 // knownCapabilities are the capabilities this Agora can use, in the order
 // errors and filled-in configs list them. A function, not a variable, so
 // no caller can change the list for everyone.
-func knownCapabilities() []string { return []string{CapabilityUpdate, CapabilityStatus} }
+func knownCapabilities() []string {
+	return []string{CapabilityUpdate, CapabilityStatus, CapabilityInspect}
+}
 
 // The headers every request carries.
 const (
@@ -153,6 +156,15 @@ type statusResult struct {
 	Description string             `json:"description,omitempty"`
 	Instance    *instanceResult    `json:"instance,omitempty"`
 	Bind        *bindResult        `json:"bind,omitempty"`
+}
+
+// inspectResult answers GET /v1/instances/{id} (capability "inspect").
+type inspectResult struct {
+	Exists       bool              `json:"exists"`
+	DashboardURL string            `json:"dashboard_url,omitempty"`
+	Metadata     adapters.Metadata `json:"metadata"`
+	Receipt      adapters.Receipt  `json:"receipt,omitempty"`
+	Detail       string            `json:"detail,omitempty"`
 }
 
 type capabilitiesResult struct {

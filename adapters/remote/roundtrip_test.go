@@ -19,7 +19,7 @@ func TestKitThroughHandlerAndClient(t *testing.T) {
 	report := adaptertest.RunT(t, conformance.Options{
 		Factory: remote.Factory(),
 		Settings: adapters.MapSettings(map[string]any{"url": srv.URL, "secret": testSecret, "timeout": "10s",
-			"capabilities": []string{remote.CapabilityUpdate}}),
+			"capabilities": []string{remote.CapabilityUpdate, remote.CapabilityInspect}}),
 		Plans:                      []adapters.PlanConfig{{Plan: testPlan}},
 		ProvisionParameters:        map[string]any{"max_keys": 5},
 		InvalidProvisionParameters: map[string]any{"max_keys": 0},

@@ -12,6 +12,7 @@ SKEW = 300  # seconds a timestamp may be off; also how long signatures are remem
 ID = r"([A-Za-z0-9_~-][A-Za-z0-9._~-]{0,254})"  # one safe path element: no "/", "..", dotfiles
 ROUTES = [(m, re.compile(p + "$"), f) for m, p, f in [
     ("GET", "/v1/capabilities", "capabilities"),
+    ("GET", f"/v1/instances/{ID}", "inspect"),
     ("PUT", f"/v1/instances/{ID}", "provision"),
     ("PATCH", f"/v1/instances/{ID}", "update"),
     ("DELETE", f"/v1/instances/{ID}", "deprovision"),
@@ -81,7 +82,7 @@ class Adapter(BaseHTTPRequestHandler):
         return path
 
     def capabilities(self, req):
-        return {"protocol": "agora.adapter/v1", "name": "files-py", "version": "1.0.0", "capabilities": ["update"]}
+        return {"protocol": "agora.adapter/v1", "name": "files-py", "version": "1.0.0", "capabilities": ["update", "inspect"]}
 
     def provision(self, req, iid):
         if req.get("parameters"):
@@ -89,6 +90,9 @@ class Adapter(BaseHTTPRequestHandler):
         path = os.path.join(self.server.root, iid)
         os.makedirs(os.path.join(path, ".tokens"), mode=0o700, exist_ok=True)  # a repeat succeeds
         return {"metadata": {"labels": {"path": path}}, "pending": False}
+
+    def inspect(self, req, iid):
+        return {"exists": os.path.isdir(os.path.join(self.server.root, iid)), "metadata": {}}
 
     def update(self, req, iid):
         if req.get("parameters"):

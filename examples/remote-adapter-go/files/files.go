@@ -64,6 +64,15 @@ func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) 
 	return adapters.ProvisionResult{Metadata: adapters.Metadata{Labels: map[string]any{"path": dir}}}, err
 }
 
+// Inspect tells Agora's reconcile whether the instance directory is there.
+func (a *Adapter) Inspect(ctx context.Context, req adapters.InspectRequest) (adapters.InspectResult, error) {
+	dir, err := a.exists(ctx, req.InstanceID)
+	if errors.Is(err, adapters.ErrNotFound) {
+		return adapters.InspectResult{Detail: dir + " missing"}, nil
+	}
+	return adapters.InspectResult{Exists: err == nil, Detail: dir + " exists"}, err
+}
+
 // Update has nothing to change (no parameters), but proves the instance is there.
 func (a *Adapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapters.UpdateResult, error) {
 	if len(req.Parameters) > 0 {
