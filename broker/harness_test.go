@@ -91,6 +91,10 @@ type fakeAdapter struct {
 	running   map[string]int
 	overlap   int
 	cancelled int
+	// backend is what Inspect reports: instance ID -> it exists; an
+	// instance missing from it is reported gone. inspectErr fails Inspect.
+	backend    map[string]bool
+	inspectErr error
 }
 
 func newFakeAdapter() *fakeAdapter {
@@ -100,7 +104,28 @@ func newFakeAdapter() *fakeAdapter {
 		gates:   map[adapters.OperationKind]*gate{},
 		pending: map[adapters.OperationKind]bool{},
 		running: map[string]int{},
+		backend: map[string]bool{},
 	}
+}
+
+// setBackend says whether the backend has the instance, for Inspect.
+func (f *fakeAdapter) setBackend(instanceID string, exists bool, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.backend[instanceID], f.inspectErr = exists, err
+}
+
+func (f *fakeAdapter) Inspect(_ context.Context, req adapters.InspectRequest) (adapters.InspectResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call{Kind: broker.OpReconcile, InstanceID: req.InstanceID, Plan: req.Plan.ID, RequestID: req.Origin.RequestID})
+	if f.inspectErr != nil {
+		return adapters.InspectResult{}, f.inspectErr
+	}
+	if !f.backend[req.InstanceID] {
+		return adapters.InspectResult{Detail: "db-" + req.InstanceID + " missing"}, nil
+	}
+	return adapters.InspectResult{Exists: true, Detail: "db-" + req.InstanceID + " exists", Receipt: adapters.Receipt{"db": "db-" + req.InstanceID}}, nil
 }
 
 // failNext makes the next len(errs) calls of kind return errs in order.

@@ -36,6 +36,7 @@ const adminUsage = `Usage: agora admin <command> [flags] [args]
   instances retry ID [--binding B]       run its failed latest operation again
   instances force-fail ID --reason TEXT [--binding B]
                                          end an operation stuck in progress
+  instances reconcile ID                 ask its adapter whether it exists; correct Agora's record
   orphans [--apply]                      Vault secrets no record points to, and bindings whose
                                          credentials are gone from Vault; repaired only with --apply
 
@@ -217,6 +218,15 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		op, err := c.ForceFail(ctx, pos[0], *binding, *reason)
 		return showRepair(stdout, *output, "force-failed", op, err)
+	case "instances reconcile":
+		if err := want(1, "instances reconcile ID"); err != nil {
+			return err
+		}
+		rec, err := c.Reconcile(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return emit(stdout, *output, rec, func(w io.Writer) { printReconciliation(w, rec) })
 	case "orphans ":
 		return sweepOrphans(ctx, c, stdout, stderr, *output, *apply)
 	case "catalog ":
@@ -286,6 +296,19 @@ func showRepair(stdout io.Writer, output, what string, op *broker.Operation, err
 		}
 		fmt.Fprintln(w)
 	})
+}
+
+func printReconciliation(w io.Writer, rec *broker.Reconciliation) {
+	fmt.Fprintf(w, "the backend says: %s", rec.Backend)
+	if rec.Detail != "" {
+		fmt.Fprintf(w, " (%s)", rec.Detail)
+	}
+	fmt.Fprintln(w)
+	if rec.Operation == nil {
+		fmt.Fprintf(w, "Agora's record (%s) already agrees; nothing changed\n", rec.Before)
+		return
+	}
+	fmt.Fprintf(w, "corrected: %s -> %s (operation %s: %s)\n", rec.Before, rec.After, rec.Operation.ID, rec.Operation.Description)
 }
 
 // sweepOrphans walks every instance record, then every folder of secrets

@@ -349,6 +349,13 @@ func (c *Client) ForceFail(ctx context.Context, instanceID, bindingID, reason st
 	return &out, c.doJSON(ctx, http.MethodPost, "/admin/instances/"+seg(instanceID)+"/force-fail", RepairRequest{BindingID: bindingID, Reason: reason}, &out)
 }
 
+// Reconcile asks the instance's adapter whether the instance exists and
+// corrects Agora's record when it disagrees.
+func (c *Client) Reconcile(ctx context.Context, instanceID string) (*broker.Reconciliation, error) {
+	var out broker.Reconciliation
+	return &out, c.doJSON(ctx, http.MethodPost, "/admin/instances/"+seg(instanceID)+"/reconcile", nil, &out)
+}
+
 // Sweep reads (or, apply, repairs) one page of the orphan sweep, from
 // "records" or "vault".
 func (c *Client) Sweep(ctx context.Context, from, cursor string, limit int, apply bool) (*SweepPage, error) {

@@ -53,6 +53,7 @@ type Options struct {
 type Repairs interface {
 	Retry(ctx context.Context, instanceID, bindingID string) (*broker.Operation, error)
 	ForceFail(ctx context.Context, instanceID, bindingID, reason string) (*broker.Operation, error)
+	Reconcile(ctx context.Context, instanceID string) (*broker.Reconciliation, error)
 	SecretFolders(ctx context.Context) ([]string, error)
 	Sweep(ctx context.Context, instanceIDs []string, apply bool) ([]broker.Orphan, error)
 	SweepFolders(ctx context.Context, instanceIDs []string, apply bool) ([]broker.Orphan, error)
@@ -108,6 +109,7 @@ func New(opts Options) (*API, error) {
 //	GET    /admin/instances/{id}                                 one instance: bindings, latest operation in full, receipt
 //	POST   /admin/instances/{id}/retry                           {"binding_id"}: run its failed operation again
 //	POST   /admin/instances/{id}/force-fail                      {"binding_id", "reason"}: end a stuck operation
+//	POST   /admin/instances/{id}/reconcile                       ask the adapter whether it exists; correct the record
 //	GET    /admin/orphans?from=records|vault[&cursor=&limit=]    a page of the orphan sweep: report
 //	POST   /admin/orphans?from=records|vault[&cursor=&limit=]    the same page, repaired
 func (a *API) Routes() []httpapi.Route {
@@ -148,6 +150,7 @@ func (a *API) Routes() []httpapi.Route {
 		admin("get_instance", http.MethodGet, "/instances/{id}", a.getInstance),
 		admin("retry", http.MethodPost, "/instances/{id}/retry", a.retry),
 		admin("force_fail", http.MethodPost, "/instances/{id}/force-fail", a.forceFail),
+		admin("reconcile", http.MethodPost, "/instances/{id}/reconcile", a.reconcile),
 		admin("orphans", http.MethodGet, "/orphans", a.sweep(false)),
 		admin("sweep_orphans", http.MethodPost, "/orphans", a.sweep(true)),
 	}
@@ -610,9 +613,16 @@ func (a *API) forceFail(w http.ResponseWriter, r *http.Request, _ caller) {
 	})
 }
 
-// repair decodes the request, runs the repair, and words its refusals:
-// 409 while a request holds the instance or its state does not allow the
-// repair, 404 for what does not exist.
+func (a *API) reconcile(w http.ResponseWriter, r *http.Request, _ caller) {
+	if a.repairs == nil {
+		a.writeErr(w, r, producers.Unavailable(nil, "repairs are not configured on this Agora"))
+		return
+	}
+	rec, err := a.repairs.Reconcile(r.Context(), mux.Vars(r)["id"])
+	a.respond(w, r, http.StatusOK, rec, repairError(err))
+}
+
+// repair decodes the request, runs the repair, and words its refusals.
 func (a *API) repair(w http.ResponseWriter, r *http.Request, run func(RepairRequest) (*broker.Operation, error)) {
 	if a.repairs == nil {
 		a.writeErr(w, r, producers.Unavailable(nil, "repairs are not configured on this Agora"))
@@ -623,15 +633,25 @@ func (a *API) repair(w http.ResponseWriter, r *http.Request, run func(RepairRequ
 		return
 	}
 	op, err := run(req)
+	a.respond(w, r, http.StatusOK, op, repairError(err))
+}
+
+// repairError words a repair's failure: 409 while a request holds the
+// instance or its state does not allow the repair, 404 for what does not
+// exist, 503 naming the adapter and its producer when the adapter could
+// not answer, and 503 for Redis or Vault.
+func repairError(err error) error {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, broker.ErrRepairRefused):
-		err = &producers.Error{Kind: producers.ErrConflict, Message: err.Error(), Cause: err}
+		return &producers.Error{Kind: producers.ErrConflict, Message: err.Error(), Cause: err}
 	case errors.Is(err, broker.ErrNotFound):
-		err = &producers.Error{Kind: producers.ErrNotFound, Message: err.Error(), Cause: err}
-	case err != nil:
-		err = producers.Unavailable(err, "the repair could not be recorded (Redis or Vault); nothing changed, retry shortly")
+		return &producers.Error{Kind: producers.ErrNotFound, Message: err.Error(), Cause: err}
+	case errors.Is(err, broker.ErrAdapterUnanswered):
+		return producers.Unavailable(err, "%s; nothing changed", err.Error())
 	}
-	a.respond(w, r, http.StatusOK, op, err)
+	return producers.Unavailable(err, "the repair could not be recorded (Redis or Vault); nothing changed, retry shortly")
 }
 
 // SweepPage is one page of the orphan sweep.
