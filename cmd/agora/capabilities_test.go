@@ -115,8 +115,8 @@ func TestRemoteGateChecksConfiguredCapabilities(t *testing.T) {
 				report.Print(&out)
 				t.Errorf("report failed %v, want %v:\n%s", report.Failed(), tc.failed, out.String())
 			}
-			if !slices.Equal(report.Capabilities, []string{"update"}) {
-				t.Errorf("report.Capabilities %q, want [update]", report.Capabilities)
+			if !slices.Equal(report.Capabilities, []string{"update", "inspect"}) {
+				t.Errorf("report.Capabilities %q, want [update inspect]", report.Capabilities)
 			}
 		})
 	}
@@ -132,7 +132,7 @@ func TestAdapterTestPrintsTheDeclaredCapabilities(t *testing.T) {
 	if err := adapterCmd(t.Context(), []string{"test", "--url", srv.URL, "--secret", secret}, &text, &stderr); err != nil {
 		t.Fatalf("%v\n%s%s", err, text.String(), stderr.String())
 	}
-	if want := "declared capabilities: [update]; list them in the offering's config.capabilities"; !strings.Contains(text.String(), want) {
+	if want := "declared capabilities: [update, inspect]; list them in the offering's config.capabilities"; !strings.Contains(text.String(), want) {
 		t.Errorf("output lacks %q:\n%s", want, text.String())
 	}
 	var js bytes.Buffer
@@ -142,7 +142,7 @@ func TestAdapterTestPrintsTheDeclaredCapabilities(t *testing.T) {
 	var out struct {
 		Capabilities []string `json:"capabilities"`
 	}
-	if err := json.Unmarshal(js.Bytes(), &out); err != nil || !slices.Equal(out.Capabilities, []string{"update"}) {
+	if err := json.Unmarshal(js.Bytes(), &out); err != nil || !slices.Equal(out.Capabilities, []string{"update", "inspect"}) {
 		t.Errorf("JSON capabilities %q (%v):\n%s", out.Capabilities, err, js.String())
 	}
 }
