@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
@@ -61,6 +63,13 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		*catalogPath = filepath.Join(root, "catalog.yml")
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, "agora dev: "+format+"\n", a...) }
+	// Both addresses are checked before minutes go into a Vault build.
+	if err := addressFree(*listen, "-listen", "127.0.0.1:8090"); err != nil {
+		return err
+	}
+	if err := addressFree(*vaultAddr, "-vault-listen", "127.0.0.1:8210"); err != nil {
+		return fmt.Errorf("%w (catalog.yml's secrets offering expects the dev Vault at 127.0.0.1:8200: give it another catalog with -catalog, or free the port)", err)
+	}
 
 	cfg := config.Defaults()
 	cfg.Listen = *listen
@@ -103,7 +112,14 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	user, pass := "admin", randomHex(12)
+	user := "admin"
+	pass, kept, err := devPassword()
+	if err != nil {
+		return err
+	}
+	if kept != "" {
+		say("the broker password is kept in %s, so AGORA_PASSWORD stays valid across runs (delete the file for a new one)", kept)
+	}
 	cfg.Credentials = []config.Credential{{Username: user, Password: pass}}
 	log := app.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 
@@ -157,7 +173,7 @@ func devCatalog(ctx context.Context, cfg config.Config, resolve catalog.SecretRe
 		cancel()
 		if err != nil {
 			skip[off.Name] = true
-			say("skipped offering %q (adapter %s, producer %s): its backend does not answer: %v", off.Name, off.AdapterName, off.Producer, err)
+			say("skipped offering %q (adapter %s, producer %s): its backend does not answer: %v\n  to serve it: %s", off.Name, off.AdapterName, off.Producer, err, devFix(off.AdapterName))
 		}
 	}
 	if len(skip) == 0 {
@@ -247,4 +263,58 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// devFix says how to bring up the backend of a skipped offering on a
+// developer's machine, for the adapters catalog.yml uses with the local
+// defaults the README lists.
+func devFix(adapter string) string {
+	switch adapter {
+	case "postgres":
+		return "start PostgreSQL on 127.0.0.1:5432 with trust auth for local connections (Debian: pg_ctlcluster $(ls /etc/postgresql) main start)"
+	case "mysql":
+		return "start MariaDB or MySQL on 127.0.0.1:3306 with root and no password (Debian: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd)"
+	case "redis":
+		return "start Redis on 127.0.0.1:6379 (redis-server --daemonize yes --port 6379)"
+	case "rabbitmq":
+		return "start RabbitMQ (rabbitmq-server -detached) and enable the management API the adapter uses: rabbitmq-plugins enable rabbitmq_management"
+	case "secrets":
+		return "catalog.yml's secrets offering works on the dev Vault at 127.0.0.1:8200: run agora dev with -vault-listen 127.0.0.1:8200 (the default)"
+	case "remote", "osb":
+		return "start the adapter or broker at the url in its offering's config, or remove the offering from your catalog"
+	}
+	return "start its backend at the address in the offering's config (see the adapter's README)"
+}
+
+// addressFree fails with the flag to change when addr is taken, instead
+// of a bind error minutes later.
+func addressFree(addr, flag, example string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s is not free (%v): another agora dev may be running; pick another address with %s %s", addr, err, flag, example)
+	}
+	return ln.Close()
+}
+
+// devPassword is the broker password of agora dev, kept in the user's
+// cache directory so that the AGORA_PASSWORD a developer exported stays
+// valid across runs. Where there is no cache directory, it is new each
+// run and kept is empty.
+func devPassword() (password, kept string, err error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return randomHex(12), "", nil
+	}
+	path := filepath.Join(dir, "agora", "dev-password")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), path, nil
+	}
+	password = randomHex(12)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", "", fmt.Errorf("keep the dev password: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("keep the dev password: %w", err)
+	}
+	return password, path, nil
 }

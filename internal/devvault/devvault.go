@@ -193,8 +193,12 @@ func EnsureBinary(ctx context.Context, repoRoot string, progress io.Writer) (str
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("devvault: %w", err)
 	}
-	unlock, err := buildLock(ctx, binPath+".lock", func() {
-		fmt.Fprintf(progress, "waiting for another process that is building dev Vault into %s...\n", binPath)
+	unlock, err := buildLock(ctx, binPath+".lock", progressInterval, func(waited time.Duration) {
+		if waited == 0 {
+			fmt.Fprintf(progress, "waiting for another process that is building dev Vault into %s (a first build takes ~4 minutes on 2 cores)...\n", binPath)
+			return
+		}
+		fmt.Fprintf(progress, "still waiting for the other dev Vault build (%s so far)...\n", waited.Round(time.Second))
 	})
 	if err != nil {
 		return "", err

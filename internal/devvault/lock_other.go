@@ -2,10 +2,13 @@
 
 package devvault
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // buildLock is a no-op where flock is unavailable: concurrent builds are
 // still safe (each renames its own temporary file into place), only wasteful.
-func buildLock(ctx context.Context, path string, waiting func()) (unlock func(), err error) {
+func buildLock(ctx context.Context, path string, every time.Duration, waiting func(waited time.Duration)) (unlock func(), err error) {
 	return func() {}, ctx.Err()
 }

@@ -12,14 +12,16 @@ import (
 )
 
 // buildLock takes an exclusive flock on path, polling until ctx is done.
-// waiting is called once if the lock is held by another process. The kernel
-// releases the lock if this process dies.
-func buildLock(ctx context.Context, path string, waiting func()) (unlock func(), err error) {
+// While another process holds it, waiting is called at once and then
+// every interval with how long this process has waited, so a developer
+// never stares at a silent terminal for minutes. The kernel releases the
+// lock if its holder dies.
+func buildLock(ctx context.Context, path string, every time.Duration, waiting func(waited time.Duration)) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("devvault: build lock: %w", err)
 	}
-	announced := false
+	var start, announced time.Time
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -32,15 +34,19 @@ func buildLock(ctx context.Context, path string, waiting func()) (unlock func(),
 			f.Close()
 			return nil, fmt.Errorf("devvault: build lock %s: %w", path, err)
 		}
-		if !announced {
-			announced = true
-			waiting()
+		now := time.Now()
+		if start.IsZero() {
+			start = now
+		}
+		if announced.IsZero() || now.Sub(announced) >= every {
+			announced = now
+			waiting(now.Sub(start))
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
 			return nil, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(min(every, 500*time.Millisecond)):
 		}
 	}
 }
