@@ -98,7 +98,13 @@ type BrokerOptions struct {
 	// AuditFile, when set, is audit.file; else the audit log goes to the
 	// process's standard output, into its log buffer.
 	AuditFile string
+	// CatalogWebhook, when set, is catalog_webhook.url, signed with
+	// catalogWebhookSecret.
+	CatalogWebhook string
 }
+
+// catalogWebhookSecret signs every broker's catalog webhook deliveries.
+const catalogWebhookSecret = "integration-webhook-secret"
 
 // Broker is a running `agora serve` subprocess.
 type Broker struct {
@@ -225,7 +231,7 @@ audit:
   enabled: true
   file: %q
 `, port, catalogPath, user, pass, opts.RedisAddr, opts.Prefix, opts.VaultAddr, cmp.Or(opts.VaultPrefix, vaultPrefix()), opts.Concurrency, claimIdle,
-		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile)
+		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile) + webhookConfig(opts.CatalogWebhook)
 }
 
 // vaultPrefix is vault.prefix of every broker of this run.
@@ -345,4 +351,11 @@ func listenLocal() net.Listener {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())
 	return ln
+}
+
+func webhookConfig(url string) string {
+	if url == "" {
+		return ""
+	}
+	return fmt.Sprintf("catalog_webhook:\n  url: %q\n  secret: %q\n  timeout: 5s\n", url, catalogWebhookSecret)
 }

@@ -102,6 +102,14 @@ func (l *Loader) Status() Status {
 	return s
 }
 
+// Current returns the catalog in force and its generation, consistently:
+// a rebuild swaps both under the same lock.
+func (l *Loader) Current() (int64, *catalog.Catalog) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.generation, l.cfg.Target.Catalog()
+}
+
 // Reload builds the live catalog now and swaps it in. On error the
 // catalog in force stays, and the error is returned (and logged).
 func (l *Loader) Reload(ctx context.Context) error {

@@ -35,6 +35,11 @@
 //	agora:counts                               hash    "<service_id>|<plan_id>|instances" and "...|bindings" -> count; a count
 //	                                                   that reaches zero is removed, so a Redis without instances holds none
 //
+// Catalog webhook (catalognotices.go), one tag so its scripts see both:
+//
+//	agora:{catalog-notices}:lease              string  the replica announcing a catalog change (PX)
+//	agora:{catalog-notices}:delivered          string  summary JSON of the catalog last announced (names, fingerprints)
+//
 // Producer self-service ({<name>} is a hash tag, so a producer's record
 // and versions change together in one MULTI; the claims share one tag so
 // one script decides a name and namespace atomically):

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/broker"
 	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/broker/catalognotify"
 	"github.com/agora-osb/agora/broker/httpapi"
 	"github.com/agora-osb/agora/broker/livecatalog"
 	"github.com/agora-osb/agora/broker/redisstore"
@@ -179,6 +181,15 @@ func Run(ctx context.Context, opts Options) error {
 	if loader != nil {
 		wg.Go(func() { loader.Run(workCtx) })
 	}
+	if cfg.CatalogWebhook.URL != "" {
+		notifier, err := catalogNotifier(cfg, opts.Redis, b, loader, log)
+		if err != nil {
+			stopWorkers()
+			wg.Wait()
+			return err
+		}
+		wg.Go(func() { notifier.Run(workCtx) })
+	}
 	log.Info("agora serving", "addr", ln.Addr().String(), "offerings", len(opts.Catalog.Offerings()),
 		"redis", RedisDescription(cfg.Redis), "redis_prefix", cfg.Redis.Prefix, "vault", cfg.Vault.Addr)
 	if opts.Ready != nil {
@@ -189,6 +200,23 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Wait()
 	log.Info("agora stopped")
 	return err
+}
+
+// catalogNotifier announces catalog changes to the configured webhook.
+// Without producer self-service the catalog is catalog.yml alone, and a
+// change of it (a new release) is announced as generation 0.
+func catalogNotifier(cfg config.Config, rdb redis.UniversalClient, b *broker.Broker, loader *livecatalog.Loader, log *slog.Logger) (*catalognotify.Notifier, error) {
+	current := func() (int64, *catalog.Catalog) { return 0, b.Catalog() }
+	if loader != nil {
+		current = loader.Current
+	}
+	return catalognotify.New(catalognotify.Config{
+		URL: cfg.CatalogWebhook.URL, Secret: cfg.CatalogWebhook.Secret,
+		Store:   redisstore.NewCatalogNotices(rdb, cfg.Redis.Prefix),
+		Current: current,
+		Client:  &http.Client{Timeout: cmp.Or(time.Duration(cfg.CatalogWebhook.Timeout), 10*time.Second)},
+		Logger:  log,
+	})
 }
 
 // metricsRoute serves GET /metrics, behind basic auth of its own when

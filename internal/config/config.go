@@ -45,6 +45,19 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Metrics configures GET /metrics.
 	Metrics Metrics `yaml:"metrics"`
+	// CatalogWebhook, when its URL is set, announces every change of the
+	// merged catalog.
+	CatalogWebhook CatalogWebhook `yaml:"catalog_webhook"`
+}
+
+// CatalogWebhook configures the announcement of catalog changes: an
+// HMAC-signed JSON POST per change (docs/catalog-webhook.md).
+type CatalogWebhook struct {
+	URL string `yaml:"url"`
+	// Secret keys the signature; at least 16 characters.
+	Secret string `yaml:"secret"`
+	// Timeout bounds one delivery (default 10s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Metrics configures the Prometheus endpoint, GET /metrics on the
@@ -193,6 +206,8 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 	str("AGORA_LOG_FORMAT", &cfg.LogFormat)
 	str("AGORA_METRICS_USERNAME", &cfg.Metrics.Username)
 	str("AGORA_METRICS_PASSWORD", &cfg.Metrics.Password)
+	str("AGORA_CATALOG_WEBHOOK_URL", &cfg.CatalogWebhook.URL)
+	str("AGORA_CATALOG_WEBHOOK_SECRET", &cfg.CatalogWebhook.Secret)
 	// AGORA_AUDIT is "off", "stdout" or a file path.
 	if v, ok := lookup("AGORA_AUDIT"); ok && v != "" {
 		switch v {
@@ -316,6 +331,17 @@ func (c Config) Validate() error {
 	}
 	if (c.Metrics.Username == "") != (c.Metrics.Password == "") {
 		add("metrics: username and password go together (or AGORA_METRICS_USERNAME and AGORA_METRICS_PASSWORD)")
+	}
+	if w := c.CatalogWebhook; w.URL != "" || w.Secret != "" {
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("catalog_webhook.url: %q is not an http or https URL (or AGORA_CATALOG_WEBHOOK_URL)", w.URL)
+		}
+		if len(w.Secret) < 16 {
+			add("catalog_webhook.secret: must be at least 16 characters, to sign the deliveries (or AGORA_CATALOG_WEBHOOK_SECRET)")
+		}
+	}
+	if c.CatalogWebhook.Timeout < 0 {
+		add("catalog_webhook.timeout: must not be negative")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

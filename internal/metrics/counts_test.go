@@ -7,8 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agora-osb/agora/adapters"
-	"github.com/agora-osb/agora/adapters/adaptertest/memadapter"
+	"github.com/agora-osb/agora/adapters/adaptertest"
 	"github.com/agora-osb/agora/broker/catalog"
 )
 
@@ -31,19 +30,7 @@ producers:
 // plan in the catalog exports its gauges (an emptied plan reads 0), and
 // counts of plans gone from the catalog add up under "unknown".
 func TestEveryPlanHasACount(t *testing.T) {
-	file, err := catalog.Parse([]byte(countsCatalog))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := adapters.NewRegistry(memadapter.Factory(memadapter.NewBackend()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Build(context.Background(), catalog.BuildOptions{Registry: reg}, file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cat.Close() })
+	cat := adaptertest.MemCatalog(t, countsCatalog)
 	small := catalog.DerivePlanID("data-team", "cache", "small")
 	m := New(Sources{
 		Catalog: func() *catalog.Catalog { return cat },
