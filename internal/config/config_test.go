@@ -89,6 +89,16 @@ workers: {concurrency: 6, per_producer: 2}
 			wantErr: []string{"workers.per_producer: 3 is more than workers.concurrency (2)"}},
 		{name: "negative per-producer limit", path: good, env: map[string]string{"AGORA_WORKERS_PER_PRODUCER": "-1"},
 			wantErr: []string{"workers.per_producer: must not be negative"}},
+		{name: "catalog webhook without a usable URL or secret", path: good,
+			env:     map[string]string{"AGORA_CATALOG_WEBHOOK_URL": "hooks.example.com/agora", "AGORA_CATALOG_WEBHOOK_SECRET": "short"},
+			wantErr: []string{"catalog_webhook.url: \"hooks.example.com/agora\" is not an http or https URL", "catalog_webhook.secret: must be at least 16 characters"}},
+		{name: "catalog webhook", path: good,
+			env: map[string]string{"AGORA_CATALOG_WEBHOOK_URL": "https://hooks.example.com/agora", "AGORA_CATALOG_WEBHOOK_SECRET": "sixteen-chars-or-more"},
+			check: func(t *testing.T, c Config) {
+				if c.CatalogWebhook.URL != "https://hooks.example.com/agora" || c.CatalogWebhook.Secret != "sixteen-chars-or-more" {
+					t.Errorf("catalog_webhook %+v", c.CatalogWebhook)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
