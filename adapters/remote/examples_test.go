@@ -55,16 +55,38 @@ func TestGoExample(t *testing.T) {
 // TestPythonExample starts examples/remote-adapter-python/adapter.py as
 // its own process, the way a producer runs it.
 func TestPythonExample(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Python process; skipped with -short")
-	}
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatalf("python3 is needed to test examples/remote-adapter-python (install Python 3.11+, or run go test -short): %v", err)
-	}
 	root := t.TempDir()
-	url := startPython(t, python, root)
+	url := startExample(t, "python3", "install Python 3.11+", "../../examples/remote-adapter-python/adapter.py", root)
 	requireAllPassed(t, conformFiles(t, url, root))
+}
+
+// TestNodeExample starts examples/remote-adapter-node/adapter.js the same
+// way: the Node SDK must pass the whole kit too.
+func TestNodeExample(t *testing.T) {
+	root := t.TempDir()
+	url := startExample(t, "node", "install Node 20+", "../../examples/remote-adapter-node/adapter.js", root)
+	requireAllPassed(t, conformFiles(t, url, root))
+}
+
+// TestPythonExampleIsShort holds the Python example to what the README
+// and the producer guide promise: on the SDK, a whole adapter is at most
+// 60 lines, not counting blank lines and comments (docstrings count).
+func TestPythonExampleIsShort(t *testing.T) {
+	src, err := os.ReadFile("../../examples/remote-adapter-python/adapter.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for line := range strings.SplitSeq(string(src), "\n") {
+		if trimmed := strings.TrimSpace(line); trimmed != "" && !strings.HasPrefix(trimmed, "#") {
+			lines++
+		}
+	}
+	t.Logf("examples/remote-adapter-python/adapter.py: %d lines of code", lines)
+	if lines > 60 {
+		t.Errorf("examples/remote-adapter-python/adapter.py has %d lines of code (not blank, not a comment); the promise is 60 at most: "+
+			"move plumbing into sdk/python/agora_adapter.py instead", lines)
+	}
 }
 
 // syncBuffer collects the subprocess's log while the test reads it.
@@ -85,11 +107,19 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startPython starts the adapter on a free port (port 0; it prints the
-// address it got) and stops it when the test ends.
-func startPython(t *testing.T, python, root string) string {
+// startExample starts an example adapter script with interpreter on a
+// free port (port 0; it prints the address it got) and stops it when the
+// test ends.
+func startExample(t *testing.T, interpreter, install, script, root string) string {
 	t.Helper()
-	script, err := filepath.Abs("../../examples/remote-adapter-python/adapter.py")
+	if testing.Short() {
+		t.Skipf("starts a %s process; skipped with -short", interpreter)
+	}
+	bin, err := exec.LookPath(interpreter)
+	if err != nil {
+		t.Fatalf("%s is needed to test %s (%s, or run go test -short): %v", interpreter, script, install, err)
+	}
+	script, err = filepath.Abs(script)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +127,8 @@ func startPython(t *testing.T, python, root string) string {
 	if _, err := os.Stat(script); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(python, script, "--listen", "127.0.0.1:0", "--secret", testSecret, "--root", root)
+	cmd := exec.Command(bin, script, "--listen", "127.0.0.1:0", "--secret", testSecret, "--root", root)
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -107,11 +138,12 @@ func startPython(t *testing.T, python, root string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", script, err)
 	}
+	name := filepath.Base(script)
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("adapter.py log:\n%s", stderr.String())
+			t.Logf("%s log:\n%s", name, stderr.String())
 		}
 	})
 	lines := make(chan string, 1)
@@ -123,11 +155,11 @@ func startPython(t *testing.T, python, root string) string {
 	case line := <-lines:
 		url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
 		if !ok {
-			t.Fatalf("adapter.py did not start: %q\n%s", line, stderr.String())
+			t.Fatalf("%s did not start: %q\n%s", name, line, stderr.String())
 		}
 		return url
 	case <-time.After(20 * time.Second):
-		t.Fatalf("adapter.py printed no address within 20s\n%s", stderr.String())
+		t.Fatalf("%s printed no address within 20s\n%s", name, stderr.String())
 	}
 	return ""
 }

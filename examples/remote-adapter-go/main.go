@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -35,7 +37,13 @@ func main() {
 	handler := remote.Handler(&files.Adapter{Root: *root}, remote.HandlerOptions{
 		Name: "files-go", Version: "1.0.0", Secret: *secret, Logger: slog.Default(),
 	})
-	srv := &http.Server{Addr: *listen, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// Listen before saying where: with port 0 the system picks a free one.
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		slog.Error("listen (pick another address with -listen)", "error", err)
+		os.Exit(1)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -44,8 +52,9 @@ func main() {
 		defer cancel()
 		_ = srv.Shutdown(shutdown) // let calls in flight finish: Agora would repeat them anyway
 	}()
-	slog.Info("serving Agora adapter protocol v1", "listen", *listen, "root", *root)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	fmt.Printf("listening on http://%s\n", ln.Addr())
+	slog.Info("serving Agora adapter protocol v1", "root", *root)
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		slog.Error("serve", "error", err)
 		os.Exit(1)
 	}

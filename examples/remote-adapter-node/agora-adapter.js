@@ -1,0 +1,1 @@
+../../sdk/node/agora-adapter.js

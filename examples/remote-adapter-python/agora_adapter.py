@@ -1,0 +1,1 @@
+../../sdk/python/agora_adapter.py
