@@ -8,22 +8,31 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/agora-osb/agora"
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/adapters/remote"
+	"github.com/agora-osb/agora/internal/devvault"
+	"github.com/agora-osb/agora/internal/scaffold"
 )
 
 const adapterUsage = `Usage:
+  agora adapter init --lang python|node|go [--offering NAME] [--force] DIR
+      write a complete, working remote adapter project into DIR: a small
+      real service on the SDK, its slice.yml, a README, and ./run, which
+      agora adapter test passes as it is.
   agora adapter test --url URL --secret SECRET [flags]
       judge a remote adapter (protocol v1, docs/adapter-protocol.md): the
       protocol's own checks (capabilities, signatures, stale timestamps,
       replays) and the conformance kit, through the client Agora uses.
       Exits 1 when any check fails.
 
-Run 'agora adapter test -h' for its flags.
+Run 'agora adapter init -h' or 'agora adapter test -h' for their flags.
 `
 
 // adapterCmd is the producer's tool for remote adapters. It exists so a
@@ -35,6 +44,8 @@ func adapterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errors.New("missing subcommand")
 	}
 	switch args[0] {
+	case "init":
+		return adapterInit(args[1:], stdout, stderr)
 	case "test":
 		return adapterTest(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
@@ -43,6 +54,95 @@ func adapterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprint(stderr, adapterUsage)
 	return fmt.Errorf("unknown subcommand %q", args[0])
+}
+
+// adapterInit makes the producer's first step a command: a project that
+// runs and passes the kit before she has written a line.
+func adapterInit(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("agora adapter init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	lang := fs.String("lang", "", "the project's language: "+strings.Join(scaffold.Languages(), ", ")+" (required)")
+	offering := fs.String("offering", "", "the offering's name in slice.yml (default: your producer name, from $AGORA_PRODUCER or your login, and DIR's name)")
+	force := fs.Bool("force", false, "write into a directory that is not empty, replacing the files init writes (each one is named)")
+	module := fs.String("module", "", "go: the project's module path (default DIR's name)")
+	checkout := fs.String("agora-module", "", "go: a local checkout of Agora for go.mod's replace directive (default: the checkout around the current directory, if any)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: agora adapter init --lang python|node|go [flags] DIR")
+		fs.PrintDefaults()
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return errors.New("name one directory to write the project into")
+	}
+	dir := pos[0]
+	opts := scaffold.Options{Lang: *lang, Dir: dir, Offering: *offering, Producer: producerName(), Module: *module,
+		AgoraCheckout: *checkout, AgoraVersion: releaseVersion()}
+	if *lang == "go" && opts.AgoraCheckout == "" {
+		if cwd, err := os.Getwd(); err == nil {
+			opts.AgoraCheckout, _ = devvault.FindRepoRoot(cwd)
+		}
+	}
+	project, err := scaffold.Render(agora.Sources(), opts)
+	if err != nil {
+		return err
+	}
+	res, err := project.Write(dir, *force)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote a %s adapter into %s: %s\n", project.Lang, dir, strings.Join(res.Written, ", "))
+	if len(res.Replaced) > 0 {
+		fmt.Fprintf(stdout, "replaced (they existed): %s\n", strings.Join(res.Replaced, ", "))
+	}
+	fmt.Fprintf(stdout, "slice.yml offers %q, with a new random secret shared by the adapter and Agora (Agora moves it into its Vault on apply)\n", project.Offering)
+	for _, n := range project.Notes {
+		fmt.Fprintf(stdout, "note: %s\n", n)
+	}
+	fmt.Fprintln(stdout, "next (README.md says the same):")
+	for _, step := range project.NextSteps(dir) {
+		fmt.Fprintf(stdout, "  %s\n", step)
+	}
+	return nil
+}
+
+// producerName is the producer the offering's name defaults to: the one
+// `agora producer` would act as, without requiring a complete login.
+func producerName() string {
+	if name := os.Getenv("AGORA_PRODUCER"); name != "" {
+		return name
+	}
+	path, err := producerConfigPath()
+	if err != nil {
+		return ""
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var login producerLogin
+	if json.Unmarshal(data, &login) != nil {
+		return ""
+	}
+	return login.Name
+}
+
+// releaseSemver is a released version of Agora, which a generated Go
+// project can require without a local checkout; a development build's
+// version (devel, or a pseudo-version) cannot be downloaded.
+var releaseSemver = regexp.MustCompile(`^v\d+\.\d+\.\d+$`)
+
+func releaseVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok && releaseSemver.MatchString(info.Main.Version) {
+		return info.Main.Version
+	}
+	return ""
 }
 
 func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
