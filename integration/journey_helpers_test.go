@@ -19,14 +19,15 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"gopkg.in/yaml.v3"
 
-	"github.com/agora-osb/agora/internal/devvault"
 	"github.com/agora-osb/agora/producers/producerapi"
 )
 
 // Helpers of producers_test.go and upstream_test.go: the agora CLI as a
-// subprocess, the example Python remote adapter, OSB calls for any
-// offering, and catalog visibility measured across replicas.
+// subprocess, a Python remote adapter made by `agora adapter init`, OSB
+// calls for any offering, and catalog visibility measured across
+// replicas.
 
 // ---- the agora CLI, run as its users run it ----
 
@@ -111,31 +112,35 @@ func apiStatus(err error) int {
 	return 0
 }
 
-// ---- the example Python remote adapter ----
+// ---- a Python remote adapter, made by `agora adapter init` ----
 
-// pyAdapter is examples/remote-adapter-python/adapter.py, running.
+// pyAdapter is a project written by `agora adapter init --lang python`,
+// running as its README says: DIR/run with the secret from its slice.yml.
 type pyAdapter struct {
+	Dir    string // the project
 	URL    string
-	Secret string
-	Root   string
+	Secret string // config.secret of the generated slice.yml
+	Root   string // where its instances live: DIR/data
 	cmd    *exec.Cmd
 	log    *syncBuffer
 }
 
-// startPyAdapter starts the example adapter on a free port (it picks one
-// with port 0 and prints it) with a fresh root directory; it is stopped
-// when the current node ends.
-func startPyAdapter(ctx context.Context, secret string) *pyAdapter {
+// initPyAdapter has u make a Python adapter project for offering with
+// the CLI, and starts its ./run on a free port (port 0: it prints the
+// one it got); it is stopped when the current node ends.
+func initPyAdapter(ctx context.Context, u *cliUser, offering string) *pyAdapter {
 	GinkgoHelper()
-	python, err := exec.LookPath("python3")
-	Expect(err).NotTo(HaveOccurred(), "the producer journey runs the example Python adapter: python3 must be on PATH")
-	repo, err := devvault.FindRepoRoot(".")
-	Expect(err).NotTo(HaveOccurred())
-	root, err := os.MkdirTemp(workDir, "py-adapter-")
-	Expect(err).NotTo(HaveOccurred())
-	a := &pyAdapter{Secret: secret, Root: filepath.Join(root, "files"), log: &syncBuffer{}}
-	a.cmd = exec.Command(python, filepath.Join(repo, "examples", "remote-adapter-python", "adapter.py"),
-		"--listen", "127.0.0.1:0", "--secret", secret, "--root", a.Root)
+	_, err := exec.LookPath("python3")
+	Expect(err).NotTo(HaveOccurred(), "the producer journey runs a Python adapter: python3 must be on PATH")
+	a := &pyAdapter{Dir: filepath.Join(u.Home, offering+"-adapter"), log: &syncBuffer{}}
+	res := u.Must(ctx, "", "adapter", "init", "--lang", "python", "--offering", offering, a.Dir)
+	Expect(res.Stdout).To(ContainSubstring("./run --listen"), "init does not say how to run the project")
+	a.Root = filepath.Join(a.Dir, "data")
+	a.Secret = a.sliceField("secret")
+	Expect(a.Secret).To(MatchRegexp(`^[0-9a-f]{64}$`), "init wrote no fresh secret into slice.yml")
+	Expect(a.sliceField("name")).To(Equal(offering))
+
+	a.cmd = exec.Command(filepath.Join(a.Dir, "run"), "--listen", "127.0.0.1:0", "--secret", a.Secret)
 	a.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PYTHONUNBUFFERED=1"}
 	a.cmd.Stderr = a.log
 	a.cmd.SysProcAttr = childProcAttr()
@@ -177,6 +182,51 @@ func startPyAdapter(ctx context.Context, secret string) *pyAdapter {
 		Fail("interrupted while starting the Python adapter")
 	}
 	return a
+}
+
+// sliceField is a field of the generated slice.yml's offering, read as
+// the README's awk line reads the secret.
+func (a *pyAdapter) sliceField(key string) string {
+	GinkgoHelper()
+	data, err := os.ReadFile(filepath.Join(a.Dir, "slice.yml"))
+	Expect(err).NotTo(HaveOccurred())
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "- "))
+		if len(f) > 1 && f[0] == key+":" {
+			return f[1]
+		}
+	}
+	Fail(fmt.Sprintf("the generated slice.yml has no %s:\n%s", key, data))
+	return ""
+}
+
+// EditSlice does what the producer does to the generated slice.yml
+// before she applies it: point config.url at where her adapter really
+// listens, and offer her own plans. The rest (name, secret, adapter,
+// description) is init's.
+func (a *pyAdapter) EditSlice(plans ...string) string {
+	GinkgoHelper()
+	path := filepath.Join(a.Dir, "slice.yml")
+	data, err := os.ReadFile(path)
+	Expect(err).NotTo(HaveOccurred())
+	var slice struct {
+		Offerings []map[string]any `yaml:"offerings"`
+	}
+	Expect(yaml.Unmarshal(data, &slice)).To(Succeed())
+	Expect(slice.Offerings).To(HaveLen(1), "the generated slice.yml:\n%s", data)
+	off := slice.Offerings[0]
+	config, _ := off["config"].(map[string]any)
+	Expect(config).To(HaveKey("url"))
+	config["url"] = a.URL
+	var ps []map[string]string
+	for _, p := range plans {
+		ps = append(ps, map[string]string{"name": p, "description": "The " + p + " plan."})
+	}
+	off["plans"] = ps
+	out, err := yaml.Marshal(slice)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(path, out, 0o600)).To(Succeed())
+	return path
 }
 
 // InstanceDir is where the adapter keeps instance iid.
