@@ -282,6 +282,7 @@ func (b *builder) offering(f *File, p *Producer, path string, s *OfferingSpec) {
 		BindingsRetrievable:  boolOr(s.BindingsRetrievable, true),
 		PlanUpdateable:       s.PlanUpdateable,
 		AllowContextUpdates:  s.AllowContextUpdates,
+		OmitBindingEndpoints: s.OmitBindingEndpoints,
 	}
 	if b.checkString(f, path+".name", s.Name, true, offeringNameRE, "lowercase letters, digits and inner hyphens") {
 		b.unique(b.names, "offering:"+s.Name, f, path+".name", s.Name)
@@ -433,6 +434,16 @@ func (b *builder) plan(f *File, p *Producer, s *OfferingSpec, o *Offering, path 
 		Bindable:       boolOr(ps.Bindable, o.Bindable),
 		PlanUpdateable: boolOr(ps.PlanUpdateable, o.PlanUpdateable),
 	}
+	plan.SensitiveParameters = ps.SensitiveParameters
+	if ps.BindingRotatable {
+		// The spec ties rotation to bindings; on a plan without them the
+		// flag would promise platforms something no request can use.
+		if plan.Bindable {
+			plan.BindingRotatable = true
+		} else {
+			b.fail(f, path+".binding_rotatable", "must be false: the plan is not bindable")
+		}
+	}
 	if b.checkString(f, path+".name", ps.Name, true, planNameRE, "letters, digits, periods and inner hyphens") {
 		b.unique(names, ps.Name, f, path+".name", ps.Name)
 	}
@@ -510,6 +521,7 @@ func (b *builder) plan(f *File, p *Producer, s *OfferingSpec, o *Offering, path 
 		Free:                   plan.Free,
 		Bindable:               plan.Bindable,
 		PlanUpdateable:         plan.PlanUpdateable,
+		BindingRotatable:       plan.BindingRotatable,
 		Schemas:                wireSchemasOf(plan.provisionSchema, plan.updateSchema, plan.bindSchema),
 		MaximumPollingDuration: clonePtr(ps.MaximumPollingDuration),
 	}

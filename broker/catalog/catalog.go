@@ -49,6 +49,8 @@ type Offering struct {
 	InstancesRetrievable bool
 	BindingsRetrievable  bool
 	AllowContextUpdates  bool
+	// OmitBindingEndpoints: see OfferingSpec.OmitBindingEndpoints.
+	OmitBindingEndpoints bool
 
 	Plans []*Plan
 }
@@ -78,6 +80,12 @@ type Plan struct {
 	// Services still return them, so the instances that exist keep working
 	// until they are deleted and a stray provision gets a clear 400.
 	Deprecated bool
+	// BindingRotatable: its bindings may be rotated (OSB 2.17); only
+	// ever true on a bindable plan.
+	BindingRotatable bool
+	// SensitiveParameters: GET instance and GET binding withhold the
+	// parameters Agora keeps for the plan's instances and bindings.
+	SensitiveParameters bool
 
 	provisionSchema *paramSchema
 	updateSchema    *paramSchema

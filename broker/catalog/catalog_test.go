@@ -218,6 +218,10 @@ func TestBuildRejects(t *testing.T) {
 		{"bad_updater.yml", []wantError{
 			{"producers[0].offerings[0].plans[0].plan_updateable", `must be false: adapter "fake" cannot update instances`, 9},
 		}},
+		// Rotation needs bindings: judged on the plan's effective bindable.
+		{"bad_rotatable.yml", []wantError{
+			{"producers[0].offerings[0].plans[0].binding_rotatable", "must be false: the plan is not bindable", 10},
+		}},
 		{"bad_vault_malformed.yml", []wantError{
 			{"producers[0].offerings[0].config.password", "is not of the form vault:<path>#<key>", 9},
 		}},
@@ -365,6 +369,13 @@ func TestBuildGood(t *testing.T) {
 	if shared := queue.Plans[0]; shared.PlanUpdateable || shared.Bindable {
 		t.Errorf("shared plan effective flags: plan_updateable %v (plan says false), bindable %v (offering says false)", shared.PlanUpdateable, shared.Bindable)
 	}
+	if !small.BindingRotatable || !small.SensitiveParameters || large.BindingRotatable || large.SensitiveParameters {
+		t.Errorf("rotation and sensitive flags: small %v %v (both set), large %v %v (neither)",
+			small.BindingRotatable, small.SensitiveParameters, large.BindingRotatable, large.SensitiveParameters)
+	}
+	if !kv.OmitBindingEndpoints || queue.OmitBindingEndpoints {
+		t.Errorf("omit_binding_endpoints: kv %v (set), queue %v (not)", kv.OmitBindingEndpoints, queue.OmitBindingEndpoints)
+	}
 	if got := small.Ref(); got != (adapters.Plan{ID: small.ID, Name: "small"}) {
 		t.Errorf("Ref() = %+v", got)
 	}
@@ -468,6 +479,10 @@ func TestCatalogJSONMatchesSpec(t *testing.T) {
 		{"large.maximum_polling_duration", plans[1]["maximum_polling_duration"], `3600`},
 		{"large.schemas (none: left out)", plans[1]["schemas"], ``},
 		{"large.async (Agora-only)", plans[1]["async"], ``},
+		{"small.binding_rotatable", plans[0]["binding_rotatable"], `true`},
+		{"large.binding_rotatable (false is left out)", plans[1]["binding_rotatable"], ``},
+		{"small.sensitive_parameters (Agora-only)", plans[0]["sensitive_parameters"], ``},
+		{"kv.omit_binding_endpoints (Agora-only)", kv["omit_binding_endpoints"], ``},
 	}
 	for _, ck := range checks {
 		if string(ck.raw) != ck.want {

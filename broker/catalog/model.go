@@ -62,6 +62,11 @@ type OfferingSpec struct {
 	Requires             []string   `yaml:"requires"`
 	Metadata             yaml.Node  `yaml:"metadata"`
 	Plans                []PlanSpec `yaml:"plans"`
+	// OmitBindingEndpoints leaves `endpoints` out of bind and GET binding
+	// answers, for platforms whose OSB client cannot decode the spec's
+	// string ports (provider-osb's fork of go-open-service-broker-client
+	// decodes them as numbers and fails on the whole answer).
+	OmitBindingEndpoints bool `yaml:"omit_binding_endpoints"`
 }
 
 // PlanSpec is one plan as written in the catalog. The built form is Plan.
@@ -84,6 +89,14 @@ type PlanSpec struct {
 	// new instance may use, while existing instances of it keep working
 	// (update, bind, deprovision), because the broker still resolves it.
 	Deprecated bool `yaml:"deprecated"`
+	// BindingRotatable is OSB 2.17's binding_rotatable: a platform may
+	// create a successor of a binding (predecessor_binding_id). Only on
+	// bindable plans.
+	BindingRotatable bool `yaml:"binding_rotatable"`
+	// SensitiveParameters withholds the stored parameters of the plan's
+	// instances and bindings from GET instance and GET binding. Agora
+	// still keeps them (in Vault), for updates and rotations.
+	SensitiveParameters bool `yaml:"sensitive_parameters"`
 }
 
 // MaintenanceInfoSpec is the OSB maintenance_info object.

@@ -42,6 +42,9 @@ type wirePlan struct {
 	Schemas                *wireSchemas         `json:"schemas,omitempty"`
 	MaximumPollingDuration *int                 `json:"maximum_polling_duration,omitempty"`
 	MaintenanceInfo        *wireMaintenanceInfo `json:"maintenance_info,omitempty"`
+	// BindingRotatable is printed only when true, the spec's default
+	// being false.
+	BindingRotatable bool `json:"binding_rotatable,omitempty"`
 }
 
 type wireSchemas struct {
