@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"time"
 )
 
 // Adapter is what every producer implements. Each method must be idempotent:
@@ -154,6 +155,19 @@ type BindRequest struct {
 	// InstanceReceipt is what Provision (or the last Update) returned.
 	InstanceReceipt Receipt
 	Origin          Origin
+	// Predecessor is set when the platform rotates a binding (OSB 2.17,
+	// predecessor_binding_id): issue new credentials with the same access
+	// as the predecessor's. The predecessor stays valid until it is
+	// unbound or expires; do not revoke it here. Parameters are the
+	// predecessor's.
+	Predecessor *Predecessor
+}
+
+// Predecessor is the binding a rotation replaces.
+type Predecessor struct {
+	BindingID string
+	// Receipt is what Bind returned for the predecessor.
+	Receipt Receipt
 }
 
 // BindResult carries the binding's credentials. Credentials go to Vault
@@ -166,6 +180,13 @@ type BindResult struct {
 	Receipt         Receipt
 	Pending         bool
 	OperationToken  string
+	// ExpiresAt, when set, is when the credentials stop working: Agora
+	// revokes the binding then (the adapter's Unbind), whether or not the
+	// platform unbinds it. RenewBefore, when set, is when the platform
+	// should rotate it, at or before ExpiresAt. Both are OSB binding
+	// metadata; Agora checks them and serves them in whole seconds, UTC.
+	ExpiresAt   time.Time
+	RenewBefore time.Time
 }
 
 // UnbindRequest asks to revoke one binding's credentials.

@@ -616,7 +616,7 @@ func (c *Client) Bind(ctx context.Context, req adapters.BindRequest) (adapters.B
 	}
 	cl := call{method: http.MethodPut, path: bindingPath(req.InstanceID, req.BindingID), requestID: req.Origin.RequestID,
 		body: bindBody{Offering: req.Offering, Plan: toWirePlan(req.Plan), AppGUID: req.AppGUID, Parameters: params(req.Parameters),
-			InstanceReceipt: req.InstanceReceipt, Origin: toWireOrigin(req.Origin)}}
+			InstanceReceipt: req.InstanceReceipt, Origin: toWireOrigin(req.Origin), Predecessor: toWirePredecessor(req.Predecessor)}}
 	var res bindResult
 	if err := c.do(ctx, cl, &res); err != nil {
 		return adapters.BindResult{}, err
@@ -624,12 +624,22 @@ func (c *Client) Bind(ctx context.Context, req adapters.BindRequest) (adapters.B
 	if err := c.checkPending(cs, cl, res.Pending, res.Operation); err != nil {
 		return adapters.BindResult{}, err
 	}
-	return res.bind(), nil
+	return c.bindResult(cl, res)
 }
 
-func (r bindResult) bind() adapters.BindResult {
-	return adapters.BindResult{Credentials: r.Credentials, Endpoints: r.Endpoints, SyslogDrainURL: r.SyslogDrainURL,
-		RouteServiceURL: r.RouteServiceURL, Receipt: r.Receipt, Pending: r.Pending, OperationToken: r.Operation}
+// bindResult turns a bind answer into the adapters type; malformed times
+// are the adapter's protocol error, terminal (a retry gets them again).
+func (c *Client) bindResult(cl call, r bindResult) (adapters.BindResult, error) {
+	expires, err := parseWireTime("expires_at", r.ExpiresAt)
+	if err == nil {
+		var renew time.Time
+		if renew, err = parseWireTime("renew_before", r.RenewBefore); err == nil {
+			return adapters.BindResult{Credentials: r.Credentials, Endpoints: r.Endpoints, SyslogDrainURL: r.SyslogDrainURL,
+				RouteServiceURL: r.RouteServiceURL, Receipt: r.Receipt, Pending: r.Pending, OperationToken: r.Operation,
+				ExpiresAt: expires, RenewBefore: renew}, nil
+		}
+	}
+	return adapters.BindResult{}, adapters.Terminal(fmt.Errorf("%s: %s: %w: %w", c.who, cl, err, ErrProtocolMismatch))
 }
 
 // Unbind sends DELETE /v1/instances/{id}/bindings/{binding_id}.
@@ -688,7 +698,10 @@ func (c *Client) poll(ctx context.Context, req adapters.PollRequest) (adapters.P
 		out.Instance = &p
 	}
 	if res.Bind != nil {
-		b := res.Bind.bind()
+		b, err := c.bindResult(cl, *res.Bind)
+		if err != nil {
+			return adapters.PollResult{}, err
+		}
 		out.Bind = &b
 	}
 	return out, nil

@@ -178,7 +178,8 @@ func toInstanceResult(r adapters.ProvisionResult) instanceResult {
 
 func toBindResult(r adapters.BindResult) bindResult {
 	return bindResult{Credentials: r.Credentials, Endpoints: r.Endpoints, SyslogDrainURL: r.SyslogDrainURL,
-		RouteServiceURL: r.RouteServiceURL, Receipt: r.Receipt, Pending: r.Pending, Operation: r.OperationToken}
+		RouteServiceURL: r.RouteServiceURL, Receipt: r.Receipt, Pending: r.Pending, Operation: r.OperationToken,
+		ExpiresAt: wireTime(r.ExpiresAt), RenewBefore: wireTime(r.RenewBefore)}
 }
 
 func (h *handler) provision(w http.ResponseWriter, r *http.Request) {
@@ -242,6 +243,7 @@ func (h *handler) bind(w http.ResponseWriter, r *http.Request) {
 	res, err := h.adapter.Bind(r.Context(), adapters.BindRequest{
 		InstanceID: r.PathValue("instance_id"), BindingID: r.PathValue("binding_id"), Offering: b.Offering, Plan: b.Plan.plan(),
 		AppGUID: b.AppGUID, Parameters: orNil(b.Parameters), InstanceReceipt: b.InstanceReceipt, Origin: b.Origin.origin(),
+		Predecessor: b.Predecessor.predecessor(),
 	})
 	if err != nil {
 		h.fail(w, r, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/agora-osb/agora/adapters"
 )
@@ -118,6 +119,14 @@ type bindBody struct {
 	Parameters      map[string]any   `json:"parameters"`
 	InstanceReceipt adapters.Receipt `json:"instance_receipt,omitempty"`
 	Origin          wireOrigin       `json:"origin"`
+	// Predecessor is set on a binding rotation only (added within v1: an
+	// adapter that ignores it issues fresh credentials, which is correct).
+	Predecessor *wirePredecessor `json:"predecessor,omitempty"`
+}
+
+type wirePredecessor struct {
+	BindingID string           `json:"binding_id"`
+	Receipt   adapters.Receipt `json:"receipt,omitempty"`
 }
 
 type unbindBody struct {
@@ -144,6 +153,10 @@ type bindResult struct {
 	Receipt         adapters.Receipt    `json:"receipt,omitempty"`
 	Pending         bool                `json:"pending"`
 	Operation       string              `json:"operation,omitempty"`
+	// ExpiresAt and RenewBefore are OSB binding metadata (added within
+	// v1): RFC 3339 times in UTC with a literal "Z", or absent.
+	ExpiresAt   string `json:"expires_at,omitempty"`
+	RenewBefore string `json:"renew_before,omitempty"`
 }
 
 type deleteResult struct {
@@ -182,6 +195,43 @@ type errorBody struct {
 func toWirePlan(p adapters.Plan) wirePlan { return wirePlan{ID: p.ID, Name: p.Name} }
 
 func (p wirePlan) plan() adapters.Plan { return adapters.Plan{ID: p.ID, Name: p.Name} }
+
+func toWirePredecessor(p *adapters.Predecessor) *wirePredecessor {
+	if p == nil {
+		return nil
+	}
+	return &wirePredecessor{BindingID: p.BindingID, Receipt: p.Receipt}
+}
+
+func (p *wirePredecessor) predecessor() *adapters.Predecessor {
+	if p == nil {
+		return nil
+	}
+	return &adapters.Predecessor{BindingID: p.BindingID, Receipt: p.Receipt}
+}
+
+// wireTime writes a binding time the way the protocol carries it: RFC
+// 3339 in UTC, so with a literal "Z"; "" for none.
+func wireTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// parseWireTime reads a binding time: RFC 3339 with a literal "Z" (UTC),
+// which is what OSB's binding metadata needs; an offset is refused rather
+// than converted, so an adapter's clock mistake shows instead of passing.
+func parseWireTime(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || !strings.HasSuffix(s, "Z") {
+		return time.Time{}, fmt.Errorf("%s %q is not an RFC 3339 time in UTC with a literal Z (such as 2030-01-02T15:04:05Z)", field, s)
+	}
+	return t, nil
+}
 
 func toWireOrigin(o adapters.Origin) wireOrigin {
 	return wireOrigin{RequestID: o.RequestID, Platform: o.Platform, Context: o.Context}
