@@ -191,6 +191,9 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	if err := a.ensureAlias(ctx, ent, roleID, accessor); err != nil {
 		return adapters.BindResult{}, err
 	}
+	// Read before the secret_id exists, so the expiry Agora is told is at
+	// or before the one Vault enforces.
+	issued := time.Now()
 	meta, err := json.Marshal(map[string]string{"agora_offering": a.offering, "agora_binding": vaultName(req.BindingID)})
 	if err != nil {
 		return adapters.BindResult{}, fmt.Errorf("secrets adapter: encode secret_id metadata: %w", err)
@@ -204,9 +207,22 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 		return adapters.BindResult{}, fmt.Errorf("secrets adapter: vault at %s: create secret_id for %s: no secret_id in the answer", a.settings.VaultAddr, role)
 	}
 
-	a.logger.InfoContext(ctx, "bound secret space", "instance", req.InstanceID, "binding", req.BindingID,
-		"role", role, "secret_id_accessor", secretIDAccessor)
+	log := []any{"instance", req.InstanceID, "binding", req.BindingID, "role", role, "secret_id_accessor", secretIDAccessor}
+	if req.Predecessor != nil {
+		// A rotation needs nothing of the predecessor: the new binding's
+		// role gets the same instance policy, which is all the access a
+		// binding has. The predecessor's role stays until it is unbound.
+		log = append(log, "rotates", req.Predecessor.BindingID)
+	}
+	a.logger.InfoContext(ctx, "bound secret space", log...)
+	var expires, renew time.Time
+	if plan.secretIDTTL > 0 {
+		expires = issued.Add(plan.secretIDTTL)
+		renew = expires.Add(-plan.renewWindow)
+	}
 	return adapters.BindResult{
+		ExpiresAt:   expires,
+		RenewBefore: renew,
 		Credentials: map[string]any{
 			"vault_addr": a.settings.PublicVaultAddr,
 			"role_id":    roleID,

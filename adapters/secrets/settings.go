@@ -129,6 +129,12 @@ type PlanSettings struct {
 	// adapter only reports it in the instance metadata for apps and
 	// operators to honour. It is not enforced.
 	MaxSecrets *int `json:"max_secrets"`
+	// RenewWindow is how long before a binding's secret_id expires the
+	// platform should rotate it (OSB renew_before = expires_at minus
+	// this), as a Go duration. Only with a secret_id_ttl; default a third
+	// of it, which leaves the platform time to bind the successor and the
+	// app time to switch over.
+	RenewWindow string `json:"renew_window"`
 }
 
 // Defaults of the plan settings.
@@ -142,6 +148,9 @@ type planConfig struct {
 	tokenTTL    time.Duration
 	secretIDTTL time.Duration
 	maxSecrets  int // 0: not set
+	// renewWindow is how long before expiry a binding should be rotated;
+	// 0 when secret_id_ttl is 0 (nothing expires).
+	renewWindow time.Duration
 }
 
 // Validate reports every problem at once.
@@ -177,6 +186,20 @@ func (p PlanSettings) parse() (planConfig, error) {
 			errs = append(errs, fmt.Errorf("secret_id_ttl: %q: want 0s or at least 1s", p.SecretIDTTL))
 		default:
 			cfg.secretIDTTL = d
+		}
+	}
+	cfg.renewWindow = cfg.secretIDTTL / 3
+	if p.RenewWindow != "" {
+		d, err := time.ParseDuration(p.RenewWindow)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("renew_window: %w", err))
+		case cfg.secretIDTTL == 0:
+			errs = append(errs, fmt.Errorf("renew_window: %q: needs a secret_id_ttl (without one, bindings never expire)", p.RenewWindow))
+		case d <= 0 || d >= cfg.secretIDTTL:
+			errs = append(errs, fmt.Errorf("renew_window: %q: want more than 0s and less than secret_id_ttl (%s)", p.RenewWindow, cfg.secretIDTTL))
+		default:
+			cfg.renewWindow = d
 		}
 	}
 	if p.MaxSecrets != nil {

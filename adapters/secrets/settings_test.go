@@ -61,6 +61,16 @@ func TestNewRejectsBadSettings(t *testing.T) {
 			},
 			want: []string{"plans[0] (one): token_ttl:", "secret_id_ttl:", "max_secrets:", "plans[1] (two):", `unknown field "ttl"`},
 		},
+		{
+			name:     "renew_window needs a secret_id_ttl and must fit in it",
+			settings: map[string]any{"vault_addr": "http://127.0.0.1:8200", "token": "t"},
+			plans: []adapters.PlanConfig{
+				{Plan: adapters.Plan{ID: "p1", Name: "forever"}, Settings: adapters.MapSettings(map[string]any{"renew_window": "1m"})},
+				{Plan: adapters.Plan{ID: "p2", Name: "short"}, Settings: adapters.MapSettings(map[string]any{"secret_id_ttl": "1h", "renew_window": "2h"})},
+				{Plan: adapters.Plan{ID: "p3", Name: "typo"}, Settings: adapters.MapSettings(map[string]any{"secret_id_ttl": "1h", "renew_window": "soon"})},
+			},
+			want: []string{"plans[0] (forever): renew_window", "needs a secret_id_ttl", "plans[1] (short): renew_window", "less than secret_id_ttl", "plans[2] (typo): renew_window"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
