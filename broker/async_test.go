@@ -72,8 +72,11 @@ func TestAsyncTransientFailuresAreRetried(t *testing.T) {
 		t.Errorf("instance %+v", inst)
 	}
 	eventually(t, e.queueDrained, func() string { return "the job was not acknowledged" })
-	if refs := e.creds.refs(); len(refs) != 0 {
-		t.Errorf("parameters left in the credential store: %v", refs)
+	// The operation's own copy of its parameters went with it; what stays
+	// is what the instance has now.
+	want := currentParametersRef("inst-t", opID)
+	if refs := e.creds.refs(); len(refs) != 1 || refs[0] != want {
+		t.Errorf("credential store holds %v, want only the instance's parameters %s", refs, want)
 	}
 }
 

@@ -30,15 +30,25 @@ func (b *Broker) getInstance(ctx context.Context, instanceID string) (domain.Get
 	case inst.State == InstanceUpdating && inst.LastOp.Active(b.now()):
 		return domain.GetInstanceDetailsSpec{}, concurrency("service instance %q is being updated", instanceID)
 	}
-	if off, ok := b.catalog.Load().Offering(inst.ServiceID); ok && !off.InstancesRetrievable {
+	cat := b.catalog.Load()
+	if off, ok := cat.Offering(inst.ServiceID); ok && !off.InstancesRetrievable {
 		return domain.GetInstanceDetailsSpec{}, badRequest("service %q does not allow fetching instances", off.Name)
 	}
-	// Parameters are not returned: Agora keeps only their fingerprint,
-	// because they may hold secrets.
-	return domain.GetInstanceDetailsSpec{
+	// Platforms compare these with their own on every reconcile
+	// (provider-osb PATCHes while they differ), so {} is sent for none.
+	_, plan, _ := cat.Plan(inst.ServiceID, inst.PlanID)
+	params, err := b.shownParameters(ctx, plan, inst.ParametersRef)
+	if err != nil {
+		return domain.GetInstanceDetailsSpec{}, err
+	}
+	spec := domain.GetInstanceDetailsSpec{
 		ServiceID: inst.ServiceID, PlanID: inst.PlanID, DashboardURL: inst.DashboardURL,
 		Metadata: domain.InstanceMetadata(inst.Metadata),
-	}, nil
+	}
+	if params != nil {
+		spec.Parameters = params
+	}
+	return spec, nil
 }
 
 // GetBinding implements domain.ServiceBroker
@@ -57,18 +67,31 @@ func (b *Broker) getBinding(ctx context.Context, instanceID, bindingID string) (
 	if snap.Instance == nil || bnd == nil || bnd.State != BindingBound {
 		return domain.GetBindingSpec{}, notFound("service binding %q does not exist or is not bound yet", bindingID)
 	}
-	if off, ok := b.catalog.Load().Offering(snap.Instance.ServiceID); ok && !off.BindingsRetrievable {
+	cat := b.catalog.Load()
+	off, ok := cat.Offering(snap.Instance.ServiceID)
+	if !ok {
+		off = placeholderOffering(snap.Instance.ServiceID)
+	} else if !off.BindingsRetrievable {
 		return domain.GetBindingSpec{}, badRequest("service %q does not allow fetching bindings", off.Name)
 	}
+	_, plan, _ := cat.Plan(snap.Instance.ServiceID, bnd.PlanID)
 	creds, err := b.creds.GetBinding(ctx, bnd.CredentialRef)
 	if err != nil {
 		return domain.GetBindingSpec{}, credErr(err)
 	}
-	spec := bindingSpec(bnd, creds)
-	return domain.GetBindingSpec{
+	params, err := b.shownParameters(ctx, plan, bnd.ParametersRef)
+	if err != nil {
+		return domain.GetBindingSpec{}, err
+	}
+	spec := bindingSpec(off, bnd, creds)
+	out := domain.GetBindingSpec{
 		Credentials: spec.Credentials, SyslogDrainURL: spec.SyslogDrainURL, RouteServiceURL: spec.RouteServiceURL,
-		Endpoints: spec.Endpoints,
-	}, nil
+		Endpoints: spec.Endpoints, Metadata: spec.Metadata,
+	}
+	if params != nil {
+		out.Parameters = params
+	}
+	return out, nil
 }
 
 // LastOperation implements domain.ServiceBroker

@@ -402,6 +402,17 @@ func (c *fakeCreds) GetParameters(_ context.Context, ref string) (map[string]any
 	return c.get(ref)
 }
 
+func (c *fakeCreds) PutCurrentParameters(_ context.Context, instanceID, operationID string, params map[string]any) (string, error) {
+	ref := currentParametersRef(instanceID, operationID)
+	return ref, c.put(ref, params)
+}
+
+// currentParametersRef is where the fake keeps an instance's or a
+// binding's parameters, by the operation that left them in force.
+func currentParametersRef(instanceID, operationID string) string {
+	return "agora/instances/" + instanceID + "/parameters/" + operationID
+}
+
 func (c *fakeCreds) Delete(_ context.Context, ref string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -534,6 +545,8 @@ func newEnvWithLease(t *testing.T, lease time.Duration) *env {
 		Credentials: []httpapi.Credential{{Username: brokerUser, Password: brokerPass}},
 		Logger:      testLogger(),
 		RetryAfter:  7 * time.Second,
+		// Rotation bodies may carry predecessor_binding_id alone.
+		InstancePlan: e.broker.InstancePlan,
 	})
 	if err != nil {
 		t.Fatal(err)

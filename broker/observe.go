@@ -89,6 +89,10 @@ func (b *Broker) committed(ctx context.Context, t *task, m Mutation) {
 	if m.DeleteBinding != "" && t.binding != nil && t.binding.LastOp != nil && t.binding.LastOp.ID != t.op.ID {
 		b.forgetSuperseded(ctx, &task{inst: t.inst, superseded: t.binding.LastOp})
 	}
+	b.dropReplacedParameters(ctx, t, m)
+	if m.DeleteBinding != "" && t.binding != nil && t.binding.ID == m.DeleteBinding {
+		b.forgetExpiry(ctx, t.binding)
+	}
 }
 
 // count applies what a committed outcome changed to the counts. A

@@ -12,11 +12,24 @@ import (
 type SecretInventory interface {
 	// InstanceFolders lists the instances that have secrets.
 	InstanceFolders(ctx context.Context) ([]string, error)
-	// InstanceSecrets lists one instance's binding credentials and
-	// operation parameters, by ID, with their references.
-	InstanceSecrets(ctx context.Context, instanceID string) (bindings, operations map[string]string, err error)
+	// InstanceSecrets lists what one instance has in the store.
+	InstanceSecrets(ctx context.Context, instanceID string) (InstanceSecrets, error)
 	// Exists reports whether the secret at ref exists.
 	Exists(ctx context.Context, ref string) (bool, error)
+}
+
+// InstanceSecrets is what the credential store holds for one instance:
+// IDs and the references of their secrets.
+type InstanceSecrets struct {
+	// Bindings: binding ID → its credentials.
+	Bindings map[string]string
+	// Operations: operation ID → the request parameters it keeps for
+	// async work or a retry.
+	Operations map[string]string
+	// Parameters: operation ID → the parameters an instance or binding
+	// has had since that operation succeeded (CredentialStore.
+	// PutCurrentParameters).
+	Parameters map[string]string
 }
 
 // Orphan kinds.
@@ -100,7 +113,7 @@ func (b *Broker) sweepInstance(ctx context.Context, inv SecretInventory, iid str
 	if unrecordedOnly && snap.Instance != nil {
 		return nil, nil
 	}
-	bindingSecrets, opSecrets, err := inv.InstanceSecrets(ctx, iid)
+	held, err := inv.InstanceSecrets(ctx, iid)
 	if err != nil {
 		return nil, credErr(err)
 	}
@@ -120,14 +133,14 @@ func (b *Broker) sweepInstance(ctx context.Context, inv SecretInventory, iid str
 	for _, bnd := range snap.Bindings {
 		bindings[bnd.ID] = bnd
 	}
-	for bid, ref := range bindingSecrets {
+	for bid, ref := range held.Bindings {
 		if bnd, ok := bindings[bid]; !ok || (bnd.CredentialRef != ref && bnd.State != BindingCreating) {
 			if err := secret(bid, ref); err != nil {
 				return found, err
 			}
 		}
 	}
-	for opID, ref := range opSecrets {
+	for opID, ref := range held.Operations {
 		kept, err := b.state.Load(ctx, LoadRequest{InstanceID: iid, OperationID: opID})
 		if err != nil {
 			return found, stateErr(err)
@@ -136,6 +149,31 @@ func (b *Broker) sweepInstance(ctx context.Context, inv SecretInventory, iid str
 			if err := secret("", ref); err != nil {
 				return found, err
 			}
+		}
+	}
+	// Parameters in force are the ones a record points to. Async work
+	// writes its outcome's before committing it, without the instance
+	// lock, so those of an operation still in progress are not orphans.
+	inForce := map[string]bool{}
+	if snap.Instance != nil {
+		inForce[snap.Instance.ParametersRef] = true
+	}
+	for _, bnd := range snap.Bindings {
+		inForce[bnd.ParametersRef] = true
+	}
+	for opID, ref := range held.Parameters {
+		if inForce[ref] {
+			continue
+		}
+		running, err := b.state.Load(ctx, LoadRequest{InstanceID: iid, OperationID: opID})
+		if err != nil {
+			return found, stateErr(err)
+		}
+		if op := running.Operation; op != nil && op.ID == opID && op.State == OpInProgress {
+			continue
+		}
+		if err := secret("", ref); err != nil {
+			return found, err
 		}
 	}
 	for _, bnd := range snap.Bindings {

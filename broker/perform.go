@@ -123,9 +123,14 @@ func (b *Broker) doProvision(ctx context.Context, t *task) (Mutation, error) {
 			res = *final.Instance
 		}
 	}
+	paramsRef, err := b.putCurrentParameters(ctx, t, t.params)
+	if err != nil {
+		return Mutation{}, err
+	}
 	inst := *t.inst
 	inst.State = InstanceReady
 	inst.DashboardURL, inst.Metadata, inst.Receipt = res.DashboardURL, res.Metadata, res.Receipt
+	inst.ParametersRef = paramsRef
 	return b.instanceOutcome(t, inst, nil), nil
 }
 
@@ -164,9 +169,14 @@ func (b *Broker) doUpdate(ctx context.Context, t *task) (Mutation, error) {
 			res = adapters.UpdateResult{DashboardURL: final.Instance.DashboardURL, Metadata: final.Instance.Metadata, Receipt: final.Instance.Receipt}
 		}
 	}
+	paramsRef, err := b.parametersAfterUpdate(ctx, t)
+	if err != nil {
+		return Mutation{}, err
+	}
 	inst := *t.inst
 	inst.State = InstanceReady
 	inst.PlanID = t.plan.ID
+	inst.ParametersRef = paramsRef
 	if t.plan.MaintenanceInfo != nil {
 		inst.MaintenanceInfo = t.plan.MaintenanceInfo.Version
 	}
@@ -211,6 +221,10 @@ func (b *Broker) doDeprovision(ctx context.Context, t *task) (Mutation, error) {
 		if bnd.CredentialRef != "" { // it was bound, so counted
 			b.count(ctx, []CountChange{{ServiceID: t.inst.ServiceID, PlanID: bnd.PlanID, Bindings: -1}})
 		}
+		b.forgetExpiry(ctx, bnd)
+		if bnd.ParametersRef != "" {
+			b.dropSecret(ctx, bnd.ParametersRef, "a deleted binding's parameters")
+		}
 	}
 	res, err := timed(b, t, "deprovision", func() (adapters.DeprovisionResult, error) {
 		return t.off.Adapter.Deprovision(ctx, adapters.DeprovisionRequest{
@@ -242,15 +256,22 @@ func (b *Broker) failDeprovision(t *task, err error) Mutation {
 	return b.instanceOutcome(t, inst, err)
 }
 
-// doBind asks the adapter for credentials and stores them in Vault. If
-// Vault fails, the credentials are revoked again (compensation), so that
-// nothing stays valid that no record points to.
+// doBind asks the adapter for credentials and records them: credentials
+// and parameters in Vault, the expiry in the expiry index. If recording
+// fails, what the adapter issued is revoked again (compensation), so that
+// nothing stays valid that no record points to. A rotation's adapter
+// call is told the predecessor, which nothing here touches: whatever
+// fails, the predecessor stays as it was.
 func (b *Broker) doBind(ctx context.Context, t *task) (Mutation, error) {
+	req := adapters.BindRequest{
+		InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
+		AppGUID: t.binding.AppGUID, Parameters: t.params, InstanceReceipt: t.inst.Receipt, Origin: t.origin(),
+	}
+	if p := t.binding.Predecessor; p != nil {
+		req.Predecessor = &adapters.Predecessor{BindingID: p.BindingID, Receipt: p.Receipt}
+	}
 	res, err := timed(b, t, "bind", func() (adapters.BindResult, error) {
-		return t.off.Adapter.Bind(ctx, adapters.BindRequest{
-			InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
-			AppGUID: t.binding.AppGUID, Parameters: t.params, InstanceReceipt: t.inst.Receipt, Origin: t.origin(),
-		})
+		return t.off.Adapter.Bind(ctx, req)
 	})
 	if err != nil {
 		return Mutation{}, b.adapterFail(t, adapters.OpBind, err)
@@ -265,30 +286,75 @@ func (b *Broker) doBind(ctx context.Context, t *task) (Mutation, error) {
 		}
 		res = *final.Bind
 	}
-	ref, err := b.creds.PutBinding(ctx, t.inst.ID, t.binding.ID, res.Credentials)
+	bnd, err := b.recordBind(ctx, t, res)
 	if err != nil {
-		vaultErr := credErr(err)
-		if _, uerr := timed(b, t, "unbind", func() (adapters.UnbindResult, error) {
-			return t.off.Adapter.Unbind(context.WithoutCancel(ctx), adapters.UnbindRequest{
-				InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
-				InstanceReceipt: t.inst.Receipt, Receipt: res.Receipt, Origin: t.origin(),
-			})
-		}); uerr != nil && !errors.Is(uerr, adapters.ErrNotFound) {
-			b.log.Error("compensating unbind after a Vault failure failed; the binding stays recorded as failed so a DELETE can finish the cleanup",
-				"instance_id", t.inst.ID, "binding_id", t.binding.ID, "error", uerr)
-			return Mutation{}, &compensationError{err: vaultErr}
-		}
-		return Mutation{}, vaultErr
+		return Mutation{}, b.compensateBind(ctx, t, res, err)
 	}
 	t.credentials = res.Credentials
-	bnd := *t.binding
-	bnd.State = BindingBound
-	bnd.CredentialRef = ref
-	bnd.Endpoints, bnd.SyslogDrainURL, bnd.RouteServiceURL, bnd.Receipt = res.Endpoints, res.SyslogDrainURL, res.RouteServiceURL, res.Receipt
 	return b.bindingOutcome(t, bnd, nil), nil
 }
 
-// compensationError is a Vault failure during bind whose compensating
+// recordBind checks what the adapter returned and writes what a bound
+// binding keeps outside its record; the record it returns points to it.
+// On failure it deletes what it wrote.
+func (b *Broker) recordBind(ctx context.Context, t *task, res adapters.BindResult) (_ Binding, err error) {
+	expires, renew, err := bindingTimes(res, b.now())
+	if err != nil {
+		return Binding{}, b.adapterFail(t, adapters.OpBind, adapters.Terminal(err))
+	}
+	var written []string
+	defer func() {
+		if err != nil {
+			for _, ref := range written {
+				b.dropSecret(ctx, ref, "a failed bind's secret")
+			}
+		}
+	}()
+	ref, err := b.creds.PutBinding(ctx, t.inst.ID, t.binding.ID, res.Credentials)
+	if err != nil {
+		return Binding{}, credErr(err)
+	}
+	written = append(written, ref)
+	paramsRef, err := b.putCurrentParameters(ctx, t, t.params)
+	if err != nil {
+		return Binding{}, err
+	}
+	if paramsRef != "" {
+		written = append(written, paramsRef)
+	}
+	if !expires.IsZero() {
+		// Entered before the commit that records the binding, so no
+		// expiring binding is ever missing from the index.
+		if err := b.scheduleExpiry(ctx, t.inst.ID, t.binding.ID, expires); err != nil {
+			return Binding{}, err
+		}
+	}
+	bnd := *t.binding
+	bnd.State = BindingBound
+	bnd.CredentialRef, bnd.ParametersRef = ref, paramsRef
+	bnd.ExpiresAt, bnd.RenewBefore = expires, renew
+	bnd.Endpoints, bnd.SyslogDrainURL, bnd.RouteServiceURL, bnd.Receipt = res.Endpoints, res.SyslogDrainURL, res.RouteServiceURL, res.Receipt
+	return bnd, nil
+}
+
+// compensateBind revokes what the adapter issued for a bind Agora could
+// not record, and returns cause; when the revocation fails too, the
+// binding must stay on record (failed) for a later DELETE to finish.
+func (b *Broker) compensateBind(ctx context.Context, t *task, res adapters.BindResult, cause error) error {
+	if _, uerr := timed(b, t, "unbind", func() (adapters.UnbindResult, error) {
+		return t.off.Adapter.Unbind(context.WithoutCancel(ctx), adapters.UnbindRequest{
+			InstanceID: t.inst.ID, BindingID: t.binding.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
+			InstanceReceipt: t.inst.Receipt, Receipt: res.Receipt, Origin: t.origin(),
+		})
+	}); uerr != nil && !errors.Is(uerr, adapters.ErrNotFound) {
+		b.log.Error("compensating unbind after a failed bind failed; the binding stays recorded as failed so a DELETE can finish the cleanup",
+			"instance_id", t.inst.ID, "binding_id", t.binding.ID, "error", uerr, "cause", cause)
+		return &compensationError{err: cause}
+	}
+	return cause
+}
+
+// compensationError is a bind Agora could not record whose compensating
 // unbind failed too: the binding must stay on record for a later DELETE.
 type compensationError struct{ err error }
 

@@ -43,9 +43,15 @@ func TestRetryRunsAFailedOperationAgainWithItsParameters(t *testing.T) {
 	if e.storedOperation("inst-r", failedID) != nil {
 		t.Error("the failed operation's record outlived its retry")
 	}
-	eventually(t, func() bool { return len(e.creds.refs()) == 0 }, func() string {
-		return "the parameters outlived the operation that succeeded with them: " + strings.Join(e.creds.refs(), ", ")
+	// What is left in Vault is the parameters the instance has now; the
+	// ones the failed operation kept for its retry are gone.
+	inForce := currentParametersRef("inst-r", op.ID)
+	eventually(t, func() bool { refs := e.creds.refs(); return len(refs) == 1 && refs[0] == inForce }, func() string {
+		return "want only the instance's parameters " + inForce + " in Vault, found: " + strings.Join(e.creds.refs(), ", ")
 	})
+	if inst := e.storedInstance("inst-r"); inst.ParametersRef != inForce {
+		t.Errorf("instance parameters_ref %q, want %q", inst.ParametersRef, inForce)
+	}
 	if _, err := e.broker.Retry(ctx, "inst-r", ""); !errors.Is(err, broker.ErrRepairRefused) {
 		t.Errorf("retrying a succeeded operation: %v, want refused", err)
 	}

@@ -82,6 +82,11 @@ type Instance struct {
 	Receipt      adapters.Receipt  `json:"receipt,omitempty"`
 	CreatedAt    time.Time         `json:"created_at"`
 	UpdatedAt    time.Time         `json:"updated_at"`
+	// ParametersRef points at the parameters in force (those of the
+	// latest successful provision, merged with every successful update
+	// since) in the credential store; "" means none ({}). They may hold
+	// secrets, so Redis keeps the reference only.
+	ParametersRef string `json:"parameters_ref,omitempty"`
 }
 
 // Binding is the stored record of a service binding. Credentials live in
@@ -103,6 +108,25 @@ type Binding struct {
 	Receipt         adapters.Receipt    `json:"receipt,omitempty"`
 	CreatedAt       time.Time           `json:"created_at"`
 	UpdatedAt       time.Time           `json:"updated_at"`
+	// ParametersRef points at the binding's parameters in the credential
+	// store, like Instance.ParametersRef.
+	ParametersRef string `json:"parameters_ref,omitempty"`
+	// ExpiresAt and RenewBefore are the binding metadata the adapter
+	// returned (zero: none). At ExpiresAt Agora revokes the binding
+	// itself (expiry.go).
+	ExpiresAt   time.Time `json:"expires_at,omitzero"`
+	RenewBefore time.Time `json:"renew_before,omitzero"`
+	// Predecessor is the binding this one rotates, if any, as the
+	// adapter is told about it (also by the async engine, which may run
+	// the bind after the predecessor is gone).
+	Predecessor *PredecessorRef `json:"predecessor,omitempty"`
+}
+
+// PredecessorRef names the binding a rotation replaces, with the receipt
+// its bind returned (no secret).
+type PredecessorRef struct {
+	BindingID string           `json:"binding_id"`
+	Receipt   adapters.Receipt `json:"receipt,omitempty"`
 }
 
 // Operation is one accepted mutation, sync or async. Async ones are also
@@ -204,6 +228,9 @@ type LoadRequest struct {
 	OperationUnlessLatest bool
 	// AllBindings asks for every binding record of the instance.
 	AllBindings bool
+	// PredecessorID names a second binding to read (a rotation's
+	// predecessor); optional.
+	PredecessorID string
 }
 
 // Snapshot is what Load read. Absent records are nil.
@@ -217,6 +244,8 @@ type Snapshot struct {
 	Tombstone string
 	// BindingTombstone likewise for an async unbind of BindingID.
 	BindingTombstone string
+	// Predecessor is the binding LoadRequest.PredecessorID named.
+	Predecessor *Binding
 }
 
 // Mutation is a set of writes that the store applies atomically: either
@@ -356,6 +385,12 @@ type CredentialStore interface {
 	GetBinding(ctx context.Context, ref string) (map[string]any, error)
 	// PutParameters stores an async operation's request parameters.
 	PutParameters(ctx context.Context, instanceID, operationID string, params map[string]any) (string, error)
+	// PutCurrentParameters stores the parameters an instance or binding
+	// has once operationID succeeds, and returns the reference its record
+	// keeps (Instance.ParametersRef, Binding.ParametersRef). Each
+	// operation writes its own secret, so the record always points at a
+	// complete one; the one it replaces is deleted after the commit.
+	PutCurrentParameters(ctx context.Context, instanceID, operationID string, params map[string]any) (string, error)
 	GetParameters(ctx context.Context, ref string) (map[string]any, error)
 	// Delete removes a secret completely, every version and its metadata.
 	// A missing secret is not an error.

@@ -39,6 +39,9 @@ type WorkerConfig struct {
 	Requeue time.Duration
 	// Observer hears what the engine does (default: nobody).
 	Observer Observer
+	// ExpiryScan is how often this replica looks for bindings past their
+	// expires_at, to revoke them (default 1s).
+	ExpiryScan time.Duration
 }
 
 // Observer hears what the async engine does, for metrics. Its methods are
@@ -111,6 +114,9 @@ func (b *Broker) RunWorkers(ctx context.Context, cfg WorkerConfig) {
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
+	if cfg.ExpiryScan <= 0 {
+		cfg.ExpiryScan = time.Second
+	}
 	w := &workers{b: b, cfg: cfg, lease: lease, running: map[string]int{}}
 	consumers := make([]string, cfg.Concurrency)
 	for i := range consumers {
@@ -158,14 +164,19 @@ func (w *workers) loop(ctx context.Context, consumer string) {
 }
 
 // maintain runs the queue's housekeeping: due jobs back into the queue,
-// often; dead consumers out and older Agoras' jobs in, now and then.
+// often; expired bindings into revocation, every ExpiryScan; dead
+// consumers out and older Agoras' jobs in, now and then.
 func (w *workers) maintain(ctx context.Context, consumers []string) {
-	tick := time.NewTicker(min(250*time.Millisecond, w.lease/8))
+	tick := time.NewTicker(min(250*time.Millisecond, w.lease/8, w.cfg.ExpiryScan))
 	defer tick.Stop()
-	var tidied time.Time
+	var tidied, scanned time.Time
 	failing := false
 	for {
 		err := w.b.jobs.Promote(ctx)
+		if time.Since(scanned) >= w.cfg.ExpiryScan {
+			scanned = time.Now()
+			err = errors.Join(err, w.b.revokeExpired(ctx))
+		}
 		if time.Since(tidied) >= w.lease/2 {
 			tidied = time.Now()
 			err = errors.Join(err, w.b.jobs.Tidy(ctx, consumers))
@@ -174,7 +185,7 @@ func (w *workers) maintain(ctx context.Context, consumers []string) {
 		case ctx.Err() != nil:
 			return
 		case err != nil && !failing:
-			w.b.log.Warn("async job queue housekeeping failed (Redis); released jobs wait until it works again", "error", err)
+			w.b.log.Warn("async job queue housekeeping failed (Redis); released jobs and expired bindings wait until it works again", "error", err)
 		case err == nil && failing:
 			w.b.log.Info("async job queue housekeeping works again")
 		}

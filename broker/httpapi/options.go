@@ -52,6 +52,13 @@ type Options struct {
 	// "plan-id not in the catalog" without naming either. Its error text
 	// is the 400's description.
 	KnownPlan func(serviceID, planID string) error
+	// InstancePlan, when set, names an instance's service and plan, so
+	// that a binding rotation whose body carries only
+	// predecessor_binding_id (as OSB 2.17 allows) reaches the broker (see
+	// osb.completeRotation). Its error is written as the answer; a
+	// *apiresponses.FailureResponse keeps its status. Without it such a
+	// body gets a 400 naming the missing fields.
+	InstancePlan func(ctx context.Context, instanceID string) (serviceID, planID string, err error)
 	// Logger receives the access log and errors; nil means slog.Default().
 	Logger *slog.Logger
 	// Observer, when set, is told about every request of every surface.

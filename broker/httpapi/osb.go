@@ -20,6 +20,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/pivotal-cf/brokerapi/v11"
 	"github.com/pivotal-cf/brokerapi/v11/domain"
+	"github.com/pivotal-cf/brokerapi/v11/domain/apiresponses"
 	"github.com/pivotal-cf/brokerapi/v11/middlewares"
 
 	"github.com/agora-osb/agora/broker/requestinfo"
@@ -124,6 +125,7 @@ type osb struct {
 	*edge
 	catalogJSON       func() []byte
 	knownPlan         func(serviceID, planID string) error
+	instancePlan      func(ctx context.Context, instanceID string) (serviceID, planID string, err error)
 	retryAfterSeconds string
 }
 
@@ -132,6 +134,7 @@ func newOSB(e *edge, opts Options) *osb {
 		edge:              e,
 		catalogJSON:       opts.CatalogJSON,
 		knownPlan:         opts.KnownPlan,
+		instancePlan:      opts.InstancePlan,
 		retryAfterSeconds: strconv.Itoa(int(math.Ceil(opts.RetryAfter.Seconds()))),
 	}
 }
@@ -331,6 +334,16 @@ func (s *osb) decodeBody(next http.Handler) http.Handler {
 			WriteError(w, r, http.StatusBadRequest, "", "request body: "+err.Error())
 			return
 		}
+		if info.Endpoint == EndpointBind && body.PredecessorBindingID != "" && (!body.Has("service_id") || !body.Has("plan_id")) {
+			var ok bool
+			if trimmed, ok = s.completeRotation(w, r, trimmed); !ok {
+				return
+			}
+			if body, err = requestinfo.DecodeBody(trimmed); err != nil {
+				WriteError(w, r, http.StatusBadRequest, "", "request body: "+err.Error())
+				return
+			}
+		}
 		for _, field := range bodyRules[info.Endpoint] {
 			if !body.Has(field) || (field == "service_id" && body.ServiceID == "") || (field == "plan_id" && body.PlanID == "") {
 				WriteError(w, r, http.StatusBadRequest, "", "request body: "+field+" is required and must be a non-empty string")
@@ -352,6 +365,51 @@ func (s *osb) decodeBody(next http.Handler) http.Handler {
 		r.ContentLength = int64(len(trimmed))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// completeRotation fills in service_id and plan_id of a binding
+// rotation's body from the instance it binds to. OSB 2.17 makes
+// predecessor_binding_id the only required field of a rotation, and
+// Crossplane's provider-osb sends nothing else; brokerapi v11 knows no
+// rotation and answers such a body "400 service_id missing" before the
+// broker runs. Completing the body here, rather than answering rotations
+// beside brokerapi, keeps brokerapi the one writer of bind answers (201,
+// 200, 202 and their bodies) for a price of one Redis read per rotation,
+// which happens once per credential lifetime. The broker judges the
+// rotation itself, under the instance's lock; the values filled in are
+// the instance's, which a bind must name anyway.
+func (s *osb) completeRotation(w http.ResponseWriter, r *http.Request, raw []byte) ([]byte, bool) {
+	if s.instancePlan == nil {
+		return raw, true // bodyRules then names what is missing
+	}
+	route := parseOSBRoute(r.Method, r.URL.EscapedPath())
+	instanceID, err := url.PathUnescape(route.ids[0].raw)
+	if err != nil {
+		return raw, true // guardIDs let only clean IDs through
+	}
+	serviceID, planID, err := s.instancePlan(r.Context(), instanceID)
+	if err != nil {
+		if fr, ok := errors.AsType[*apiresponses.FailureResponse](err); ok {
+			WriteJSON(w, fr.ValidatedStatusCode(nil), fr.ErrorResponse())
+		} else {
+			WriteError(w, r, http.StatusInternalServerError, "", "could not read the service instance of this binding rotation")
+		}
+		return nil, false
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return raw, true // DecodeBody accepted it; cannot happen
+	}
+	for name, value := range map[string]string{"service_id": serviceID, "plan_id": planID} {
+		if v, sent := fields[name]; !sent || string(bytes.TrimSpace(v)) == "null" {
+			fields[name], _ = json.Marshal(value)
+		}
+	}
+	completed, err := json.Marshal(fields)
+	if err != nil {
+		return raw, true
+	}
+	return completed, true
 }
 
 // jsonSyntaxText drops Go's type names from encoding/json's syntax errors

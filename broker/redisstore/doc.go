@@ -29,6 +29,10 @@
 //	agora:offering:{<service_id>}:instances    set     instance IDs of one offering (index.go): added before
 //	                                                   the instance is first committed, removed after it is
 //	                                                   deleted, so a superset; rebuildable from the records
+//	agora:{expiries}:bindings                  zset    JSON ["<iid>","<bid>"] of every binding with an expires_at,
+//	                                                   scored by it in ms (expiry.go): added before the binding is
+//	                                                   committed bound, removed after it is gone, so a superset;
+//	                                                   drained by the workers, which revoke what is due
 //
 // Counts (counts.go), for metrics, moved when an outcome is committed:
 //

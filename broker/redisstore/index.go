@@ -105,5 +105,8 @@ func queuedLoads(req broker.LoadRequest) int {
 	if req.AllBindings {
 		n++
 	}
+	if req.PredecessorID != "" {
+		n++
+	}
 	return n
 }

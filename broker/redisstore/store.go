@@ -118,6 +118,9 @@ func (s *Store) queueLoad(ctx context.Context, p redis.Pipeliner, req broker.Loa
 	if req.AllBindings {
 		p.HGetAll(ctx, k.bindings)
 	}
+	if req.PredecessorID != "" {
+		p.HGet(ctx, k.bindings, req.PredecessorID)
+	}
 }
 
 func decodeLoad(cmds []redis.Cmder, req broker.LoadRequest) (broker.Snapshot, error) {
@@ -183,6 +186,12 @@ func decodeLoad(cmds []redis.Cmder, req broker.LoadRequest) (broker.Snapshot, er
 			b := new(broker.Binding)
 			errs = append(errs, json.Unmarshal([]byte(v), b))
 			snap.Bindings = append(snap.Bindings, b)
+		}
+	}
+	if req.PredecessorID != "" {
+		if v, ok := str(next()); ok {
+			snap.Predecessor = new(broker.Binding)
+			errs = append(errs, json.Unmarshal([]byte(v), snap.Predecessor))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/agora-osb/agora/broker"
 )
 
 // The inventory of what Agora keeps in Vault, for the orphan sweep: it
@@ -32,9 +34,10 @@ func (s *Store) InstanceFolders(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// InstanceSecrets lists one instance's secrets: binding ID -> reference,
-// and operation ID -> reference of its parameters.
-func (s *Store) InstanceSecrets(ctx context.Context, instanceID string) (bindings, operations map[string]string, err error) {
+// InstanceSecrets lists one instance's secrets, by ID, with their
+// references: binding credentials, operation parameters, and the
+// parameters instances and bindings have now.
+func (s *Store) InstanceSecrets(ctx context.Context, instanceID string) (broker.InstanceSecrets, error) {
 	base := s.prefix + "/instances/" + Segment(instanceID) + "/"
 	read := func(kind string) (map[string]string, error) {
 		keys, err := s.list(ctx, base+kind+"/")
@@ -46,11 +49,18 @@ func (s *Store) InstanceSecrets(ctx context.Context, instanceID string) (binding
 		}
 		return out, err
 	}
-	if bindings, err = read("bindings"); err != nil {
-		return nil, nil, err
+	var found broker.InstanceSecrets
+	var err error
+	if found.Bindings, err = read("bindings"); err != nil {
+		return broker.InstanceSecrets{}, err
 	}
-	operations, err = read("operations")
-	return bindings, operations, err
+	if found.Operations, err = read("operations"); err != nil {
+		return broker.InstanceSecrets{}, err
+	}
+	if found.Parameters, err = read("parameters"); err != nil {
+		return broker.InstanceSecrets{}, err
+	}
+	return found, nil
 }
 
 // Exists reports whether the secret at ref exists.

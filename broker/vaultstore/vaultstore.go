@@ -10,6 +10,7 @@
 //
 //	secret/data/agora/instances/<iid>/bindings/<bid>      a binding's credentials
 //	secret/data/agora/instances/<iid>/operations/<opid>   an async operation's request parameters, until it finishes
+//	secret/data/agora/instances/<iid>/parameters/<opid>   the parameters an instance or binding has since operation <opid> succeeded
 //	secret/data/agora/producers/<name>/secret             a producer's protocol secrets, key "v<version>.<offering>"
 //
 // IDs that are not plain [A-Za-z0-9._-] are hex-encoded with an "x-"
@@ -134,6 +135,18 @@ func (s *Store) BindingRef(instanceID, bindingID string) string {
 // ParametersRef returns the reference of an operation's parameters.
 func (s *Store) ParametersRef(instanceID, operationID string) string {
 	return s.prefix + "/instances/" + Segment(instanceID) + "/operations/" + Segment(operationID)
+}
+
+// CurrentParametersRef returns the reference of the parameters an
+// instance or binding has since operationID succeeded.
+func (s *Store) CurrentParametersRef(instanceID, operationID string) string {
+	return s.prefix + "/instances/" + Segment(instanceID) + "/parameters/" + Segment(operationID)
+}
+
+// PutCurrentParameters implements broker.CredentialStore.
+func (s *Store) PutCurrentParameters(ctx context.Context, instanceID, operationID string, params map[string]any) (string, error) {
+	ref := s.CurrentParametersRef(instanceID, operationID)
+	return ref, s.put(ctx, ref, params)
 }
 
 // PutBinding implements broker.CredentialStore.

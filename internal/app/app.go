@@ -161,6 +161,8 @@ func Run(ctx context.Context, opts Options) error {
 		Observer:    observers,
 		Checks:      checks,
 		Routes:      routes,
+		// Binding rotations may send predecessor_binding_id alone.
+		InstancePlan: b.InstancePlan,
 	})
 	if err != nil {
 		return err

@@ -348,6 +348,11 @@ func (c *fakeCreds) PutParameters(_ context.Context, iid, opid string, p map[str
 func (c *fakeCreds) GetParameters(_ context.Context, ref string) (map[string]any, error) {
 	return c.get(ref)
 }
+func (c *fakeCreds) PutCurrentParameters(_ context.Context, iid, opid string, p map[string]any) (string, error) {
+	ref := "current/" + iid + "/" + opid
+	c.put(ref, p)
+	return ref, nil
+}
 func (c *fakeCreds) Delete(_ context.Context, ref string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
