@@ -36,6 +36,12 @@ const (
 	planFixed     = "plan-fixed"
 	planAsync     = "plan-async"
 	planSchema    = "plan-schema"
+	// Binding rotation, parameters withheld, endpoints left out.
+	planRotatable      = "plan-rotatable"
+	planRotatableAsync = "plan-rotatable-async"
+	planSensitive      = "plan-sensitive"
+	bareServiceID      = "svc-bare"
+	planBare           = "plan-bare"
 	// A second producer's offering (other-team), on the same fake adapter.
 	otherServiceID = "svc-other"
 	planOtherAsync = "plan-other-async"
@@ -59,6 +65,9 @@ type call struct {
 	Plan       string
 	Previous   string // update: the previous plan ID
 	RequestID  string
+	// Parameters and Predecessor as the adapter got them (bind).
+	Parameters  map[string]any
+	Predecessor *adapters.Predecessor
 }
 
 // gate holds calls of one kind (of one instance, when instance is set)
@@ -95,6 +104,9 @@ type fakeAdapter struct {
 	// instance missing from it is reported gone. inspectErr fails Inspect.
 	backend    map[string]bool
 	inspectErr error
+	// bindTimes, when set, gives each bind result its expires_at and
+	// renew_before.
+	bindTimes func() (expires, renew time.Time)
 }
 
 func newFakeAdapter() *fakeAdapter {
@@ -273,16 +285,40 @@ func (f *fakeAdapter) Deprovision(ctx context.Context, req adapters.DeprovisionR
 }
 
 func (f *fakeAdapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.BindResult, error) {
-	pending, err := f.step(ctx, call{Kind: adapters.OpBind, InstanceID: req.InstanceID, BindingID: req.BindingID, Plan: req.Plan.ID, RequestID: req.Origin.RequestID})
+	pending, err := f.step(ctx, call{Kind: adapters.OpBind, InstanceID: req.InstanceID, BindingID: req.BindingID, Plan: req.Plan.ID,
+		RequestID: req.Origin.RequestID, Parameters: req.Parameters, Predecessor: req.Predecessor})
 	if err != nil {
 		return adapters.BindResult{}, err
 	}
-	return adapters.BindResult{
+	res := adapters.BindResult{
 		Credentials: map[string]any{"username": "user-" + req.BindingID, "password": password(req.BindingID)},
 		Endpoints:   []adapters.Endpoint{{Host: "db.example.com", Ports: []string{"5432"}}},
 		Receipt:     adapters.Receipt{"role": "role-" + req.BindingID},
 		Pending:     pending, OperationToken: tokenIf(pending, "bind-"+req.BindingID),
-	}, nil
+	}
+	f.mu.Lock()
+	times := f.bindTimes
+	f.mu.Unlock()
+	if times != nil {
+		res.ExpiresAt, res.RenewBefore = times()
+	}
+	return res, nil
+}
+
+// setBindTimes makes every bind result carry the times fn returns.
+func (f *fakeAdapter) setBindTimes(fn func() (expires, renew time.Time)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bindTimes = fn
+}
+
+// expireBindingsAfter makes every bind's credentials expire ttl after
+// clock's now, renewable in the second half of their life.
+func (f *fakeAdapter) expireBindingsAfter(clock *testClock, ttl time.Duration) {
+	f.setBindTimes(func() (time.Time, time.Time) {
+		expires := clock.Now().Add(ttl)
+		return expires, expires.Add(-ttl / 2)
+	})
 }
 
 func (f *fakeAdapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapters.UnbindResult, error) {
@@ -637,6 +673,12 @@ func (r response) str(key string) string {
 // request identity.
 func (e *env) do(method, path string, body any) response {
 	e.t.Helper()
+	return e.doAs(apiVersion, method, path, body)
+}
+
+// doAs is do with another X-Broker-API-Version (2.17 for rotations).
+func (e *env) doAs(version, method, path string, body any) response {
+	e.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -651,7 +693,7 @@ func (e *env) do(method, path string, body any) response {
 	}
 	rid := fmt.Sprintf("req-%d", e.reqs.Add(1))
 	req.SetBasicAuth(brokerUser, brokerPass)
-	req.Header.Set("X-Broker-API-Version", apiVersion)
+	req.Header.Set("X-Broker-API-Version", version)
 	req.Header.Set("X-Broker-API-Request-Identity", rid)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

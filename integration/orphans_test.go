@@ -13,6 +13,7 @@ import (
 	"github.com/agora-osb/agora/adapters/remote"
 	"github.com/agora-osb/agora/broker"
 	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/broker/vaultstore"
 )
 
 var _ = Describe("the orphan sweep", func() {
@@ -40,9 +41,10 @@ producers:
 		body := map[string]any{"service_id": serviceID, "plan_id": planID}
 		kv := rootClient(vault.Addr).KVv2("secret")
 
-		By("an instance with two bindings, and a second instance")
+		By("an instance with parameters and two bindings, and a second instance")
 		iid, kept, lost := newGUID(), newGUID(), newGUID()
-		Expect(b.OSB.ProvisionWith(iid, body, false).Status).To(Equal(http.StatusCreated))
+		withParams := map[string]any{"service_id": serviceID, "plan_id": planID, "parameters": map[string]any{"size": 3}}
+		Expect(b.OSB.ProvisionWith(iid, withParams, false).Status).To(Equal(http.StatusCreated))
 		Expect(b.OSB.ProvisionWith(newGUID(), body, false).Status).To(Equal(http.StatusCreated))
 		for _, bid := range []string{kept, lost} {
 			Expect(b.OSB.Do(http.MethodPut, bindingPath(iid, bid), body).Status).To(Equal(http.StatusCreated))
@@ -52,7 +54,9 @@ producers:
 		Expect(kv.DeleteMetadata(ctx, bindingSecretPathUnder(prefix, iid, lost))).To(Succeed())
 		stray := bindingSecretPathUnder(prefix, iid, "stray-"+newGUID())
 		ghost := bindingSecretPathUnder(prefix, "ghost-"+newGUID(), "b")
-		for _, path := range []string{stray, ghost} {
+		// Parameters of an operation that never committed them.
+		strayParams := prefix + "/instances/" + vaultstore.Segment(iid) + "/parameters/" + randomHex(16)
+		for _, path := range []string{stray, ghost, strayParams} {
 			_, err := kv.Put(ctx, path, map[string]any{"password": "nobody-uses-me"})
 			Expect(err).NotTo(HaveOccurred())
 		}
@@ -69,14 +73,15 @@ producers:
 			return And(HaveField("Kind", kind), HaveField("Ref", ref), HaveField("Fixed", fixed))
 		}
 
-		By("the report names each of the three once (the instance's folder is seen from both sides) and changes nothing")
+		By("the report names each of the four once (the instance's folder is seen from both sides), not the parameters in force, and changes nothing")
 		report := sweep()
 		Expect(report).To(ConsistOf(
 			finding(broker.OrphanRecord, "", false),
 			finding(broker.OrphanSecret, stray, false),
 			finding(broker.OrphanSecret, ghost, false),
+			finding(broker.OrphanSecret, strayParams, false),
 		))
-		for _, path := range []string{stray, ghost} {
+		for _, path := range []string{stray, ghost, strayParams} {
 			_, err := kv.Get(ctx, path)
 			Expect(err).NotTo(HaveOccurred(), "a report deleted %s", path)
 		}
@@ -87,13 +92,16 @@ producers:
 			finding(broker.OrphanRecord, "", true),
 			finding(broker.OrphanSecret, stray, true),
 			finding(broker.OrphanSecret, ghost, true),
+			finding(broker.OrphanSecret, strayParams, true),
 		))
-		for _, path := range []string{stray, ghost} {
+		for _, path := range []string{stray, ghost, strayParams} {
 			_, err := kv.Get(ctx, path)
 			Expect(err).To(HaveOccurred(), "%s survived --apply", path)
 		}
 		Expect(b.OSB.GetBinding(iid, lost).Status).To(Equal(http.StatusNotFound))
 		Expect(b.OSB.GetBinding(iid, kept).Status).To(Equal(http.StatusOK), "the sweep touched a healthy binding")
+		inst := b.OSB.GetInstance(iid)
+		Expect(inst.JSON["parameters"]).To(Equal(map[string]any{"size": 3.0}), "the sweep touched the parameters in force: %s", inst)
 
 		By("the platform's unbind cleans up the failed binding; the next sweep finds nothing")
 		Expect(b.OSB.Do(http.MethodDelete, bindingPath(iid, lost)+query(false, "service_id", serviceID, "plan_id", planID), nil).Status).To(Equal(http.StatusOK))
