@@ -6,10 +6,12 @@
 // judges idempotency against the stored request fingerprint, persists the
 // operation, and runs the adapter call inline (sync plans) or hands it to
 // the async engine (Worker). Errors from every layer are turned into OSB
-// responses in one function, fail in errors.go.
+// responses in one function, fail in errors.go. The workers also revoke
+// bindings past their expires_at (expiry.go), and the parameters in force
+// of instances and bindings are kept for GET and rotation (parameters.go).
 //
 // What it must never do: write a secret to the StateStore (credentials and
-// async request parameters go to the CredentialStore), leave a half-written
+// parameters, of requests and in force, go to the CredentialStore), leave a half-written
 // record behind (every multi-record change is one Mutation), or call KEYS or
 // SCAN on a request path.
 package broker

@@ -71,13 +71,7 @@ func newProviderOSB(osb *OSBClient) *providerOSB {
 
 func (p *providerOSB) send(method, path string, body any) Response {
 	GinkgoHelper()
-	var raw []byte
-	if body != nil {
-		var err error
-		raw, err = json.Marshal(body)
-		Expect(err).NotTo(HaveOccurred())
-	}
-	return p.osb.Raw(method, path, raw, http.Header{
+	return p.osb.Raw(method, path, jsonBody(body), http.Header{
 		"X-Broker-Api-Version":              {"2.17"},
 		"X-Broker-Api-Originating-Identity": {p.identity},
 	})

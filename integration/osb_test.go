@@ -94,13 +94,18 @@ func (c *OSBClient) Raw(method, path string, body []byte, header http.Header) Re
 // Do sends body as JSON (nil: no body).
 func (c *OSBClient) Do(method, path string, body any) Response {
 	GinkgoHelper()
-	var raw []byte
-	if body != nil {
-		var err error
-		raw, err = json.Marshal(body)
-		Expect(err).NotTo(HaveOccurred())
+	return c.Raw(method, path, jsonBody(body), nil)
+}
+
+// jsonBody encodes a request body (nil: none).
+func jsonBody(body any) []byte {
+	GinkgoHelper()
+	if body == nil {
+		return nil
 	}
-	return c.Raw(method, path, raw, nil)
+	raw, err := json.Marshal(body)
+	Expect(err).NotTo(HaveOccurred())
+	return raw
 }
 
 func instancePath(iid string) string { return "/v2/service_instances/" + url.PathEscape(iid) }
