@@ -11,7 +11,7 @@
 // of instances and bindings are kept for GET and rotation (parameters.go).
 //
 // What it must never do: write a secret to the StateStore (credentials and
-// parameters, of requests and in force, go to the CredentialStore), leave a half-written
-// record behind (every multi-record change is one Mutation), or call KEYS or
-// SCAN on a request path.
+// parameters, of requests and in force, go to the CredentialStore), leave a
+// half-written record behind (every multi-record change is one Mutation),
+// or call KEYS or SCAN on a request path.
 package broker
