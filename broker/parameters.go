@@ -51,6 +51,24 @@ func (b *Broker) parametersAfterUpdate(ctx context.Context, t *task) (string, er
 	return b.putCurrentParameters(ctx, t, mergeParameters(current, t.params))
 }
 
+// adoptKeptParameters makes the parameters a failed operation kept for a
+// retry the ones an instance has, for a reconcile that finds that the
+// operation's work was done after all ("" when it kept none).
+func (b *Broker) adoptKeptParameters(ctx context.Context, instanceID, operationID string, failed *Operation) (string, error) {
+	if failed == nil || failed.ParametersRef == "" {
+		return "", nil
+	}
+	params, err := b.readParameters(ctx, failed.ParametersRef)
+	if err != nil || len(params) == 0 {
+		return "", err
+	}
+	ref, err := b.creds.PutCurrentParameters(ctx, instanceID, operationID, params)
+	if err != nil {
+		return "", credErr(err)
+	}
+	return ref, nil
+}
+
 // mergeParameters returns current with update's top-level keys applied.
 func mergeParameters(current, update map[string]any) map[string]any {
 	merged := maps.Clone(current)

@@ -128,6 +128,12 @@ func (b *Broker) reconcile(ctx context.Context, lock Lock, inst *Instance, last 
 	if fixed.State == InstanceFailed {
 		op.State = OpFailed
 	}
+	if fixed.State == InstanceReady {
+		var err error
+		if fixed.ParametersRef, err = b.adoptKeptParameters(ctx, inst.ID, op.ID, last); err != nil {
+			return nil, false, err
+		}
+	}
 	fixed.LastOp, fixed.UpdatedAt = op.Summary(), now
 	if err := b.state.Commit(ctx, Mutation{InstanceID: inst.ID, PutInstance: &fixed, PutOperation: op}, &lock); err != nil {
 		return nil, false, stateErr(err)

@@ -36,6 +36,11 @@ func TestReconcileReadiesAFailedProvisionTheBackendHas(t *testing.T) {
 	if inst == nil || inst.State != broker.InstanceReady || inst.Receipt["db"] != "db-inst-a" {
 		t.Fatalf("instance after reconcile: %+v", inst)
 	}
+	// The parameters the failed provision kept for a retry are now the
+	// instance's.
+	if got, _ := e.getParameters("inst-a", ""); got["size"] != number(3) {
+		t.Errorf("parameters after reconcile: %v, want the provision's", got)
+	}
 	lo := e.lastOperation("inst-a", "")
 	if lo.str("state") != "succeeded" || !strings.Contains(lo.str("description"), "reconciled") {
 		t.Errorf("last_operation after reconcile: %s", lo.raw)
