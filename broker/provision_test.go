@@ -90,7 +90,10 @@ func TestProvisionSyncIsIdempotent(t *testing.T) {
 }
 
 func TestProvisionAsync(t *testing.T) {
-	e := newEnv(t)
+	// A lease far longer than the held call: on a loaded machine the
+	// default 200ms one can lapse between heartbeats, and the job's
+	// redelivery would be a second adapter call this test counts.
+	e := newEnvWithLease(t, 10*time.Second)
 	e.startWorkers("w1")
 	held := e.adapter.hold(t, adapters.OpProvision)
 	const secret = "param-SECRET-42"
