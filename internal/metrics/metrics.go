@@ -1,7 +1,9 @@
 // Package metrics is Agora's Prometheus metrics: what the one HTTP edge,
 // the broker's adapter calls, the async engine, Redis and Vault report as
 // they work, and what a scrape reads from Redis (queue depth, instance and
-// binding counts) and from the catalog (circuit breakers).
+// binding counts) and from the catalog (circuit breakers), and, for the
+// marketplace page, a quarter hour of adapter calls per offering kept in
+// memory (RecentAdapterCalls).
 //
 // Label values come from the catalog (producer, offering and plan names)
 // and from bounded vocabularies (surface, endpoint, call, outcome); never
@@ -85,6 +87,9 @@ type Metrics struct {
 	dependencyDesc *prometheus.Desc
 	latencyBuckets []float64
 	adapterBuckets []float64
+	// recent is the last quarter hour of adapter calls, for the
+	// marketplace page (RecentAdapterCalls).
+	recent *recentWindow
 }
 
 // New registers every metric on a registry of its own.
@@ -94,6 +99,7 @@ func New(sources Sources) *Metrics {
 		sources:        sources,
 		latencyBuckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		adapterBuckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		recent:         newRecentWindow(time.Now),
 	}
 	osb := []string{"surface", "endpoint", "producer", "offering", "plan"}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_requests_total",
@@ -182,7 +188,9 @@ func (m *Metrics) AdapterCalled(off *catalog.Offering, plan *catalog.Plan, call 
 	if plan != nil {
 		planName = plan.Name
 	}
-	m.adapterCalls.WithLabelValues(off.Producer, off.Name, planName, call, outcome(err)).Inc()
+	result := outcome(err)
+	m.adapterCalls.WithLabelValues(off.Producer, off.Name, planName, call, result).Inc()
+	m.recent.add(off.Producer, off.Name, result)
 	m.adapterSeconds.WithLabelValues(off.Producer, off.Name, planName, call).Observe(took.Seconds())
 }
 
