@@ -48,6 +48,8 @@ type Config struct {
 	// CatalogWebhook, when its URL is set, announces every change of the
 	// merged catalog.
 	CatalogWebhook CatalogWebhook `yaml:"catalog_webhook"`
+	// Marketplace configures the marketplace page, GET /marketplace.
+	Marketplace Marketplace `yaml:"marketplace"`
 }
 
 // CatalogWebhook configures the announcement of catalog changes: an
@@ -58,6 +60,19 @@ type CatalogWebhook struct {
 	Secret string `yaml:"secret"`
 	// Timeout bounds one delivery (default 10s).
 	Timeout Duration `yaml:"timeout"`
+}
+
+// Marketplace configures the read-only marketplace page of offerings,
+// plans, parameters and producer health. The admin credentials always
+// open it, and a producer's token opens it with her own instance counts
+// and failures besides.
+type Marketplace struct {
+	// Enabled serves it (default true).
+	Enabled bool `yaml:"enabled"`
+	// Username and Password, when set, are a credential for the page and
+	// nothing else: give it to app developers who browse what exists.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 }
 
 // Metrics configures the Prometheus endpoint, GET /metrics on the
@@ -155,6 +170,7 @@ func Defaults() Config {
 		LogFormat:     "text",
 		Audit:         Audit{Enabled: true},
 		Metrics:       Metrics{Enabled: true},
+		Marketplace:   Marketplace{Enabled: true},
 	}
 }
 
@@ -208,6 +224,8 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 	str("AGORA_METRICS_PASSWORD", &cfg.Metrics.Password)
 	str("AGORA_CATALOG_WEBHOOK_URL", &cfg.CatalogWebhook.URL)
 	str("AGORA_CATALOG_WEBHOOK_SECRET", &cfg.CatalogWebhook.Secret)
+	str("AGORA_MARKETPLACE_USERNAME", &cfg.Marketplace.Username)
+	str("AGORA_MARKETPLACE_PASSWORD", &cfg.Marketplace.Password)
 	// AGORA_AUDIT is "off", "stdout" or a file path.
 	if v, ok := lookup("AGORA_AUDIT"); ok && v != "" {
 		switch v {
@@ -343,6 +361,7 @@ func (c Config) Validate() error {
 	if c.CatalogWebhook.Timeout < 0 {
 		add("catalog_webhook.timeout: must not be negative")
 	}
+	c.Marketplace.validate(c.Credentials, add)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -354,4 +373,21 @@ func (c Config) Validate() error {
 		add("log_format: %q is not text or json", c.LogFormat)
 	}
 	return errors.Join(errs...)
+}
+
+// validate reports the read-only credential's problems through add.
+func (m Marketplace) validate(admins []Credential, add func(string, ...any)) {
+	if (m.Username == "") != (m.Password == "") {
+		add("marketplace: username and password go together (or AGORA_MARKETPLACE_USERNAME and AGORA_MARKETPLACE_PASSWORD)")
+	}
+	if strings.Contains(m.Username, ":") {
+		add("marketplace.username: must not contain \":\" (HTTP basic auth cannot carry it)")
+	}
+	// One username, one kind of access: the log's principal then says
+	// which one a request used.
+	for i, cr := range admins {
+		if m.Username != "" && cr.Username == m.Username {
+			add("marketplace.username: %q is credentials[%d]'s username too; the read-only credential needs a name of its own", m.Username, i)
+		}
+	}
 }

@@ -87,6 +87,48 @@ workers: {concurrency: 6, per_producer: 2}
 			wantErr: []string{"AGORA_WORKERS_PER_PRODUCER", `"half"`}},
 		{name: "per-producer limit out of range", path: good, env: map[string]string{"AGORA_WORKERS_PER_PRODUCER": "3"},
 			wantErr: []string{"workers.per_producer: 3 is more than workers.concurrency (2)"}},
+		{name: "marketplace on by default, without a read-only credential", path: good, check: func(t *testing.T, c Config) {
+			if !c.Marketplace.Enabled || c.Marketplace.Username != "" {
+				t.Errorf("marketplace %+v, want enabled with no credential of its own", c.Marketplace)
+			}
+		}},
+		{name: "marketplace credential from the file stays enabled", path: write("mp.yml", `
+credentials: [{username: a, password: b}]
+vault: {token: t}
+marketplace: {username: browse, password: pw}
+`), check: func(t *testing.T, c Config) {
+			if !c.Marketplace.Enabled || c.Marketplace.Username != "browse" || c.Marketplace.Password != "pw" {
+				t.Errorf("marketplace %+v", c.Marketplace)
+			}
+		}},
+		{name: "marketplace off", path: write("mpoff.yml", `
+credentials: [{username: a, password: b}]
+vault: {token: t}
+marketplace: {enabled: false}
+`), check: func(t *testing.T, c Config) {
+			if c.Marketplace.Enabled {
+				t.Errorf("marketplace %+v, want disabled", c.Marketplace)
+			}
+		}},
+		{name: "marketplace credential from the environment", path: good,
+			env: map[string]string{"AGORA_MARKETPLACE_USERNAME": "browse", "AGORA_MARKETPLACE_PASSWORD": "pw"},
+			check: func(t *testing.T, c Config) {
+				if c.Marketplace.Username != "browse" || c.Marketplace.Password != "pw" {
+					t.Errorf("marketplace %+v", c.Marketplace)
+				}
+			}},
+		{name: "every marketplace problem at once, with the others", path: write("mpbad.yml", `
+credentials: [{username: a, password: b}]
+marketplace: {username: "a"}
+log_level: loud
+`), wantErr: []string{
+			"marketplace: username and password go together",
+			`marketplace.username: "a" is credentials[0]'s username too`,
+			"vault.token:", "log_level:",
+		}},
+		{name: "marketplace username with a colon", path: good,
+			env:     map[string]string{"AGORA_MARKETPLACE_USERNAME": "a:b", "AGORA_MARKETPLACE_PASSWORD": "pw"},
+			wantErr: []string{`marketplace.username: must not contain ":"`}},
 		{name: "negative per-producer limit", path: good, env: map[string]string{"AGORA_WORKERS_PER_PRODUCER": "-1"},
 			wantErr: []string{"workers.per_producer: must not be negative"}},
 		{name: "catalog webhook without a usable URL or secret", path: good,
