@@ -31,6 +31,8 @@ const (
 	SurfaceAdmin    Surface = "admin"
 	SurfaceHealth   Surface = "health"
 	SurfaceMetrics  Surface = "metrics"
+	// SurfaceMarketplace is the read-only marketplace page.
+	SurfaceMarketplace Surface = "marketplace"
 )
 
 // PrincipalKind says which kind of credential authenticated a request.
@@ -45,6 +47,8 @@ const (
 	PrincipalAdmin PrincipalKind = "admin"
 	// PrincipalProducer is a producer team's bearer token.
 	PrincipalProducer PrincipalKind = "producer"
+	// PrincipalViewer is the marketplace page's read-only credential.
+	PrincipalViewer PrincipalKind = "viewer"
 )
 
 // Principal is who authenticated a request. Zero for unauthenticated

@@ -32,6 +32,7 @@ import (
 	"github.com/agora-osb/agora/internal/audit"
 	"github.com/agora-osb/agora/internal/config"
 	"github.com/agora-osb/agora/internal/metrics"
+	"github.com/agora-osb/agora/marketplace"
 	"github.com/agora-osb/agora/producers"
 	"github.com/agora-osb/agora/producers/producerapi"
 )
@@ -94,7 +95,7 @@ func Run(ctx context.Context, opts Options) error {
 	var b *broker.Broker
 	m := metrics.New(metrics.Sources{
 		Catalog: func() *catalog.Catalog { return b.Catalog() },
-		Counts:  planCounts(state),
+		Counts:  planCounts[metrics.PlanCount](state),
 		Queue:   queueDepth(queue),
 		Checks:  map[string]func(context.Context) error{"redis": state.Ping, "vault": creds.Ping},
 	})
@@ -131,18 +132,27 @@ func Run(ctx context.Context, opts Options) error {
 	for _, c := range cfg.Credentials {
 		credentials = append(credentials, httpapi.Credential{Username: c.Username, Password: c.Password})
 	}
+	admins := httpapi.NewBasicAuth(credentials)
 	var routes []httpapi.Route
 	var loader *livecatalog.Loader
+	var svc *producers.Service
 	if opts.Producers != nil {
-		api, l, err := producerSelfService(ctx, opts, b, state, httpapi.NewBasicAuth(credentials))
+		api, l, s, err := producerSelfService(ctx, opts, b, state, admins)
 		if err != nil {
 			return err
 		}
-		routes, loader = api.Routes(), l
+		routes, loader, svc = api.Routes(), l, s
 	}
 	observers := httpapi.Observers{m}
 	if cfg.Metrics.Enabled {
 		routes = append(routes, metricsRoute(cfg.Metrics, m))
+	}
+	if cfg.Marketplace.Enabled {
+		page, err := marketplacePage(cfg.Marketplace, b, state, svc, m, admins)
+		if err != nil {
+			return err
+		}
+		routes = append(routes, page.Routes()...)
 	}
 	if cfg.Audit.Enabled {
 		sink, closeSink, err := auditSink(cfg.Audit, opts.Stdout)
@@ -232,13 +242,53 @@ func metricsRoute(cfg config.Metrics, m *metrics.Metrics) httpapi.Route {
 	return rt
 }
 
-// planCounts and queueDepth read what a scrape exports from Redis.
-func planCounts(state *redisstore.Store) func(context.Context) ([]metrics.PlanCount, error) {
-	return func(ctx context.Context) ([]metrics.PlanCount, error) {
+// marketplacePage wires GET /marketplace: the catalog in force, the
+// admin's and the read-only credential, producer tokens when producer
+// self-service is on (svc), the plans' counts, and the adapters' recent
+// calls. No canary is wired yet: the page shows none until one is.
+func marketplacePage(cfg config.Marketplace, b *broker.Broker, state *redisstore.Store, svc *producers.Service, m *metrics.Metrics, admins *httpapi.BasicAuth) (*marketplace.Page, error) {
+	opts := marketplace.Options{
+		Catalog: b.Catalog,
+		Admins:  admins,
+		Counts:  planCounts[marketplace.PlanCount](state),
+		Calls:   recentCalls{m},
+	}
+	if cfg.Username != "" {
+		opts.Viewers = httpapi.NewBasicAuth([]httpapi.Credential{{Username: cfg.Username, Password: cfg.Password}})
+	}
+	if svc != nil {
+		opts.Producers = svc
+	}
+	return marketplace.New(opts)
+}
+
+// recentCalls gives the marketplace the metrics' window of adapter calls.
+type recentCalls struct{ m *metrics.Metrics }
+
+func (r recentCalls) Recent(producer, offering string) (calls, faults int64) {
+	c := r.m.RecentAdapterCalls(producer, offering)
+	return c.Calls, c.Faults
+}
+
+func (r recentCalls) Window() time.Duration { return r.m.RecentWindow() }
+
+// planCount is the shape both readers of the plans' counts (metrics, the
+// marketplace) declare, each in its own package.
+type planCount interface {
+	~struct {
+		ServiceID, PlanID   string
+		Instances, Bindings int64
+	}
+}
+
+// planCounts and queueDepth read what a scrape (or the marketplace)
+// shows from Redis.
+func planCounts[T planCount](state *redisstore.Store) func(context.Context) ([]T, error) {
+	return func(ctx context.Context) ([]T, error) {
 		counts, err := state.Counts(ctx)
-		out := make([]metrics.PlanCount, len(counts))
+		out := make([]T, len(counts))
 		for i, c := range counts {
-			out[i] = metrics.PlanCount(c)
+			out[i] = T(c)
 		}
 		return out, err
 	}
@@ -286,7 +336,7 @@ func catalogNames(b *broker.Broker) audit.Names {
 // builds the live catalog once before serving, so a replica starts with
 // every producer's live slice. If that build fails (Vault down, say) the
 // replica serves Catalog and the loader keeps retrying, loudly.
-func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, state *redisstore.Store, admins *httpapi.BasicAuth) (*producerapi.API, *livecatalog.Loader, error) {
+func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, state *redisstore.Store, admins *httpapi.BasicAuth) (*producerapi.API, *livecatalog.Loader, *producers.Service, error) {
 	cfg, log, p := opts.Config, opts.Logger, opts.Producers
 	build := p.Build
 	if build.Resolve == nil {
@@ -302,7 +352,7 @@ func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, st
 		Instances: state, Catalog: b.Catalog, Logger: log, Imports: imports,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	loader := livecatalog.New(livecatalog.Config{
 		Sources: svc, Target: b, Build: build, Imports: imports, Interval: p.PollInterval, Grace: p.Grace, Logger: log,
@@ -312,9 +362,9 @@ func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, st
 	}
 	api, err := producerapi.New(producerapi.Options{Service: svc, Admins: admins, Loader: loader, Repairs: b})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return api, loader, nil
+	return api, loader, svc, nil
 }
 
 // pingOffering pings the adapter of the named offering in cat.
