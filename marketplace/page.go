@@ -137,10 +137,10 @@ type Page struct {
 func New(opts Options) (*Page, error) {
 	var errs []error
 	if opts.Catalog == nil {
-		errs = append(errs, errors.New("Catalog is required"))
+		errs = append(errs, errors.New("option Catalog is required"))
 	}
 	if opts.Admins == nil {
-		errs = append(errs, errors.New("Admins is required"))
+		errs = append(errs, errors.New("option Admins is required"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("marketplace: %w", err)
@@ -245,14 +245,15 @@ func (p *Page) auth(next http.Handler) http.Handler {
 	})
 }
 
-// securityHeaders keep the page's own code the only code that runs, and
-// its address out of the Referer of links to producers' sites.
-var securityHeaders = map[string]string{
-	"Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; " +
-		"base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-	"X-Content-Type-Options": "nosniff",
-	"Referrer-Policy":        "no-referrer",
-	"X-Frame-Options":        "DENY",
+// setSecurityHeaders keeps the page's own code the only code that runs,
+// even if a producer's words ever slipped past the template's escaping,
+// and the page's address out of the Referer of links to producers' sites.
+func setSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "+
+		"base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
 }
 
 func (p *Page) servePage(w http.ResponseWriter, r *http.Request) {
@@ -264,9 +265,7 @@ func (p *Page) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	for k, v := range securityHeaders {
-		h.Set(k, v)
-	}
+	setSecurityHeaders(h)
 	// The page differs per credential, and a producer's holds her data.
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "text/html; charset=utf-8")

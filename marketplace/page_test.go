@@ -565,7 +565,7 @@ func TestAssets(t *testing.T) {
 
 func TestNewNamesWhatIsMissing(t *testing.T) {
 	_, err := New(Options{})
-	if err == nil || !strings.Contains(err.Error(), "Catalog is required") || !strings.Contains(err.Error(), "Admins is required") {
+	if err == nil || !strings.Contains(err.Error(), "option Catalog is required") || !strings.Contains(err.Error(), "option Admins is required") {
 		t.Errorf("New(Options{}) = %v", err)
 	}
 }

@@ -35,6 +35,7 @@ type pageView struct {
 	Offerings int
 	Plans     int
 	CSS, JS   string
+	Icon      string
 }
 
 type viewerView struct {
@@ -143,6 +144,7 @@ func (p *Page) view(ctx context.Context, info *requestinfo.Info) *pageView {
 		CanaryRuns: p.opts.Canary != nil,
 		CSS:        p.assetURL("marketplace.css"),
 		JS:         p.assetURL("marketplace.js"),
+		Icon:       p.assetURL("favicon.svg"),
 	}
 	if p.opts.Calls != nil {
 		v.Window = minutes(p.opts.Calls.Window())

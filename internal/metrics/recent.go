@@ -28,9 +28,15 @@ type RecentCalls struct {
 	Calls, Faults int64
 }
 
-// faultOutcomes are the outcomes (see outcome) that count as the
-// adapter's fault in RecentCalls.
-var faultOutcomes = map[string]bool{"terminal": true, "timeout": true, "unreachable": true, "error": true}
+// isFault says whether an outcome (see outcome) counts as the adapter's
+// fault in RecentCalls.
+func isFault(outcome string) bool {
+	switch outcome {
+	case "terminal", "timeout", "unreachable", "error":
+		return true
+	}
+	return false
+}
 
 type offeringKey struct{ producer, offering string }
 
@@ -75,7 +81,7 @@ func (w *recentWindow) add(producer, offering, outcome string) {
 		r.minute[slot], r.calls[slot], r.faults[slot] = m, 0, 0
 	}
 	r.calls[slot]++
-	if faultOutcomes[outcome] {
+	if isFault(outcome) {
 		r.faults[slot]++
 	}
 	r.lastCallMinute = m
