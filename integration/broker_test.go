@@ -101,6 +101,9 @@ type BrokerOptions struct {
 	// CatalogWebhook, when set, is catalog_webhook.url, signed with
 	// catalogWebhookSecret.
 	CatalogWebhook string
+	// ExtraConfig is appended to the config file: sections a spec needs
+	// that no other spec does (marketplace, say).
+	ExtraConfig string
 }
 
 // catalogWebhookSecret signs every broker's catalog webhook deliveries.
@@ -230,8 +233,8 @@ log_format: %s
 audit:
   enabled: true
   file: %q
-`, port, catalogPath, user, pass, opts.RedisAddr, opts.Prefix, opts.VaultAddr, cmp.Or(opts.VaultPrefix, vaultPrefix()), opts.Concurrency, claimIdle,
-		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile) + webhookConfig(opts.CatalogWebhook)
+%s`, port, catalogPath, user, pass, opts.RedisAddr, opts.Prefix, opts.VaultAddr, cmp.Or(opts.VaultPrefix, vaultPrefix()), opts.Concurrency, claimIdle,
+		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile, opts.ExtraConfig) + webhookConfig(opts.CatalogWebhook)
 }
 
 // vaultPrefix is vault.prefix of every broker of this run.
@@ -358,4 +361,15 @@ func webhookConfig(url string) string {
 		return ""
 	}
 	return fmt.Sprintf("catalog_webhook:\n  url: %q\n  secret: %q\n  timeout: 5s\n", url, catalogWebhookSecret)
+}
+
+// serveLocal serves h on a free loopback port until the current node
+// ends, and returns its URL.
+func serveLocal(h http.Handler) string {
+	GinkgoHelper()
+	ln := listenLocal()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	DeferCleanup(srv.Close)
+	return "http://" + ln.Addr().String()
 }

@@ -201,11 +201,7 @@ func serveAdapter(a *scriptedAdapter) *servedAdapter {
 		}
 		inner.ServeHTTP(w, r)
 	})
-	ln := listenLocal()
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	DeferCleanup(srv.Close)
-	s.URL = "http://" + ln.Addr().String()
+	s.URL = serveLocal(h)
 	return s
 }
 
