@@ -63,7 +63,14 @@ type Store struct {
 // NewClient returns a vault/api client configured from address and token
 // only. vault/api's DefaultConfig and NewClient read VAULT_* variables;
 // this undoes that so the environment cannot redirect Agora's secrets.
+// `agora serve` uses Connect, which also logs in and keeps the token
+// alive.
 func NewClient(address, token string, timeout time.Duration) (*vault.Client, error) {
+	return buildClient(address, token, timeout, nil)
+}
+
+// buildClient is NewClient with a hook on the HTTP transport (Vault's CA).
+func buildClient(address, token string, timeout time.Duration, configure func(*http.Transport)) (*vault.Client, error) {
 	if address == "" {
 		return nil, errors.New("vault: address is required")
 	}
@@ -72,6 +79,9 @@ func NewClient(address, token string, timeout time.Duration) (*vault.Client, err
 	}
 	hc := cleanhttp.DefaultPooledClient()
 	hc.Timeout = timeout
+	if configure != nil {
+		configure(hc.Transport.(*http.Transport))
+	}
 	hc.Transport = &observedTransport{next: hc.Transport}
 	client, err := vault.NewClient(&vault.Config{
 		Address:    address,
