@@ -1,0 +1,337 @@
+package tlsreload
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testCA is a certificate authority made for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// issue signs a certificate for 127.0.0.1 (server) or a client, and
+// returns its PEM certificate and key.
+func (ca *testCA) issue(t *testing.T, cn string, serial int64, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+func (ca *testCA) clientCert(t *testing.T, cn string) tls.Certificate {
+	t.Helper()
+	c, k := ca.issue(t, cn, 100, x509.ExtKeyUsageClientAuth)
+	pair, err := tls.X509KeyPair(c, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair
+}
+
+// fixture is a server on 127.0.0.1:0 over a Reloader whose files live in
+// a directory of the test's own.
+type fixture struct {
+	dir, certFile, keyFile, caFile string
+	reloader                       *Reloader
+	url                            string
+	log                            *syncBuffer
+}
+
+func write(t *testing.T, path string, data []byte) {
+	t.Helper()
+	// Write then rename, as Kubernetes swaps a Secret's files.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func serve(t *testing.T, ca *testCA, clientCA *testCA, require bool) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &fixture{dir: dir, certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key"), log: &syncBuffer{}}
+	c, k := ca.issue(t, "agora-1", 1, x509.ExtKeyUsageServerAuth)
+	write(t, f.certFile, c)
+	write(t, f.keyFile, k)
+	cfg := Config{CertFile: f.certFile, KeyFile: f.keyFile, Logger: slog.New(slog.NewJSONHandler(f.log, nil))}
+	if clientCA != nil {
+		f.caFile = filepath.Join(dir, "client-ca.crt")
+		write(t, f.caFile, clientCA.pem)
+		cfg.ClientCAFile, cfg.RequireClientCert = f.caFile, require
+	}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.reloader = r
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			name := "anonymous"
+			if len(r.TLS.PeerCertificates) > 0 {
+				name = r.TLS.PeerCertificates[0].Subject.CommonName
+			}
+			_, _ = w.Write([]byte(name))
+		}),
+		ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelInfo),
+	}
+	go func() { _ = srv.Serve(tls.NewListener(ln, r.TLSConfig())) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	f.url = "https://" + ln.Addr().String() + "/"
+	return f
+}
+
+// get makes one request on a new connection and returns the serial of
+// the server's certificate and the body.
+func get(url string, roots *x509.CertPool, certs []tls.Certificate, maxVersion uint16) (int64, string, error) {
+	tc := &tls.Config{RootCAs: roots, MaxVersion: maxVersion}
+	if len(certs) > 0 {
+		// Sent whatever CAs the server names: a client with the wrong
+		// certificate must be refused, not quietly sent without one.
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &certs[0], nil }
+	}
+	tr := &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(resp.Body)
+	return resp.TLS.PeerCertificates[0].SerialNumber.Int64(), body.String(), nil
+}
+
+func pool(cas ...*testCA) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, ca := range cas {
+		p.AddCert(ca.cert)
+	}
+	return p
+}
+
+func TestACertificateReplacedWhileServingIsServedToNewConnections(t *testing.T) {
+	ca := newCA(t, "agora test CA")
+	f := serve(t, ca, nil, false)
+	hup := make(chan os.Signal, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.reloader.Run(ctx, time.Hour, hup); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	if serial, _, err := get(f.url, pool(ca), nil, 0); err != nil || serial != 1 {
+		t.Fatalf("first certificate: serial %d, %v", serial, err)
+	}
+
+	// A keep-alive connection opened before the swap.
+	kept := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool(ca)}}
+	defer kept.CloseIdleConnections()
+	keptClient := &http.Client{Transport: kept, Timeout: 5 * time.Second}
+	resp, err := keptClient.Get(f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	c, k := ca.issue(t, "agora-2", 2, x509.ExtKeyUsageServerAuth)
+	write(t, f.certFile, c)
+	write(t, f.keyFile, k)
+	hup <- os.Interrupt // stands for SIGHUP: any value on the channel
+	waitFor(t, "the new certificate", func() bool {
+		serial, _, err := get(f.url, pool(ca), nil, 0)
+		return err == nil && serial == 2
+	})
+	if !strings.Contains(f.log.String(), "certificate reloaded") {
+		t.Errorf("no reload line: %s", f.log.String())
+	}
+	// The connection opened before the swap still works.
+	resp, err = keptClient.Get(f.url)
+	if err != nil {
+		t.Fatalf("the kept connection broke: %v", err)
+	}
+	resp.Body.Close()
+}
+
+func TestFilesAreWatchedWithoutASignal(t *testing.T) {
+	ca := newCA(t, "agora test CA")
+	f := serve(t, ca, nil, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.reloader.Run(ctx, 50*time.Millisecond, nil); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	c, k := ca.issue(t, "agora-3", 3, x509.ExtKeyUsageServerAuth)
+	write(t, f.keyFile, k) // the key first: for a moment they do not match
+	time.Sleep(300 * time.Millisecond)
+	if serial, _, err := get(f.url, pool(ca), nil, 0); err != nil || serial != 1 {
+		t.Fatalf("during a half-written swap: serial %d, %v (want the old certificate)", serial, err)
+	}
+	write(t, f.certFile, c)
+	waitFor(t, "the new certificate", func() bool {
+		serial, _, err := get(f.url, pool(ca), nil, 0)
+		return err == nil && serial == 3
+	})
+	// The mismatch was seen several times but logged once, without key
+	// material.
+	if n := strings.Count(f.log.String(), "cannot be used"); n != 1 {
+		t.Errorf("the half-written swap was logged %d times, want once:\n%s", n, f.log.String())
+	}
+	if strings.Contains(f.log.String(), "PRIVATE KEY") {
+		t.Error("key material in the log")
+	}
+}
+
+func TestClientCertificates(t *testing.T) {
+	ca := newCA(t, "agora test CA")
+	platformCA := newCA(t, "platform CA")
+	strangerCA := newCA(t, "some other CA")
+	platform := platformCA.clientCert(t, "cloud-controller")
+	stranger := strangerCA.clientCert(t, "stranger")
+
+	t.Run("required", func(t *testing.T) {
+		f := serve(t, ca, platformCA, true)
+		if _, body, err := get(f.url, pool(ca), []tls.Certificate{platform}, 0); err != nil || body != "cloud-controller" {
+			t.Errorf("the platform's certificate: %q, %v", body, err)
+		}
+		if _, _, err := get(f.url, pool(ca), nil, 0); err == nil || !strings.Contains(err.Error(), "certificate required") {
+			t.Errorf("no client certificate: %v, want the handshake refused", err)
+		}
+		if _, _, err := get(f.url, pool(ca), []tls.Certificate{stranger}, 0); err == nil {
+			t.Error("a certificate from another CA was accepted")
+		}
+	})
+	t.Run("verified if given", func(t *testing.T) {
+		f := serve(t, ca, platformCA, false)
+		if _, body, err := get(f.url, pool(ca), nil, 0); err != nil || body != "anonymous" {
+			t.Errorf("no client certificate: %q, %v", body, err)
+		}
+		if _, _, err := get(f.url, pool(ca), []tls.Certificate{stranger}, 0); err == nil {
+			t.Error("a certificate from another CA was accepted")
+		}
+	})
+}
+
+func TestTLSBelow12IsRefused(t *testing.T) {
+	ca := newCA(t, "agora test CA")
+	f := serve(t, ca, nil, false)
+	if _, _, err := get(f.url, pool(ca), nil, tls.VersionTLS11); err == nil {
+		t.Error("a TLS 1.1 client got in")
+	}
+	if _, _, err := get(f.url, pool(ca), nil, tls.VersionTLS12); err != nil {
+		t.Errorf("TLS 1.2: %v", err)
+	}
+}
+
+func TestNewNamesEveryBadFile(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(Config{CertFile: filepath.Join(dir, "missing.crt"), KeyFile: filepath.Join(dir, "missing.key"), ClientCAFile: notPEM})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"missing.crt", "missing.key"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not name %s", err, want)
+		}
+	}
+	ca := newCA(t, "ca")
+	c, k := ca.issue(t, "x", 1, x509.ExtKeyUsageServerAuth)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	_ = os.WriteFile(certFile, c, 0o600)
+	_ = os.WriteFile(keyFile, k, 0o600)
+	_, err = New(Config{CertFile: certFile, KeyFile: keyFile, ClientCAFile: notPEM})
+	if err == nil || !strings.Contains(err.Error(), "client CA "+notPEM) {
+		t.Errorf("a client CA without certificates: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("%s: not within 10s", what)
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
