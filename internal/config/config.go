@@ -5,11 +5,10 @@
 package config
 
 import (
-	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"strconv"
@@ -24,6 +23,14 @@ type Config struct {
 	// Listen is the HTTP address (default 127.0.0.1:8080; $PORT on Cloud
 	// Foundry makes it 0.0.0.0:$PORT).
 	Listen string `yaml:"listen"`
+	// TLS serves Listen over TLS (and optionally requires client
+	// certificates); off when no certificate is set.
+	TLS TLS `yaml:"tls"`
+	// ProbeListen is an optional second address, plain HTTP, that serves
+	// only /healthz, /readyz and /metrics: for kubelets and scrapers that
+	// cannot present a client certificate when tls.client_auth requires
+	// one.
+	ProbeListen string `yaml:"probe_listen"`
 	// Catalog is the path of catalog.yml.
 	Catalog string `yaml:"catalog"`
 	// Credentials are the basic-auth pairs the platform may use; several
@@ -116,15 +123,60 @@ type Redis struct {
 	Prefix string `yaml:"prefix"`
 }
 
-// Vault says where binding credentials live.
+// Vault says where binding credentials live and how Agora logs in.
 type Vault struct {
-	Addr  string `yaml:"addr"`
-	Token string `yaml:"token"`
+	Addr string `yaml:"addr"`
+	// CACert is a PEM file of the CAs that sign Vault's certificate
+	// (default: the system's).
+	CACert string `yaml:"ca_cert"`
+	// Auth is how Agora logs in: token (the default), approle or
+	// kubernetes, with that method's fields below.
+	Auth       string          `yaml:"auth"`
+	Token      string          `yaml:"token"`
+	AppRole    VaultAppRole    `yaml:"approle"`
+	Kubernetes VaultKubernetes `yaml:"kubernetes"`
 	// Mount is the KV v2 mount (default secret); Prefix the path below it
 	// that Agora owns (default agora).
 	Mount  string `yaml:"mount"`
 	Prefix string `yaml:"prefix"`
 }
+
+// VaultAppRole logs in with AppRole: a role_id, and a secret_id read from
+// a file at every login.
+type VaultAppRole struct {
+	RoleID       string `yaml:"role_id"`
+	SecretIDFile string `yaml:"secret_id_file"`
+	// Mount is where AppRole is mounted (default approle).
+	Mount string `yaml:"mount"`
+}
+
+// VaultKubernetes logs in with the pod's service-account token.
+type VaultKubernetes struct {
+	Role string `yaml:"role"`
+	// JWTFile defaults to the token Kubernetes mounts in every pod.
+	JWTFile string `yaml:"jwt_file"`
+	// Mount is where Kubernetes auth is mounted (default kubernetes).
+	Mount string `yaml:"mount"`
+}
+
+// TLS configures the listener's certificates. The files are read again
+// when they change (and on SIGHUP), so a renewed certificate needs no
+// restart.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile turns on client certificates (mTLS): they must be
+	// signed by one of its CAs.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is require (the default with a client CA: a connection
+	// without a valid certificate is refused) or verify_if_given.
+	ClientAuth string `yaml:"client_auth"`
+	// MinVersion is 1.2 (the default) or 1.3.
+	MinVersion string `yaml:"min_version"`
+}
+
+// Enabled reports whether the listener serves TLS.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // Workers tunes the async engine.
 type Workers struct {
@@ -150,7 +202,8 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)
+		// A TypeError is collected with the file's other problems.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -162,7 +215,7 @@ func Defaults() Config {
 		Listen:        "127.0.0.1:8080",
 		Catalog:       "catalog.yml",
 		Redis:         Redis{URL: "redis://127.0.0.1:6379/0", Prefix: "agora"},
-		Vault:         Vault{Addr: "http://127.0.0.1:8200", Mount: "secret", Prefix: "agora"},
+		Vault:         Vault{Addr: "http://127.0.0.1:8200", Auth: "token", Mount: "secret", Prefix: "agora"},
 		Workers:       Workers{Concurrency: 4, ClaimIdle: Duration(30 * time.Second)},
 		SyncTimeout:   Duration(50 * time.Second),
 		ShutdownGrace: Duration(20 * time.Second),
@@ -178,22 +231,36 @@ func Defaults() Config {
 // environment through lookup, and validates, reporting every problem at
 // once.
 func Load(path string, lookup func(string) (string, bool)) (Config, error) {
+	cfg, err := Read(path, lookup)
+	return cfg, errors.Join(err, cfg.Validate())
+}
+
+// Read is Load without the validation: the file and the environment, with
+// every problem they have. `agora catalog check` uses it to find Vault
+// without requiring the rest of a broker's settings.
+func Read(path string, lookup func(string) (string, bool)) (Config, error) {
 	cfg := Defaults()
+	var errs []error
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return Config{}, fmt.Errorf("read config: %w", err)
+			return cfg, fmt.Errorf("read config: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return Config{}, fmt.Errorf("%s: %w", path, err)
+		if err := decodeYAML(data, &cfg); err != nil {
+			errs = append(errs, prefixLines(path+": ", err))
 		}
 	}
-	if err := applyEnv(&cfg, lookup); err != nil {
-		return Config{}, err
+	errs = append(errs, applyEnv(&cfg, lookup))
+	return cfg, errors.Join(errs...)
+}
+
+// prefixLines puts prefix before each of err's problems.
+func prefixLines(prefix string, err error) error {
+	var out []error
+	for _, line := range strings.Split(err.Error(), "\n") {
+		out = append(out, errors.New(prefix+line))
 	}
-	return cfg, cfg.Validate()
+	return errors.Join(out...)
 }
 
 // The environment variables Agora reads, all documented in the README.
@@ -218,6 +285,15 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 	str("AGORA_VAULT_TOKEN", &cfg.Vault.Token)
 	str("AGORA_VAULT_MOUNT", &cfg.Vault.Mount)
 	str("AGORA_VAULT_PREFIX", &cfg.Vault.Prefix)
+	str("AGORA_VAULT_CA_CERT", &cfg.Vault.CACert)
+	str("AGORA_VAULT_AUTH", &cfg.Vault.Auth)
+	str("AGORA_VAULT_ROLE_ID", &cfg.Vault.AppRole.RoleID)
+	str("AGORA_VAULT_SECRET_ID_FILE", &cfg.Vault.AppRole.SecretIDFile)
+	str("AGORA_VAULT_KUBERNETES_ROLE", &cfg.Vault.Kubernetes.Role)
+	str("AGORA_TLS_CERT_FILE", &cfg.TLS.CertFile)
+	str("AGORA_TLS_KEY_FILE", &cfg.TLS.KeyFile)
+	str("AGORA_TLS_CLIENT_CA_FILE", &cfg.TLS.ClientCAFile)
+	str("AGORA_PROBE_LISTEN", &cfg.ProbeListen)
 	str("AGORA_LOG_LEVEL", &cfg.LogLevel)
 	str("AGORA_LOG_FORMAT", &cfg.LogFormat)
 	str("AGORA_METRICS_USERNAME", &cfg.Metrics.Username)
@@ -311,6 +387,71 @@ func redisFromVCAP(raw string) (string, error) {
 	return "", nil
 }
 
+// Validate reports the Vault settings' problems, each with its field:
+// what the chosen login method needs, and no other method's fields.
+func (v Vault) Validate() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if v.Addr == "" {
+		add("vault.addr: is required (or AGORA_VAULT_ADDR)")
+	}
+	appRole, k8s := v.AppRole != VaultAppRole{}, v.Kubernetes != VaultKubernetes{}
+	switch v.Auth {
+	case "token", "":
+		if v.Token == "" {
+			add("vault.token: is required with vault.auth token (or AGORA_VAULT_TOKEN)")
+		}
+	case "approle":
+		if v.AppRole.RoleID == "" {
+			add("vault.approle.role_id: is required with vault.auth approle (or AGORA_VAULT_ROLE_ID)")
+		}
+		if v.AppRole.SecretIDFile == "" {
+			add("vault.approle.secret_id_file: is required with vault.auth approle (or AGORA_VAULT_SECRET_ID_FILE)")
+		}
+	case "kubernetes":
+		if v.Kubernetes.Role == "" {
+			add("vault.kubernetes.role: is required with vault.auth kubernetes (or AGORA_VAULT_KUBERNETES_ROLE)")
+		}
+	default:
+		add("vault.auth: %q is not token, approle or kubernetes", v.Auth)
+	}
+	if v.Token != "" && v.Auth != "token" && v.Auth != "" {
+		add("vault.token: is set, but vault.auth is %s", v.Auth)
+	}
+	if appRole && v.Auth != "approle" {
+		add("vault.approle: is set, but vault.auth is %s", cmp.Or(v.Auth, "token"))
+	}
+	if k8s && v.Auth != "kubernetes" {
+		add("vault.kubernetes: is set, but vault.auth is %s", cmp.Or(v.Auth, "token"))
+	}
+	return errs
+}
+
+func (t TLS) validate() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		add("tls: cert_file and key_file go together (or AGORA_TLS_CERT_FILE and AGORA_TLS_KEY_FILE)")
+	}
+	if t.ClientCAFile != "" && !t.Enabled() {
+		add("tls.client_ca_file: client certificates need TLS: set tls.cert_file and tls.key_file too")
+	}
+	switch t.ClientAuth {
+	case "", "require", "verify_if_given":
+		if t.ClientAuth != "" && t.ClientCAFile == "" {
+			add("tls.client_auth: needs tls.client_ca_file, the CAs client certificates are checked against")
+		}
+	default:
+		add("tls.client_auth: %q is not require or verify_if_given", t.ClientAuth)
+	}
+	switch t.MinVersion {
+	case "", "1.2", "1.3":
+	default:
+		add("tls.min_version: %q is not 1.2 or 1.3", t.MinVersion)
+	}
+	return errs
+}
+
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error
@@ -335,8 +476,10 @@ func (c Config) Validate() error {
 	if c.Vault.Addr == "" {
 		add("vault.addr: is required (or AGORA_VAULT_ADDR)")
 	}
-	if c.Vault.Token == "" {
-		add("vault.token: is required (or AGORA_VAULT_TOKEN)")
+	errs = append(errs, c.Vault.Validate()...)
+	errs = append(errs, c.TLS.validate()...)
+	if c.ProbeListen != "" && c.ProbeListen == c.Listen {
+		add("probe_listen: must differ from listen (%s)", c.Listen)
 	}
 	if c.Workers.Concurrency < 0 {
 		add("workers.concurrency: must not be negative")

@@ -163,3 +163,134 @@ log_level: loud
 		})
 	}
 }
+
+func TestVaultAuthAndTLS(t *testing.T) {
+	base := map[string]string{"AGORA_CREDENTIALS": "a:b"}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		wantErr []string
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "approle from the file", file: `
+vault: {auth: approle, approle: {role_id: r-1, secret_id_file: /etc/agora/secret-id}}
+`, check: func(t *testing.T, c Config) {
+			if c.Vault.Auth != "approle" || c.Vault.AppRole.RoleID != "r-1" || c.Vault.AppRole.SecretIDFile != "/etc/agora/secret-id" {
+				t.Errorf("got %+v", c.Vault)
+			}
+		}},
+		{name: "kubernetes from the environment", env: map[string]string{"AGORA_VAULT_AUTH": "kubernetes", "AGORA_VAULT_KUBERNETES_ROLE": "agora"},
+			check: func(t *testing.T, c Config) {
+				if c.Vault.Auth != "kubernetes" || c.Vault.Kubernetes.Role != "agora" || c.Vault.Token != "" {
+					t.Errorf("got %+v", c.Vault)
+				}
+			}},
+		{name: "each method says what it lacks", env: map[string]string{"AGORA_VAULT_AUTH": "approle"},
+			wantErr: []string{"vault.approle.role_id: is required", "vault.approle.secret_id_file: is required"}},
+		{name: "kubernetes needs its role", file: "vault: {auth: kubernetes}\n", wantErr: []string{"vault.kubernetes.role: is required"}},
+		{name: "another method's fields are a mistake", file: "vault: {auth: kubernetes, token: t, kubernetes: {role: r}, approle: {role_id: x}}\n",
+			wantErr: []string{"vault.token: is set, but vault.auth is kubernetes", "vault.approle: is set, but vault.auth is kubernetes"}},
+		{name: "an unknown method", file: "vault: {auth: ldap}\n", wantErr: []string{`vault.auth: "ldap" is not token, approle or kubernetes`}},
+		{name: "tls from the file", file: "vault: {token: t}\ntls: {cert_file: c.pem, key_file: k.pem, client_ca_file: ca.pem}\n",
+			check: func(t *testing.T, c Config) {
+				if !c.TLS.Enabled() || c.TLS.ClientCAFile != "ca.pem" {
+					t.Errorf("got %+v", c.TLS)
+				}
+			}},
+		{name: "tls problems at once", file: "vault: {token: t}\ntls: {cert_file: c.pem, client_auth: always, min_version: '1.0'}\n",
+			wantErr: []string{"tls: cert_file and key_file go together", `tls.client_auth: "always" is not require or verify_if_given`, `tls.min_version: "1.0" is not 1.2 or 1.3`}},
+		{name: "client certificates need tls", env: map[string]string{"AGORA_VAULT_TOKEN": "t", "AGORA_TLS_CLIENT_CA_FILE": "ca.pem"},
+			wantErr: []string{"tls.client_ca_file: client certificates need TLS"}},
+		{name: "probe listener apart from the broker's", file: "vault: {token: t}\nlisten: 0.0.0.0:8080\nprobe_listen: 0.0.0.0:8080\n",
+			wantErr: []string{"probe_listen: must differ from listen"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = filepath.Join(t.TempDir(), "agora.yml")
+				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := Load(path, env(with(tt.env)))
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("want errors %q, got none", tt.wantErr)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not say %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+// A config file with many kinds of mistakes gets one report naming each
+// field in the file's words, and no Go type.
+func TestEveryProblemAtOnceWithoutGoTypes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agora.yml")
+	body := `listen: 127.0.0.1:8080
+listne: typo
+credentials: admin:secret
+redis:
+  db: first
+vault:
+  auth: approle
+  approle: {role_idd: x}
+workers:
+  concurrency: many
+  claim_idle: soon
+metrics: true
+log_level: loud
+`
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path, env(nil))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		path + ": line 2: listne: unknown field (known: ",
+		path + `: line 3: credentials: text is not a list`,
+		path + `: line 5: redis.db: "first" is not a whole number`,
+		path + ": line 8: vault.approle.role_idd: unknown field (known: mount, role_id, secret_id_file)",
+		path + `: line 10: workers.concurrency: "many" is not a whole number`,
+		path + `: line 11: workers.claim_idle: "soon" is not a duration like 30s or 5m`,
+		path + `: line 12: metrics: "true" is not a mapping`,
+		"vault.approle.role_id: is required",
+		`log_level: "loud" is not debug`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the report does not say %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "admin:s") {
+		t.Errorf("the report quotes a credential:\n%s", msg)
+	}
+	for _, goType := range []string{"config.", "[]", "int", "!!", "unmarshal", "type "} {
+		if strings.Contains(msg, goType) {
+			t.Errorf("the report shows Go's words (%q):\n%s", goType, msg)
+		}
+	}
+}
