@@ -104,10 +104,11 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer vault.Stop()
 	cfg.Vault.Addr, cfg.Vault.Token = vault.Addr, vault.RootToken
 	say("dev Vault at %s (root token %q, in memory: lost on exit)", vault.Addr, vault.RootToken)
-	vc, err := vaultstore.NewClient(vault.Addr, vault.RootToken, 0)
+	vs, err := vaultstore.Connect(ctx, vaultstore.ConnectConfig{Address: vault.Addr, Auth: vaultstore.Auth{Token: vault.RootToken}})
 	if err != nil {
 		return err
 	}
+	vc := vs.Client()
 	if err := seedDevVault(ctx, vc); err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Vault: vc, Logger: log, Producers: prod, ExposeErrorDetails: true, Ready: func(addr string) {
+	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Vault: vs, Logger: log, Producers: prod, ExposeErrorDetails: true, Ready: func(addr string) {
 		printWelcome(stdout, "http://"+addr, user, pass, cat)
 	}})
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/agora-osb/agora/broker/catalog"
@@ -30,11 +32,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log := app.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
-	vc, err := vaultstore.NewClient(cfg.Vault.Addr, cfg.Vault.Token, 0)
+	vs, err := connectVault(ctx, cfg.Vault, log)
 	if err != nil {
 		return err
 	}
-	cat, err := loadCatalog(ctx, cfg.Catalog, vaultstore.Resolver(vc), log)
+	cat, err := loadCatalog(ctx, cfg.Catalog, vaultstore.Resolver(vs.Client()), log)
 	if err != nil {
 		return err
 	}
@@ -48,7 +50,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Vault: vc, Logger: log, Stdout: stdout, Producers: prod})
+	return app.Run(ctx, app.Options{Config: cfg, Catalog: cat, Redis: rdb, Vault: vs, Logger: log, Stdout: stdout, Producers: prod})
+}
+
+// connectVault logs in to Agora's Vault as configured: the one client of
+// the process.
+func connectVault(ctx context.Context, cfg config.Vault, log *slog.Logger) (*vaultstore.Session, error) {
+	return vaultstore.Connect(ctx, vaultstore.ConnectConfig{
+		Address: cfg.Addr, CACert: cfg.CACert, Logger: log,
+		Auth: vaultstore.Auth{
+			Method: cfg.Auth, Token: cfg.Token,
+			RoleID: cfg.AppRole.RoleID, SecretIDFile: cfg.AppRole.SecretIDFile,
+			Role: cfg.Kubernetes.Role, JWTFile: cfg.Kubernetes.JWTFile,
+			Mount: cmp.Or(cfg.AppRole.Mount, cfg.Kubernetes.Mount),
+		},
+	})
 }
 
 // loadCatalog parses, validates and builds the catalog; a bad catalog stops

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	vault "github.com/hashicorp/vault/api"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agora-osb/agora/adapters"
@@ -42,9 +41,10 @@ type Options struct {
 	Config  config.Config
 	Catalog *catalog.Catalog
 	// Redis and Vault are the process's one client each (RedisClient,
-	// vaultstore.NewClient): every store of the process shares them.
+	// vaultstore.Connect): every store of the process shares them. Run
+	// keeps Vault's token alive and makes readiness check it.
 	Redis  redis.UniversalClient
-	Vault  *vault.Client
+	Vault  *vaultstore.Session
 	Logger *slog.Logger
 	// Listener, when set, is served instead of listening on Config.Listen.
 	Listener net.Listener
@@ -85,7 +85,7 @@ type Producers struct {
 // over by another replica or after a restart).
 func Run(ctx context.Context, opts Options) error {
 	cfg, log := opts.Config, opts.Logger
-	creds, err := vaultstore.New(vaultstore.Config{Client: opts.Vault, Mount: cfg.Vault.Mount, Prefix: cfg.Vault.Prefix})
+	creds, err := vaultstore.New(vaultstore.Config{Client: opts.Vault.Client(), Mount: cfg.Vault.Mount, Prefix: cfg.Vault.Prefix})
 	if err != nil {
 		return err
 	}
@@ -97,14 +97,12 @@ func Run(ctx context.Context, opts Options) error {
 		Catalog: func() *catalog.Catalog { return b.Catalog() },
 		Counts:  planCounts[metrics.PlanCount](state),
 		Queue:   queueDepth(queue),
-		Checks:  map[string]func(context.Context) error{"redis": state.Ping, "vault": creds.Ping},
+		Checks:  map[string]func(context.Context) error{"redis": state.Ping, "vault": opts.Vault.Check},
 	})
 	opts.Redis.AddHook(m.RedisHook())
-	if opts.Vault != nil {
-		vaultstore.Observe(opts.Vault, func(method string, err error, took time.Duration) {
-			m.StoreCalled("vault", strings.ToLower(method), err, took)
-		})
-	}
+	vaultstore.Observe(opts.Vault.Client(), func(method string, err error, took time.Duration) {
+		m.StoreCalled("vault", strings.ToLower(method), err, took)
+	})
 	b, err = broker.New(broker.Config{
 		Catalog: opts.Catalog, State: state, Credentials: creds, Jobs: queue, Logger: log,
 		SyncTimeout:        time.Duration(cfg.SyncTimeout),
@@ -116,7 +114,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	checks := []httpapi.Check{
 		{Name: "redis", Check: state.Ping, Required: true},
-		{Name: "vault", Check: creds.Ping, Required: true},
+		// Vault answers, and Agora's token still works.
+		{Name: "vault", Check: opts.Vault.Check, Required: true},
 	}
 	for _, off := range opts.Catalog.Offerings() {
 		if _, ok := off.Adapter.(adapters.Pinger); ok {
@@ -177,16 +176,15 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	ln := opts.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-		}
+	lns, err := openListeners(cfg, opts.Listener, log)
+	if err != nil {
+		return err
 	}
-	srv := httpapi.NewServer(ln.Addr().String(), handler)
 
 	workCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	wg.Go(func() { opts.Vault.Run(workCtx) })
+	wg.Go(func() { lns.runReloads(workCtx) })
 	wg.Go(func() {
 		b.RunWorkers(workCtx, broker.WorkerConfig{Concurrency: cfg.Workers.Concurrency, PerProducer: cfg.Workers.PerProducer, Observer: m})
 	})
@@ -198,16 +196,17 @@ func Run(ctx context.Context, opts Options) error {
 		if err != nil {
 			stopWorkers()
 			wg.Wait()
+			lns.close()
 			return err
 		}
 		wg.Go(func() { notifier.Run(workCtx) })
 	}
-	log.Info("agora serving", "addr", ln.Addr().String(), "offerings", len(opts.Catalog.Offerings()),
-		"redis", RedisDescription(cfg.Redis), "redis_prefix", cfg.Redis.Prefix, "vault", cfg.Vault.Addr)
+	log.Info("agora serving", append(lns.describe(), "offerings", len(opts.Catalog.Offerings()),
+		"redis", RedisDescription(cfg.Redis), "redis_prefix", cfg.Redis.Prefix, "vault", cfg.Vault.Addr, "vault_auth", opts.Vault.Describe())...)
 	if opts.Ready != nil {
-		opts.Ready(ln.Addr().String())
+		opts.Ready(lns.main.Addr().String())
 	}
-	err = httpapi.Serve(ctx, srv, ln, time.Duration(cfg.ShutdownGrace))
+	err = lns.serve(ctx, handler, time.Duration(cfg.ShutdownGrace), log)
 	stopWorkers()
 	wg.Wait()
 	log.Info("agora stopped")
@@ -340,7 +339,7 @@ func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, st
 	cfg, log, p := opts.Config, opts.Logger, opts.Producers
 	build := p.Build
 	if build.Resolve == nil {
-		build.Resolve = vaultstore.Resolver(opts.Vault)
+		build.Resolve = vaultstore.Resolver(opts.Vault.Client())
 	}
 	if build.Logger == nil {
 		build.Logger = log
@@ -348,7 +347,7 @@ func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, st
 	imports := catalog.NewImportCache(build.Import)
 	svc, err := producers.New(producers.Config{
 		Store: redisstore.NewProducerStore(opts.Redis, cfg.Redis.Prefix), Base: p.Base, Build: build,
-		Secrets: vaultstore.NewProducerSecrets(opts.Vault, cfg.Vault.Mount, cfg.Vault.Prefix), Gate: p.Gate,
+		Secrets: vaultstore.NewProducerSecrets(opts.Vault.Client(), cfg.Vault.Mount, cfg.Vault.Prefix), Gate: p.Gate,
 		Instances: state, Catalog: b.Catalog, Logger: log, Imports: imports,
 	})
 	if err != nil {
