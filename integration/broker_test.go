@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -104,6 +105,14 @@ type BrokerOptions struct {
 	// ExtraConfig is appended to the config file: sections a spec needs
 	// that no other spec does (marketplace, say).
 	ExtraConfig string
+	// VaultAuth, when set, replaces "token: root" in the vault section:
+	// YAML lines indented by two spaces (auth: approle, ...).
+	VaultAuth string
+	// TLS, when set, is added to the config (a tls: section, probe_listen)
+	// and ClientTLS is what the suite's clients connect with: the broker's
+	// URL is then https.
+	TLS       string
+	ClientTLS *tls.Config
 }
 
 // catalogWebhookSecret signs every broker's catalog webhook deliveries.
@@ -119,8 +128,11 @@ type Broker struct {
 	cmd    *exec.Cmd
 	stderr *syncBuffer
 	exited chan struct{}
-	mu     sync.Mutex
-	ended  bool
+	// http reaches /readyz the way the platform would (over TLS, with
+	// its certificate).
+	http  *http.Client
+	mu    sync.Mutex
+	ended bool
 }
 
 // claimIdle is workers.claim_idle of every broker started here: short, so
@@ -177,8 +189,14 @@ func StartBroker(ctx context.Context, opts BrokerOptions) *Broker {
 		port := freePort()
 		configPath := filepath.Join(dir, fmt.Sprintf("agora-%d.yml", attempt))
 		Expect(os.WriteFile(configPath, []byte(brokerConfig(opts, port, catalogPath, user, pass)), 0o600)).To(Succeed())
-		b := &Broker{Name: opts.Name, Prefix: opts.Prefix, URL: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &syncBuffer{}, exited: make(chan struct{})}
+		scheme := "http"
+		if opts.ClientTLS != nil {
+			scheme = "https"
+		}
+		b := &Broker{Name: opts.Name, Prefix: opts.Prefix, URL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port), stderr: &syncBuffer{}, exited: make(chan struct{}),
+			http: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: opts.ClientTLS}}}
 		b.OSB = newOSBClient(b.URL, user, pass)
+		b.OSB.http.Transport = &http.Transport{TLSClientConfig: opts.ClientTLS}
 		b.cmd = exec.Command(agoraBin, "serve", "-config", configPath)
 		b.cmd.Dir = dir
 		// Only what the broker needs: no AGORA_* or VAULT_* from the
@@ -221,7 +239,7 @@ redis:
   prefix: %s
 vault:
   addr: %s
-  token: root
+%s
   prefix: %s
 workers:
   concurrency: %d
@@ -233,8 +251,10 @@ log_format: %s
 audit:
   enabled: true
   file: %q
-%s`, port, catalogPath, user, pass, opts.RedisAddr, opts.Prefix, opts.VaultAddr, cmp.Or(opts.VaultPrefix, vaultPrefix()), opts.Concurrency, claimIdle,
-		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile, opts.ExtraConfig) + webhookConfig(opts.CatalogWebhook)
+%s
+%s
+`, port, catalogPath, user, pass, opts.RedisAddr, opts.Prefix, opts.VaultAddr, cmp.Or(opts.VaultAuth, "  token: root"), cmp.Or(opts.VaultPrefix, vaultPrefix()), opts.Concurrency, claimIdle,
+		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile, opts.TLS, opts.ExtraConfig) + webhookConfig(opts.CatalogWebhook)
 }
 
 // vaultPrefix is vault.prefix of every broker of this run.
@@ -263,8 +283,7 @@ func (b *Broker) waitReady(ctx context.Context, timeout time.Duration) error {
 
 // Readyz returns the status and body of GET /readyz (0 when unreachable).
 func (b *Broker) Readyz() (int, string) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(b.URL + "/readyz")
+	resp, err := b.http.Get(b.URL + "/readyz")
 	if err != nil {
 		return 0, err.Error()
 	}

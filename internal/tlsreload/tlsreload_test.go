@@ -3,15 +3,9 @@ package tlsreload
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -20,67 +14,38 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agora-osb/agora/internal/testca"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
+// testCA wraps testca.CA for tests that stop at the first failure.
+type testCA struct{ *testca.CA }
 
 func newCA(t *testing.T, name string) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testca.New(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	return &testCA{ca}
 }
 
-// issue signs a certificate for 127.0.0.1 (server) or a client, and
-// returns its PEM certificate and key.
-func (ca *testCA) issue(t *testing.T, cn string, serial int64, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte) {
+func (ca *testCA) server(t *testing.T, cn string, serial int64) (certPEM, keyPEM []byte) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, k, err := ca.Server(cn, serial)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	return c, k
 }
 
 func (ca *testCA) clientCert(t *testing.T, cn string) tls.Certificate {
 	t.Helper()
-	c, k := ca.issue(t, cn, 100, x509.ExtKeyUsageClientAuth)
-	pair, err := tls.X509KeyPair(c, k)
+	c, err := ca.Client(cn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pair
+	return c
 }
 
 // fixture is a server on 127.0.0.1:0 over a Reloader whose files live in
@@ -108,13 +73,13 @@ func serve(t *testing.T, ca *testCA, clientCA *testCA, require bool) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{dir: dir, certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key"), log: &syncBuffer{}}
-	c, k := ca.issue(t, "agora-1", 1, x509.ExtKeyUsageServerAuth)
+	c, k := ca.server(t, "agora-1", 1)
 	write(t, f.certFile, c)
 	write(t, f.keyFile, k)
 	cfg := Config{CertFile: f.certFile, KeyFile: f.keyFile, Logger: slog.New(slog.NewJSONHandler(f.log, nil))}
 	if clientCA != nil {
 		f.caFile = filepath.Join(dir, "client-ca.crt")
-		write(t, f.caFile, clientCA.pem)
+		write(t, f.caFile, clientCA.PEM)
 		cfg.ClientCAFile, cfg.RequireClientCert = f.caFile, require
 	}
 	r, err := New(cfg)
@@ -166,7 +131,7 @@ func get(url string, roots *x509.CertPool, certs []tls.Certificate, maxVersion u
 func pool(cas ...*testCA) *x509.CertPool {
 	p := x509.NewCertPool()
 	for _, ca := range cas {
-		p.AddCert(ca.cert)
+		p.AddCert(ca.Cert)
 	}
 	return p
 }
@@ -194,7 +159,7 @@ func TestACertificateReplacedWhileServingIsServedToNewConnections(t *testing.T) 
 	}
 	resp.Body.Close()
 
-	c, k := ca.issue(t, "agora-2", 2, x509.ExtKeyUsageServerAuth)
+	c, k := ca.server(t, "agora-2", 2)
 	write(t, f.certFile, c)
 	write(t, f.keyFile, k)
 	hup <- os.Interrupt // stands for SIGHUP: any value on the channel
@@ -221,7 +186,7 @@ func TestFilesAreWatchedWithoutASignal(t *testing.T) {
 	go func() { f.reloader.Run(ctx, 50*time.Millisecond, nil); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	c, k := ca.issue(t, "agora-3", 3, x509.ExtKeyUsageServerAuth)
+	c, k := ca.server(t, "agora-3", 3)
 	write(t, f.keyFile, k) // the key first: for a moment they do not match
 	time.Sleep(300 * time.Millisecond)
 	if serial, _, err := get(f.url, pool(ca), nil, 0); err != nil || serial != 1 {
@@ -299,7 +264,7 @@ func TestNewNamesEveryBadFile(t *testing.T) {
 		}
 	}
 	ca := newCA(t, "ca")
-	c, k := ca.issue(t, "x", 1, x509.ExtKeyUsageServerAuth)
+	c, k := ca.server(t, "x", 1)
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	_ = os.WriteFile(certFile, c, 0o600)
 	_ = os.WriteFile(keyFile, k, 0o600)
