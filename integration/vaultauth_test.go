@@ -173,3 +173,46 @@ var _ = Describe("Agora's own Vault login", func() {
 		Expect(out.Stderr).NotTo(ContainSubstring("not-a-token"))
 	})
 })
+
+var _ = Describe("agora catalog check and Vault", func() {
+	It("resolves every vault: reference of catalog.yml when it can reach Vault, and says when it could not check them", func(ctx SpecContext) {
+		v := startVault(ctx) // holds only the secrets adapter's token
+		root, err := devvault.FindRepoRoot(".")
+		Expect(err).NotTo(HaveOccurred())
+		catalogPath := filepath.Join(root, "catalog.yml")
+		cfg := filepath.Join(workDir, "check-"+randomHex(4)+".yml")
+		Expect(os.WriteFile(cfg, []byte(fmt.Sprintf("vault: {addr: %q, token: root}\n", v.Addr)), 0o600)).To(Succeed())
+		user := newCLIUser()
+
+		By("offline, the references are reported as not checked")
+		out := user.Run(ctx, "", "catalog", "check", "-catalog", catalogPath)
+		Expect(out.Code).To(BeZero(), out.String())
+		Expect(out.Stdout).To(ContainSubstring("5 vault: references were NOT checked"))
+		Expect(out.Stdout).NotTo(ContainSubstring("is valid"))
+
+		By("with Vault, each missing secret is named at its field path")
+		out = user.Run(ctx, "", "catalog", "check", "-catalog", catalogPath, "-config", cfg)
+		Expect(out.Code).To(Equal(1), out.String())
+		for _, adapter := range []string{"postgres", "mysql", "redis", "rabbitmq"} {
+			Expect(out.Stderr).To(MatchRegexp(`producers\[\d+\]\.offerings\[\d+\]\.config\.admin_password: resolve vault reference "vault:secret/agora-config/%s#admin_password"`, adapter))
+		}
+		Expect(out.Stderr).NotTo(ContainSubstring("secrets-adapter"), "a reference that resolves is no problem")
+
+		By("once the platform team stored them, the catalog is valid")
+		for _, adapter := range []string{"postgres", "mysql", "redis", "rabbitmq"} {
+			_, err := rootClient(v.Addr).KVv2("secret").Put(ctx, "agora-config/"+adapter, map[string]any{"admin_password": "pw-" + adapter})
+			Expect(err).NotTo(HaveOccurred())
+		}
+		out = user.Run(ctx, "", "catalog", "check", "-catalog", catalogPath, "-config", cfg)
+		Expect(out.Code).To(BeZero(), out.String())
+		Expect(out.Stdout).To(ContainSubstring("is valid; its 5 vault: references resolve in Vault at " + v.Addr))
+		Expect(out.String()).NotTo(ContainSubstring("pw-postgres"))
+
+		By("a Vault that does not answer: the check says it could not check them")
+		dead := filepath.Join(workDir, "dead-"+randomHex(4)+".yml")
+		Expect(os.WriteFile(dead, []byte(fmt.Sprintf("vault: {addr: \"http://127.0.0.1:%d\", token: root}\n", freePort())), 0o600)).To(Succeed())
+		out = user.Run(ctx, "", "catalog", "check", "-catalog", catalogPath, "-config", dead)
+		Expect(out.Code).To(Equal(1), out.String())
+		Expect(out.Stderr).To(ContainSubstring("could not check the 5 vault: references"))
+	})
+})

@@ -105,6 +105,21 @@ func Check(opts BuildOptions, files ...*File) error {
 	return b.validationError()
 }
 
+// CheckWithSecrets is Check that also resolves every vault reference
+// through opts.Resolve, which must be set: what `agora catalog check` does
+// when it can reach Vault. A reference that does not resolve is a
+// problem at its field path, like any other. Still no adapter is built
+// and no upstream imported; only the resolver does I/O.
+func CheckWithSecrets(ctx context.Context, opts BuildOptions, files ...*File) error {
+	if opts.Resolve == nil {
+		return errors.New("catalog: CheckWithSecrets needs a resolver")
+	}
+	b := newBuilder(ctx, opts, true)
+	b.secrets = newSecretScope(ctx, opts.Resolve)
+	b.run(files)
+	return b.validationError()
+}
+
 func newBuilder(ctx context.Context, opts BuildOptions, pure bool) *builder {
 	resolve := opts.Resolve
 	if pure {

@@ -136,3 +136,25 @@ func setConfig(t *testing.T, o *OfferingSpec, yamlText string) {
 	}
 	o.Config = f.Producers[0].Offerings[0].Config
 }
+
+// CheckWithSecrets reads every vault reference and reports the ones that
+// do not resolve at their field paths, and builds no adapter.
+func TestCheckWithSecrets(t *testing.T) {
+	rec := &fakes{}
+	opts := BuildOptions{Registry: newFakeRegistry(t, rec), Resolve: goodVault().resolve}
+	if err := CheckWithSecrets(context.Background(), opts, parseFixture(t, "vault.yml")); err != nil {
+		t.Fatalf("every reference resolves: %v", err)
+	}
+	if len(rec.built) != 0 {
+		t.Errorf("a check built %d adapters", len(rec.built))
+	}
+	opts.Resolve = (&fakeVault{}).resolve
+	err := CheckWithSecrets(context.Background(), opts, parseFixture(t, "vault.yml"))
+	checkErrors(t, validationErrors(t, err), []wantError{
+		{"producers[0].offerings[0].config.password", `resolve vault reference "vault:agora/admin/svc#password": no secret password at agora/admin/svc`, 10},
+		{"producers[0].offerings[1].config.password", "resolve vault reference", 20},
+	})
+	if err := Check(opts, parseFixture(t, "vault.yml")); err != nil {
+		t.Errorf("Check reads no Vault, so the same catalog passes it: %v", err)
+	}
+}

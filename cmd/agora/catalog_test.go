@@ -14,11 +14,12 @@ import (
 // and not at some operator's startup.
 func TestRepositoryCatalogIsValid(t *testing.T) {
 	var out bytes.Buffer
-	if err := catalogCmd(context.Background(), []string{"check", "-catalog", "../../catalog.yml"}, &out); err != nil {
+	if err := catalogCmd(context.Background(), []string{"check", "-offline", "-catalog", "../../catalog.yml"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "is valid") {
-		t.Errorf("output %q", out.String())
+	// Offline, the vault: references are not called valid.
+	if want := "every rule holds, but its 5 vault: references were NOT checked"; !strings.Contains(out.String(), want) {
+		t.Errorf("output %q does not say %q", out.String(), want)
 	}
 	file, err := catalog.ParseFile("../../catalog.yml")
 	if err != nil {

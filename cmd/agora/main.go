@@ -17,8 +17,9 @@ const usage = `agora: one Open Service Broker for every producer team's services
 Usage:
   agora serve [-config agora.yml]   run the broker (config file plus AGORA_* environment)
   agora dev                         run everything locally on embedded defaults
-  agora catalog check [-catalog catalog.yml]
-                                    validate a catalog and print every problem
+  agora catalog check [-catalog catalog.yml] [-config agora.yml | -offline]
+                                    validate a catalog and print every problem; with a
+                                    Vault configured, check its vault: references resolve
   agora adapters                    list the adapters this binary offers
   agora adapter test --url URL --secret S
                                     run the conformance kit against a remote adapter

@@ -87,29 +87,3 @@ func loadCatalog(ctx context.Context, path string, resolve catalog.SecretResolve
 	log.Info("catalog loaded", "path", path, "offerings", len(cat.Offerings()))
 	return cat, nil
 }
-
-func catalogCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "check" {
-		return fmt.Errorf("usage: agora catalog check [-catalog catalog.yml]")
-	}
-	fs := flag.NewFlagSet("catalog check", flag.ContinueOnError)
-	path := fs.String("catalog", "catalog.yml", "catalog file")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	reg, err := registry()
-	if err != nil {
-		return err
-	}
-	file, err := catalog.ParseFile(*path)
-	if err != nil {
-		return err
-	}
-	// A check is pure: no Vault, no backend, no upstream broker is
-	// called, so it works offline and in CI.
-	if err := catalog.Check(catalog.BuildOptions{Registry: reg}, file); err != nil {
-		return fmt.Errorf("%s is not valid:\n%w", *path, err)
-	}
-	fmt.Fprintf(stdout, "%s is valid\n", *path)
-	return nil
-}
