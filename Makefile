@@ -3,6 +3,9 @@ SHELL := /bin/bash
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
 PKGS := ./...
+# The deployment checks are a module of their own (Helm and Kubernetes
+# stay out of Agora's go.mod).
+DEPLOY_CHECK := deploy/check
 
 .DEFAULT_GOAL := help
 
@@ -18,6 +21,7 @@ fmt: ## Format the code (gofmt -w)
 vet: ## go vet, and fail on unformatted files
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	cd $(DEPLOY_CHECK) && $(GO) vet ./...
 
 .PHONY: lint
 lint: vet ## vet plus staticcheck (pinned version)
@@ -39,9 +43,14 @@ unit: ## Unit tests only (miniredis and fakes; seconds)
 integration: devvault ## Integration suites: real Redis, real Vault, real backends
 	$(GO) test -count=1 -timeout 30m ./integration/...
 
+.PHONY: deploy-check
+deploy-check: ## Lint, render and strictly validate the Helm chart; check the Dockerfile (no cluster, no Docker)
+	cd $(DEPLOY_CHECK) && $(GO) test -count=1 ./...
+
 .PHONY: test
-test: vet devvault ## Everything: vet, unit tests, adapter tests against real servers, integration suites
+test: vet devvault ## Everything: vet, unit tests, adapter tests against real servers, integration suites, deployment checks
 	$(GO) test -count=1 -p 2 -timeout 40m $(PKGS)
+	cd $(DEPLOY_CHECK) && $(GO) test -count=1 ./...
 
 .PHONY: bench
 bench: devvault ## The three benchmark ratios (catalog, last_operation, bind) against their baselines
