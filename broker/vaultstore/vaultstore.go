@@ -2,7 +2,10 @@
 // that Redis only ever holds a reference to them: binding credentials and
 // async request parameters (Store), producers' protocol secrets
 // (ProducerSecrets), and the reading of catalog vault: references
-// (Resolver). Every one of them shares the process's one client.
+// (Resolver). Every one of them shares the process's one client, made and
+// logged in by Connect: a Session that renews its token, logs in again
+// (AppRole, Kubernetes auth) and tells readiness when the token is dead.
+// No token or secret_id is ever logged.
 //
 // # Path scheme
 //
