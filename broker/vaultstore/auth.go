@@ -442,7 +442,16 @@ func (s *Session) Check(ctx context.Context) error {
 	return nil
 }
 
+// poke wakes Run to replace a dead token, unless Run is already retrying
+// on its backoff schedule: readiness probes must not turn a failing login
+// into one attempt (and one log line) per probe.
 func (s *Session) poke() {
+	s.mu.Lock()
+	retrying := s.failures > 0
+	s.mu.Unlock()
+	if retrying {
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:

@@ -318,7 +318,32 @@ func TestAppRoleLogsInAgainPastTheTokensMaxTTL(t *testing.T) {
 		t.Fatal("Check passes with a revoked token")
 	}
 	eventually(t, 5*time.Second, "a new login after revocation", func() error { return s.Check(context.Background()) })
-	for _, secret := range []string{first, s.Client().Token(), readFile(t, secretIDFile)} {
+	secretID := readFile(t, secretIDFile)
+
+	// A login that keeps failing is retried on its backoff schedule, not
+	// once per readiness probe.
+	if err := os.WriteFile(secretIDFile, []byte("0c6a5f1e-not-the-secret-id"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Auth().Token().RevokeOrphan(s.Client().Token()); err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		if err := s.Check(context.Background()); err == nil {
+			t.Fatal("Check passes with a revoked token and a wrong secret_id")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	failures := 0
+	for _, msg := range log.records("ERROR") {
+		if strings.Contains(msg, "keeping Agora's token alive failed") {
+			failures++
+		}
+	}
+	if failures < 1 || failures > 3 {
+		t.Errorf("%d failed logins logged over 4s of probes, want 1 to 3 (2s, 4s backoff)", failures)
+	}
+	for _, secret := range []string{first, s.Client().Token(), secretID} {
 		if strings.Contains(log.String(), strings.TrimSpace(secret)) {
 			t.Error("a token or the secret_id is in the log")
 		}
