@@ -264,7 +264,7 @@ func TestConnectRefusesABadToken(t *testing.T) {
 // file.
 func appRole(t *testing.T, root *vault.Client, ttl, maxTTL string) (mount, roleID, secretIDFile string) {
 	t.Helper()
-	mount = "approle-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	mount = fmt.Sprintf("approle-%d", time.Now().UnixNano()) // unique across -count runs
 	if err := root.Sys().EnableAuthWithOptions(mount, &vault.EnableAuthOptions{Type: "approle"}); err != nil {
 		t.Fatal(err)
 	}
