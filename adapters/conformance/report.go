@@ -32,6 +32,12 @@ type Report struct {
 	// it (adapters/remote's Conformance does); nil when it did not. The
 	// producer gate stores them in a slice that lists none of its own.
 	Capabilities []string
+	// Unverified names the credential types ("type" key of the binding's
+	// credentials) that the kit could not verify by using them: a type it
+	// has no verifier for. They are a visible note, never a silent pass,
+	// and the producer gate refuses automatic approval while any remain
+	// that the platform engineer has not allowed.
+	Unverified []string
 }
 
 // Failed reports whether any check failed. Skipped checks do not count:
@@ -59,7 +65,11 @@ func (r Report) Summary() string {
 			failed++
 		}
 	}
-	return fmt.Sprintf("%d passed, %d failed, %d skipped", passed, failed, skipped)
+	s := fmt.Sprintf("%d passed, %d failed, %d skipped", passed, failed, skipped)
+	for _, t := range r.Unverified {
+		s += fmt.Sprintf(", unverified: type %s", t)
+	}
+	return s
 }
 
 // Print writes one line per check, a failure's hint under it, and the
