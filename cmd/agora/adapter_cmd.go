@@ -21,39 +21,37 @@ import (
 	"github.com/agora-osb/agora/internal/scaffold"
 )
 
-const adapterUsage = `Usage:
-  agora adapter init --lang python|node|go [--offering NAME] [--force] DIR
-      write a complete, working remote adapter project into DIR: a small
-      real service on the SDK, its slice.yml, a README, and ./run, which
-      agora adapter test passes as it is.
-  agora adapter test --url URL --secret SECRET [flags]
-      judge a remote adapter (protocol v1, docs/adapter-protocol.md): the
-      protocol's own checks (capabilities, signatures, stale timestamps,
-      replays) and the conformance kit, through the client Agora uses.
-      Exits 1 when any check fails.
-
-Run 'agora adapter init -h' or 'agora adapter test -h' for their flags.
-`
-
 // adapterCmd is the producer's tool for remote adapters. It exists so a
 // producer can prove her adapter conforms on her own machine, before she
 // registers it, with nothing but the agora binary.
 func adapterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// The command table (commands.go) passes only commands it knows.
 	if len(args) == 0 {
-		fmt.Fprint(stderr, adapterUsage)
-		return errors.New("missing subcommand")
+		return usageError("agora adapter init|test")
 	}
 	switch args[0] {
 	case "init":
 		return adapterInit(args[1:], stdout, stderr)
 	case "test":
 		return adapterTest(ctx, args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, adapterUsage)
-		return nil
 	}
-	fmt.Fprint(stderr, adapterUsage)
-	return fmt.Errorf("unknown subcommand %q", args[0])
+	return usageError("unknown command %q", args[0])
+}
+
+// adapterInitOptions are agora adapter init's flags.
+type adapterInitOptions struct {
+	lang, offering, module, checkout *string
+	force                            *bool
+}
+
+func adapterInitFlags(fs *flag.FlagSet) adapterInitOptions {
+	return adapterInitOptions{
+		lang:     fs.String("lang", "", "the project's language: "+strings.Join(scaffold.Languages(), ", ")+" (required)"),
+		offering: fs.String("offering", "", "the offering's name in slice.yml (default: your producer name, from $AGORA_PRODUCER or your login, and DIR's name)"),
+		force:    fs.Bool("force", false, "write into a directory that is not empty, replacing the files init writes (each one is named)"),
+		module:   fs.String("module", "", "go: the project's module path (default DIR's name)"),
+		checkout: fs.String("agora-module", "", "go: a local checkout of Agora for go.mod's replace directive (default: the checkout around the current directory, if any)"),
+	}
 }
 
 // adapterInit makes the producer's first step a command: a project that
@@ -61,11 +59,8 @@ func adapterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func adapterInit(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("agora adapter init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	lang := fs.String("lang", "", "the project's language: "+strings.Join(scaffold.Languages(), ", ")+" (required)")
-	offering := fs.String("offering", "", "the offering's name in slice.yml (default: your producer name, from $AGORA_PRODUCER or your login, and DIR's name)")
-	force := fs.Bool("force", false, "write into a directory that is not empty, replacing the files init writes (each one is named)")
-	module := fs.String("module", "", "go: the project's module path (default DIR's name)")
-	checkout := fs.String("agora-module", "", "go: a local checkout of Agora for go.mod's replace directive (default: the checkout around the current directory, if any)")
+	o := adapterInitFlags(fs)
+	lang, offering, force, module, checkout := o.lang, o.offering, o.force, o.module, o.checkout
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: agora adapter init --lang python|node|go [flags] DIR")
 		fs.PrintDefaults()
@@ -145,22 +140,40 @@ func releaseVersion() string {
 	return ""
 }
 
+// adapterTestOptions are agora adapter test's flags.
+type adapterTestOptions struct {
+	url, secret, planID, planName, output *string
+	params, bindParams, invalidParams     *string
+	caFile, certFile, keyFile             *string
+	timeout                               *time.Duration
+	verbose                               *bool
+}
+
+func adapterTestFlags(fs *flag.FlagSet) adapterTestOptions {
+	return adapterTestOptions{
+		url:           fs.String("url", "", "the adapter's base URL (required), such as http://127.0.0.1:9091"),
+		secret:        fs.String("secret", "", "the secret shared with the adapter (default $AGORA_ADAPTER_SECRET, which keeps it out of shell history)"),
+		planID:        fs.String("plan-id", "conformance-plan", "plan ID the adapter sees"),
+		planName:      fs.String("plan-name", "default", "plan name the adapter sees"),
+		params:        fs.String("params", "", "valid provision parameters, a JSON object"),
+		bindParams:    fs.String("bind-params", "", "valid bind parameters, a JSON object"),
+		invalidParams: fs.String("invalid-params", "", `provision parameters the adapter must reject, a JSON object such as '{"bogus":1}' (unset: check skipped)`),
+		timeout:       fs.Duration("timeout", 30*time.Second, "time limit of each call"),
+		output:        outputFlag(fs),
+		caFile:        fs.String("ca-file", "", "CA certificate (PEM) to trust for an https adapter"),
+		certFile:      fs.String("cert-file", "", "client certificate (PEM) for mTLS"),
+		keyFile:       fs.String("key-file", "", "client key (PEM) for mTLS"),
+		verbose:       fs.Bool("v", false, "print progress and the adapter client's log to stderr"),
+	}
+}
+
 func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("agora adapter test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", "", "the adapter's base URL (required), such as http://127.0.0.1:9091")
-	secret := fs.String("secret", "", "the secret shared with the adapter (default $AGORA_ADAPTER_SECRET, which keeps it out of shell history)")
-	planID := fs.String("plan-id", "conformance-plan", "plan ID the adapter sees")
-	planName := fs.String("plan-name", "default", "plan name the adapter sees")
-	params := fs.String("params", "", "valid provision parameters, a JSON object")
-	bindParams := fs.String("bind-params", "", "valid bind parameters, a JSON object")
-	invalidParams := fs.String("invalid-params", "", `provision parameters the adapter must reject, a JSON object such as '{"bogus":1}' (unset: check skipped)`)
-	timeout := fs.Duration("timeout", 30*time.Second, "time limit of each call")
-	output := fs.String("o", "text", "output: text or json")
-	caFile := fs.String("ca-file", "", "CA certificate (PEM) to trust for an https adapter")
-	certFile := fs.String("cert-file", "", "client certificate (PEM) for mTLS")
-	keyFile := fs.String("key-file", "", "client key (PEM) for mTLS")
-	verbose := fs.Bool("v", false, "print progress and the adapter client's log to stderr")
+	o := adapterTestFlags(fs)
+	url, secret, planID, planName, output := o.url, o.secret, o.planID, o.planName, o.output
+	params, bindParams, invalidParams := o.params, o.bindParams, o.invalidParams
+	caFile, certFile, keyFile, timeout, verbose := o.caFile, o.certFile, o.keyFile, o.timeout, o.verbose
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

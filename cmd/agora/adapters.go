@@ -41,9 +41,23 @@ func buildOptions(reg *adapters.Registry, resolve catalog.SecretResolver) catalo
 	return catalog.BuildOptions{Registry: reg, Resolve: resolve, Import: osb.Importer(nil)}
 }
 
-func listAdapters(w io.Writer) error {
-	for _, f := range adapterFactories() {
-		fmt.Fprintf(w, "%-10s %s\n", f.Name, f.Description)
+func listAdapters(args []string, w io.Writer) error {
+	fs := newFlagSet("adapters")
+	output := outputFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	return nil
+	type adapter struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+	}
+	var list []adapter
+	for _, f := range adapterFactories() {
+		list = append(list, adapter{Name: f.Name, Description: f.Description})
+	}
+	return emit(w, *output, list, func(w io.Writer) {
+		for _, a := range list {
+			fmt.Fprintf(w, "%-10s %s\n", a.Name, a.Description)
+		}
+	})
 }

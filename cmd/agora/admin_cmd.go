@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -17,70 +18,84 @@ import (
 	"github.com/agora-osb/agora/producers/producerapi"
 )
 
-const adminUsage = `Usage: agora admin <command> [flags] [args]
+// adminOptions are the flags of agora admin's commands: every command
+// takes the credentials and -o, and declares its own on top; the rest stay
+// at their zero value.
+type adminOptions struct {
+	url, user, pass, output                    *string
+	contact, namespace, reason                 *string
+	producer, offering, state, binding, cursor *string
+	autoApprove, apply                         *bool
+	stuckFor                                   *time.Duration
+	limit                                      *int
+}
 
-  producers list                         every producer
-  producers create NAME --contact EMAIL [--namespace team-x-] [--auto-approve]
-                                         an active producer; prints her token ONCE
-  producers approve NAME                 let a (self-registered or suspended) producer in
-  producers suspend NAME                 stop her token; her live slice stays served
-  producers auto-approve NAME true|false her slices go live once the gate passes
-  producers token NAME                   a new token (the old one stops working); shown ONCE
-  slices list NAME                       her slice versions
-  slices approve NAME VERSION            make a pending version live
-  slices reject NAME VERSION [--reason TEXT]
-  catalog                                the catalog generation, in Redis and on the replica that answers
-  instances list [--producer P] [--offering O] [--state failed|in_progress|stuck] [--stuck-for 30m]
-                                         every producer's instances, page by page (--limit, --cursor)
-  instances show ID                      one instance: bindings, latest operation in full, receipt
-  instances retry ID [--binding B]       run its failed latest operation again
-  instances force-fail ID --reason TEXT [--binding B]
-                                         end an operation stuck in progress
-  instances reconcile ID                 ask its adapter whether it exists; correct Agora's record
-  orphans [--apply]                      Vault secrets no record points to, and bindings whose
-                                         credentials are gone from Vault; repaired only with --apply
-
-Flags: --url (or $AGORA_URL, default http://127.0.0.1:8080), --username and
---password (or $AGORA_USERNAME, $AGORA_PASSWORD): Agora's broker
-credentials. Every command takes -o json.
-`
+// adminFlags declares the flags of the admin command cmd ("producers
+// create", "orphans").
+func adminFlags(cmd string, fs *flag.FlagSet) adminOptions {
+	o := adminOptions{
+		// The environment fills these in after parsing, so that help
+		// never prints a password as a default.
+		url:     fs.String("url", "", "Agora's URL (default $AGORA_URL, else http://127.0.0.1:8080)"),
+		user:    fs.String("username", "", "Agora's broker username (default $AGORA_USERNAME)"),
+		pass:    fs.String("password", "", "Agora's broker password (default $AGORA_PASSWORD)"),
+		output:  outputFlag(fs),
+		contact: new(string), namespace: new(string), reason: new(string), producer: new(string), offering: new(string),
+		state: new(string), binding: new(string), cursor: new(string), autoApprove: new(bool), apply: new(bool),
+		stuckFor: new(time.Duration), limit: new(int),
+	}
+	switch cmd {
+	case "producers create":
+		o.contact = fs.String("contact", "", "who to call when her service breaks")
+		o.namespace = fs.String("namespace", "", "prefix of her offering names (default NAME-)")
+		o.autoApprove = fs.Bool("auto-approve", false, "her slices go live once the gate passes")
+	case "slices reject":
+		o.reason = fs.String("reason", "", "why, for her to read")
+	case "instances list":
+		o.producer = fs.String("producer", "", "only this producer's")
+		o.offering = fs.String("offering", "", "only this offering's")
+		o.state = fs.String("state", "", "failed, in_progress or stuck")
+		o.stuckFor = fs.Duration("stuck-for", 30*time.Minute, "with --state stuck: in progress for this long")
+		o.cursor = fs.String("cursor", "", "go on from this page (printed at the end of the last)")
+		o.limit = fs.Int("limit", 100, "instances per page")
+	case "instances retry":
+		o.binding = fs.String("binding", "", "the binding's operation, not the instance's")
+	case "instances force-fail":
+		o.binding = fs.String("binding", "", "the binding's operation, not the instance's")
+		o.reason = fs.String("reason", "", "why (required)")
+	case "orphans":
+		o.apply = fs.Bool("apply", false, "repair what is found (delete orphaned secrets, mark bindings without credentials failed)")
+	}
+	return o
+}
 
 func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, adminUsage)
-		return nil
+	// The command table (commands.go) passes only commands it knows.
+	if len(args) == 0 {
+		return usageError("agora admin <command>")
 	}
 	group := args[0]
 	args = args[1:]
 	cmd := ""
 	if group != "catalog" && group != "orphans" {
 		if len(args) == 0 {
-			return fmt.Errorf("usage:\n%s", adminUsage)
+			return usageError("agora admin %s <command>", group)
 		}
 		cmd, args = args[0], args[1:]
 	}
-	fs := flag.NewFlagSet("admin "+group+" "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("url", envOr("AGORA_URL", "http://127.0.0.1:8080"), "Agora's URL")
-	user := fs.String("username", os.Getenv("AGORA_USERNAME"), "Agora's broker username")
-	pass := fs.String("password", os.Getenv("AGORA_PASSWORD"), "Agora's broker password")
-	output := fs.String("o", "text", "output: text or json")
-	contact := fs.String("contact", "", "create: who to call when her service breaks")
-	namespace := fs.String("namespace", "", "create: prefix of her offering names (default NAME-)")
-	autoApprove := fs.Bool("auto-approve", false, "create: her slices go live once the gate passes")
-	reason := fs.String("reason", "", "reject, force-fail: why")
-	producerFlag := fs.String("producer", "", "instances list: only this producer's")
-	offeringFlag := fs.String("offering", "", "instances list: only this offering's")
-	stateFlag := fs.String("state", "", "instances list: failed, in_progress or stuck")
-	stuckFor := fs.Duration("stuck-for", 30*time.Minute, "instances list --state stuck: in progress for this long")
-	binding := fs.String("binding", "", "retry, force-fail: the binding's operation, not the instance's")
-	cursor := fs.String("cursor", "", "instances list: go on from this page (printed at the end of the last)")
-	limit := fs.Int("limit", 100, "instances list: instances per page")
-	apply := fs.Bool("apply", false, "orphans: repair what is found (delete orphaned secrets, mark bindings without credentials failed)")
+	fs := newFlagSet(strings.TrimSpace("admin " + group + " " + cmd))
+	o := adminFlags(strings.TrimSpace(group+" "+cmd), fs)
+	url, user, pass, output := o.url, o.user, o.pass, o.output
+	contact, namespace, autoApprove, reason := o.contact, o.namespace, o.autoApprove, o.reason
+	producerFlag, offeringFlag, stateFlag, stuckFor := o.producer, o.offering, o.state, o.stuckFor
+	binding, cursor, limit, apply := o.binding, o.cursor, o.limit, o.apply
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
+	*url = cmp.Or(*url, os.Getenv("AGORA_URL"), "http://127.0.0.1:8080")
+	*user = cmp.Or(*user, os.Getenv("AGORA_USERNAME"))
+	*pass = cmp.Or(*pass, os.Getenv("AGORA_PASSWORD"))
 	if *user == "" || *pass == "" {
 		return errors.New("admin commands need --username and --password (or AGORA_USERNAME, AGORA_PASSWORD): Agora's broker credentials")
 	}
@@ -244,7 +259,7 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		})
 	}
-	return fmt.Errorf("unknown command %q\n\n%s", strings.TrimSpace(group+" "+cmd), adminUsage)
+	return usageError("unknown command %q", strings.TrimSpace(group+" "+cmd))
 }
 
 func printProducers(w io.Writer, ps []producers.Producer) {
@@ -258,13 +273,6 @@ func printProducers(w io.Writer, ps []producers.Producer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\n", p.Name, p.State, p.Namespace, live, p.AutoApproveSlices, p.Contact)
 	}
 	_ = tw.Flush()
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 func printInstanceDetail(w io.Writer, d *producers.InstanceDetail) {

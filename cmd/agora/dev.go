@@ -39,15 +39,26 @@ func devSecrets(rootToken string) map[string]map[string]any {
 	}
 }
 
+// devOptions are agora dev's flags.
+type devOptions struct {
+	listen, vaultAddr, catalogPath *string
+}
+
+func devFlags(fs *flag.FlagSet) devOptions {
+	return devOptions{
+		listen:      fs.String("listen", "127.0.0.1:8080", "broker address"),
+		vaultAddr:   fs.String("vault-listen", "127.0.0.1:8200", "dev Vault address (catalog.yml's secrets offering expects 127.0.0.1:8200)"),
+		catalogPath: fs.String("catalog", "", "catalog file (default: the repository's catalog.yml)"),
+	}
+}
+
 // dev runs everything on embedded defaults: miniredis (unless REDIS_URL),
 // a real dev Vault built on first use, and the broker on 127.0.0.1:8080
 // with the repository's catalog.yml.
 func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "broker address")
-	vaultAddr := fs.String("vault-listen", "127.0.0.1:8200", "dev Vault address (catalog.yml's secrets offering expects 127.0.0.1:8200)")
-	catalogPath := fs.String("catalog", "", "catalog file (default: the repository's catalog.yml)")
+	fs := newFlagSet("dev")
+	opts := devFlags(fs)
+	listen, vaultAddr, catalogPath := opts.listen, opts.vaultAddr, opts.catalogPath
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -17,27 +17,6 @@ import (
 	"github.com/agora-osb/agora/producers/producerapi"
 )
 
-const producerUsage = `Usage: agora producer <command> [flags] [args]
-
-  login --url URL --name NAME [--token TOKEN]
-                          remember Agora's URL, your producer name and token
-                          (token from --token, $AGORA_PRODUCER_TOKEN or stdin)
-  register --url URL --name NAME --contact EMAIL [--namespace team-x-]
-                          ask to become a producer; prints your token ONCE and logs in
-  apply -f slice.yml      put your slice: validation, conformance gate, new version
-  status                  your record, live offerings, pending versions, failures
-  history                 every version of your slice, newest first
-  restore VERSION         make an earlier version current again (re-checked)
-  deprecate OFFERING PLAN stop new instances of a plan; existing ones keep working
-  remove OFFERING         take an offering without instances out of the catalog
-  instances               your instances and bindings (never credentials)
-  operations [--failed]   latest operations, failures with their reasons
-
-Every command takes -o json for scripts. The login is kept in
-~/.config/agora/producer.json (mode 0600); $AGORA_URL, $AGORA_PRODUCER and
-$AGORA_PRODUCER_TOKEN override it.
-`
-
 // producerLogin is the saved login of `agora producer login`.
 type producerLogin struct {
 	URL   string `json:"url"`
@@ -130,21 +109,47 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// producerOptions are the flags of agora producer's commands; each
+// command declares only its own, and the rest stay at their zero value.
+type producerOptions struct {
+	output, url, name, token, contact, namespace, file *string
+	failed                                             *bool
+}
+
+func producerFlags(cmd string, fs *flag.FlagSet) producerOptions {
+	o := producerOptions{output: outputFlag(fs), url: new(string), name: new(string), token: new(string),
+		contact: new(string), namespace: new(string), file: new(string), failed: new(bool)}
+	switch cmd {
+	case "login":
+		o.url = fs.String("url", "", "Agora's URL")
+		o.name = fs.String("name", "", "your producer name")
+		o.token = fs.String("token", "", "your token (default: $AGORA_PRODUCER_TOKEN, else read from stdin)")
+	case "register":
+		o.url = fs.String("url", "", "Agora's URL")
+		o.name = fs.String("name", "", "your producer name: lowercase letters, digits, hyphens")
+		o.contact = fs.String("contact", "", "who to call when your service breaks")
+		o.namespace = fs.String("namespace", "", "prefix of your offering names (default NAME-)")
+	case "apply":
+		o.file = fs.String("f", "", "the slice file (YAML or JSON); - for stdin")
+	case "operations":
+		o.failed = fs.Bool("failed", false, "failures only")
+	}
+	return o
+}
+
 func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, producerUsage)
-		return nil
+	// The command table (commands.go) passes only commands it knows.
+	if len(args) == 0 {
+		return usageError("agora producer <command>")
 	}
 	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("producer "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	output := fs.String("o", "text", "output: text or json")
+	fs := newFlagSet("producer " + cmd)
+	flags := producerFlags(cmd, fs)
+	output := flags.output
 
 	switch cmd {
 	case "login":
-		url := fs.String("url", "", "Agora's URL")
-		name := fs.String("name", "", "your producer name")
-		token := fs.String("token", "", "your token (default: $AGORA_PRODUCER_TOKEN, else read from stdin)")
+		url, name, token := flags.url, flags.name, flags.token
 		if _, err := parseArgs(fs, args); err != nil {
 			return err
 		}
@@ -174,10 +179,7 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			fmt.Fprintf(w, "logged in to %s as producer %s (%s); saved to %s\n", *url, *name, st.Producer.State, path)
 		})
 	case "register":
-		url := fs.String("url", "", "Agora's URL")
-		name := fs.String("name", "", "your producer name: lowercase letters, digits, hyphens")
-		contact := fs.String("contact", "", "who to call when your service breaks")
-		namespace := fs.String("namespace", "", "prefix of your offering names (default NAME-)")
+		url, name, contact, namespace := flags.url, flags.name, flags.contact, flags.namespace
 		if _, err := parseArgs(fs, args); err != nil {
 			return err
 		}
@@ -199,18 +201,11 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		})
 	}
 
-	var file string
-	var failedOnly bool
-	switch cmd {
-	case "apply":
-		fs.StringVar(&file, "f", "", "the slice file (YAML or JSON); - for stdin")
-	case "operations":
-		fs.BoolVar(&failedOnly, "failed", false, "failures only")
-	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
+	file, failedOnly := *flags.file, *flags.failed
 	login, err := loadLogin()
 	if err != nil {
 		return err
@@ -299,7 +294,7 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		}
 		return emit(stdout, *output, ops, func(w io.Writer) { printOperations(w, ops) })
 	}
-	return fmt.Errorf("unknown command %q\n\n%s", cmd, producerUsage)
+	return usageError("unknown command %q", cmd)
 }
 
 // emit prints v as JSON (-o json) or through text.

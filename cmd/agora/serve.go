@@ -15,10 +15,14 @@ import (
 	"github.com/agora-osb/agora/internal/config"
 )
 
+// serveFlags declares agora serve's flags: the config file's path.
+func serveFlags(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "config file (YAML); AGORA_* environment variables override it")
+}
+
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "config file (YAML); AGORA_* environment variables override it")
+	fs := newFlagSet("serve")
+	path := serveFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
