@@ -114,11 +114,7 @@ func (c command) sub(name string) (command, bool) {
 }
 
 func (c command) names() []string {
-	names := make([]string, 0, len(c.Subcommands))
-	for _, s := range c.Subcommands {
-		names = append(names, s.Name)
-	}
-	return names
+	return commandNames(c.Subcommands)
 }
 
 // flagSet is the command's flags, declared for help or completion.

@@ -134,8 +134,3 @@ func TestVersionReadsTheBuildInfo(t *testing.T) {
 		t.Errorf("version: exit %d, %s", code, out)
 	}
 }
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}

@@ -88,6 +88,14 @@ conformance kit, through the client Agora uses. Exits 1 when any check fails.`,
 				Flags: flagsOf(outputFlag),
 				Run:   func(_ context.Context, args []string, s streams) error { return printVersion(args, s.out) },
 			},
+			{
+				Name: "completion", Args: "bash|zsh",
+				Short: "print a shell completion script (commands, subcommands, flags)",
+				Long: `bash:  source <(agora completion bash)     (add it to ~/.bashrc to keep it)
+zsh:   source <(agora completion zsh)      (in ~/.zshrc, after compinit)
+       or: agora completion zsh > "${fpath[1]}/_agora"`,
+				Run: func(_ context.Context, args []string, s streams) error { return completionRun(args, s.out) },
+			},
 		},
 	}
 }
