@@ -113,18 +113,11 @@ func producerName() string {
 	if name := os.Getenv("AGORA_PRODUCER"); name != "" {
 		return name
 	}
-	path, err := producerConfigPath()
+	f, _, err := readLogins()
 	if err != nil {
 		return ""
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	var login producerLogin
-	if json.Unmarshal(data, &login) != nil {
-		return ""
-	}
+	login, _ := f.active()
 	return login.Name
 }
 

@@ -117,9 +117,11 @@ func adapterRun(sub string) func(context.Context, []string, streams) error {
 	}
 }
 
-const producerLong = `Every command takes -o json for scripts. The login is kept in
-~/.config/agora/producer.json (mode 0600); $AGORA_URL, $AGORA_PRODUCER and
-$AGORA_PRODUCER_TOKEN override it.`
+const producerLong = `Every command takes -o json for scripts. Logins are kept in
+~/.config/agora/producer.json (mode 0600), one per producer and Agora URL;
+the commands act as the active one (agora producer logins), or as another
+with --as NAME. $AGORA_URL, $AGORA_PRODUCER and $AGORA_PRODUCER_TOKEN
+override the saved login.`
 
 func producerCommands() []command {
 	leaf := func(name, args, short string) command {
@@ -132,7 +134,8 @@ func producerCommands() []command {
 		}
 	}
 	return []command{
-		leaf("login", "--url URL --name NAME [--token TOKEN]", "remember Agora's URL, your producer name and token"),
+		leaf("login", "--url URL --name NAME [--token TOKEN] | --as NAME", "check and save your token (one login per producer and Agora), or switch logins"),
+		leaf("logins", "", "your saved logins (producer and Agora), and which one is active"),
 		leaf("register", "--url URL --name NAME --contact EMAIL [--namespace team-x-]", "ask to become a producer; prints your token ONCE and logs in"),
 		leaf("apply", "-f slice.yml", "put your slice: validation, conformance gate, new version"),
 		leaf("status", "", "your record, live offerings, pending versions, failures"),

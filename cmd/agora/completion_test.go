@@ -34,7 +34,7 @@ func TestBashCompletion(t *testing.T) {
 	for line, want := range map[string]string{
 		"agora ":                          "serve dev catalog adapters adapter producer admin version completion",
 		"agora pro":                       "producer",
-		"agora producer lo":               "login",
+		"agora producer lo":               "login logins",
 		"agora admin producers ":          "list create approve suspend auto-approve token",
 		"agora admin instances list --st": "--state --stuck-for",
 		"agora serve -":                   "--config",
@@ -79,7 +79,7 @@ func TestZshCompletionCoversTheTable(t *testing.T) {
 		t.Fatalf("zsh script header or compdef missing:\n%s", out)
 	}
 	for _, want := range []string{
-		`"/producer") subs=('login:remember Agora`,
+		`"/producer") subs=('login:check and save your token`,
 		`"/admin/instances/list") subs=() flags=(`,
 		`'--stuck-for:with --state stuck: in progress for this long'`,
 		`'-o:output: text or json'`,

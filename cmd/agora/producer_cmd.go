@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,81 +15,6 @@ import (
 	"github.com/agora-osb/agora/producers"
 	"github.com/agora-osb/agora/producers/producerapi"
 )
-
-// producerLogin is the saved login of `agora producer login`.
-type producerLogin struct {
-	URL   string `json:"url"`
-	Name  string `json:"name"`
-	Token string `json:"token"`
-}
-
-// producerConfigPath is where the login lives: $AGORA_PRODUCER_CONFIG,
-// else $XDG_CONFIG_HOME/agora/producer.json, else ~/.config/agora/producer.json.
-func producerConfigPath() (string, error) {
-	if p := os.Getenv("AGORA_PRODUCER_CONFIG"); p != "" {
-		return p, nil
-	}
-	dir := os.Getenv("XDG_CONFIG_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("find your home directory: %w", err)
-		}
-		dir = filepath.Join(home, ".config")
-	}
-	return filepath.Join(dir, "agora", "producer.json"), nil
-}
-
-func saveLogin(l producerLogin) (string, error) {
-	path, err := producerConfigPath()
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
-	}
-	data, _ := json.MarshalIndent(l, "", "  ")
-	// Write then rename, so a crash never leaves half a token; 0600
-	// because the token is a credential.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
-		return "", err
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return "", err
-	}
-	return path, os.Rename(tmp, path)
-}
-
-func loadLogin() (producerLogin, error) {
-	var l producerLogin
-	path, err := producerConfigPath()
-	if err != nil {
-		return l, err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return l, err
-	}
-	if err == nil {
-		if err := json.Unmarshal(data, &l); err != nil {
-			return l, fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if v := os.Getenv("AGORA_URL"); v != "" {
-		l.URL = v
-	}
-	if v := os.Getenv("AGORA_PRODUCER"); v != "" {
-		l.Name = v
-	}
-	if v := os.Getenv("AGORA_PRODUCER_TOKEN"); v != "" {
-		l.Token = v
-	}
-	if l.URL == "" || l.Name == "" || l.Token == "" {
-		return l, errors.New("not logged in: run `agora producer login --url URL --name NAME` (or set AGORA_URL, AGORA_PRODUCER, AGORA_PRODUCER_TOKEN)")
-	}
-	return l, nil
-}
 
 // parseArgs parses flags anywhere among the arguments, so that
 // `deprecate db small -o json` works like `deprecate -o json db small`.
@@ -112,23 +36,29 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 // producerOptions are the flags of agora producer's commands; each
 // command declares only its own, and the rest stay at their zero value.
 type producerOptions struct {
-	output, url, name, token, contact, namespace, file *string
-	failed                                             *bool
+	output, url, name, token, contact, namespace, file, as *string
+	failed                                                 *bool
 }
 
 func producerFlags(cmd string, fs *flag.FlagSet) producerOptions {
 	o := producerOptions{output: outputFlag(fs), url: new(string), name: new(string), token: new(string),
-		contact: new(string), namespace: new(string), file: new(string), failed: new(bool)}
+		contact: new(string), namespace: new(string), file: new(string), as: new(string), failed: new(bool)}
 	switch cmd {
 	case "login":
 		o.url = fs.String("url", "", "Agora's URL")
 		o.name = fs.String("name", "", "your producer name")
-		o.token = fs.String("token", "", "your token (default: $AGORA_PRODUCER_TOKEN, else read from stdin)")
+		o.token = fs.String("token", "", "your token (default: $AGORA_PRODUCER_TOKEN, else a prompt that does not echo it, or stdin when it is not a terminal)")
+		o.as = fs.String("as", "", "switch to the saved login of this producer (--url picks among several Agoras); no token needed")
 	case "register":
 		o.url = fs.String("url", "", "Agora's URL")
 		o.name = fs.String("name", "", "your producer name: lowercase letters, digits, hyphens")
 		o.contact = fs.String("contact", "", "who to call when your service breaks")
 		o.namespace = fs.String("namespace", "", "prefix of your offering names (default NAME-)")
+	case "logins":
+	default:
+		o.as = fs.String("as", "", "act as this saved login for this command (agora producer logins lists them)")
+	}
+	switch cmd {
 	case "apply":
 		o.file = fs.String("f", "", "the slice file (YAML or JSON); - for stdin")
 	case "operations":
@@ -149,56 +79,11 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 
 	switch cmd {
 	case "login":
-		url, name, token := flags.url, flags.name, flags.token
-		if _, err := parseArgs(fs, args); err != nil {
-			return err
-		}
-		if *token == "" {
-			*token = os.Getenv("AGORA_PRODUCER_TOKEN")
-		}
-		if *token == "" {
-			data, err := io.ReadAll(io.LimitReader(stdin, 4096))
-			if err != nil {
-				return err
-			}
-			*token = strings.TrimSpace(string(data))
-		}
-		if *url == "" || *name == "" || *token == "" {
-			return errors.New("login needs --url, --name and a token")
-		}
-		c := &producerapi.Client{BaseURL: *url, Token: *token}
-		st, err := c.Status(ctx, *name)
-		if err != nil {
-			return fmt.Errorf("checking the token: %w", err)
-		}
-		path, err := saveLogin(producerLogin{URL: *url, Name: *name, Token: *token})
-		if err != nil {
-			return err
-		}
-		return emit(stdout, *output, st, func(w io.Writer) {
-			fmt.Fprintf(w, "logged in to %s as producer %s (%s); saved to %s\n", *url, *name, st.Producer.State, path)
-		})
+		return producerLoginCmd(ctx, fs, flags, args, stdin, stdout, stderr)
 	case "register":
-		url, name, contact, namespace := flags.url, flags.name, flags.contact, flags.namespace
-		if _, err := parseArgs(fs, args); err != nil {
-			return err
-		}
-		if *url == "" {
-			return errors.New("register needs --url")
-		}
-		c := &producerapi.Client{BaseURL: *url}
-		created, err := c.Register(ctx, producers.CreateRequest{Name: *name, Contact: *contact, Namespace: *namespace})
-		if err != nil {
-			return err
-		}
-		path, err := saveLogin(producerLogin{URL: *url, Name: created.Producer.Name, Token: created.Token})
-		if err != nil {
-			fmt.Fprintf(stderr, "could not save the login (%v): keep the token below\n", err)
-		}
-		return emit(stdout, *output, created, func(w io.Writer) {
-			fmt.Fprintf(w, "registered producer %s (namespace %s): %s until the platform team approves you\n", created.Producer.Name, created.Producer.Namespace, created.Producer.State)
-			fmt.Fprintf(w, "your token, shown only this once:\n\n  %s\n\nlogin saved to %s\n", created.Token, path)
-		})
+		return producerRegisterCmd(ctx, fs, flags, args, stdout, stderr)
+	case "logins":
+		return producerLoginsCmd(fs, flags, args, stdout)
 	}
 
 	pos, err := parseArgs(fs, args)
@@ -206,7 +91,7 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return err
 	}
 	file, failedOnly := *flags.file, *flags.failed
-	login, err := loadLogin()
+	login, err := loadLogin(*flags.as)
 	if err != nil {
 		return err
 	}

@@ -62,10 +62,12 @@ func TestProducerLoginKeepsTheTokenPrivate(t *testing.T) {
 	if info.Mode().Perm() != 0o600 {
 		t.Fatalf("login file mode %o, want 600", info.Mode().Perm())
 	}
-	var saved producerLogin
+	var saved loginFile
 	data, _ := os.ReadFile(cfg)
-	if err := json.Unmarshal(data, &saved); err != nil || saved != (producerLogin{URL: srv.URL, Name: "team-x", Token: "agp_team-x_secret"}) {
-		t.Fatalf("saved login %+v (%v)", saved, err)
+	want := producerLogin{URL: srv.URL, Name: "team-x", Token: "agp_team-x_secret"}
+	if err := json.Unmarshal(data, &saved); err != nil || len(saved.Logins) != 1 || saved.Logins[0] != want ||
+		saved.Active == nil || *saved.Active != (loginKey{URL: srv.URL, Name: "team-x"}) {
+		t.Fatalf("saved logins %s (%v)", data, err)
 	}
 	// A wrong token is refused, and nothing is saved.
 	other := filepath.Join(t.TempDir(), "producer.json")
