@@ -26,13 +26,18 @@ func (s *Service) Apply(ctx context.Context, name, author string, body []byte) (
 	if err != nil {
 		return nil, err
 	}
-	sl, err := parseSlice(sliceSource, body)
-	if err != nil {
-		return nil, err
+	sl, decodeErr := parseSlice(sliceSource, body)
+	if sl == nil {
+		return nil, decodeErr
 	}
+	// A slice with unknown fields is checked all the same, so that she
+	// sees every problem at once; the check repeats the decode's.
 	warnings, err := s.check(ctx, rec.Producer, sl, plainSecrets)
 	if err != nil {
 		return nil, err
+	}
+	if decodeErr != nil {
+		return nil, decodeErr
 	}
 	gate, err := s.runGate(ctx, rec.Producer, sl, func(n *yaml.Node) (string, error) { return n.Value, nil })
 	if err != nil {

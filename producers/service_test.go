@@ -3,6 +3,7 @@ package producers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -324,5 +325,44 @@ func TestTheGateRunsOnlyForOfferingsThatChanged(t *testing.T) {
 	}
 	if len(ts.gated) != 3 {
 		t.Errorf("a new protocol secret was not gated")
+	}
+}
+
+// TestApplyReportsAnUnknownFieldWithEveryOtherProblem: an unknown field
+// does not hide the slice's other problems, and nothing is stored.
+func TestApplyReportsAnUnknownFieldWithEveryOtherProblem(t *testing.T) {
+	ts := newTestService(t)
+	ctx := context.Background()
+	if _, err := ts.Create(ctx, CreateRequest{Name: "team-x", Contact: "x@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	slice := strings.Replace(sliceText("other-files", "http://f"), "adapter: remote", "adapter: remote\n    colour: red", 1)
+	_, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(slice))
+	var pe *Error
+	if !errors.Is(err, ErrInvalid) || !errors.As(err, &pe) {
+		t.Fatalf("Apply = %v, want invalid", err)
+	}
+	var got []string
+	for _, p := range pe.Problems {
+		got = append(got, fmt.Sprintf("%s (line %d): %s", p.Path, p.Line, p.Message))
+	}
+	want := []string{
+		`offerings[0].name (line 2): "other-files" is outside your namespace`,
+		`offerings[0].colour (line 5): unknown field "colour"`,
+	}
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			found = found || strings.HasPrefix(g, w)
+		}
+		if !found {
+			t.Errorf("problems lack %q:\n%s", w, strings.Join(got, "\n"))
+		}
+	}
+	if len(ts.gated) != 0 {
+		t.Error("a slice with an unknown field reached the gate")
+	}
+	if vs, _ := ts.store.Versions(ctx, "team-x"); len(vs) != 0 {
+		t.Errorf("a slice with an unknown field was stored: %+v", vs)
 	}
 }

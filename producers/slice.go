@@ -31,6 +31,9 @@ type slice struct {
 // parseSlice decodes a slice: one producers[] item of catalog.yml, as YAML
 // or JSON. Problems come back as an *Error of kind ErrInvalid, each at a
 // path relative to the slice ("offerings[0].name") and its line in body.
+// With unknown fields or mistyped values it returns the slice, decoded
+// around them, with that error: checking it reports them together with
+// every other problem (catalog.Check repeats them).
 func parseSlice(source string, body []byte) (*slice, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, invalid([]FieldProblem{{Message: "the slice is empty: send one producers[] item of catalog.yml (name, contact, offerings)"}})
@@ -51,13 +54,20 @@ func parseSlice(source string, body []byte) (*slice, error) {
 		return nil, invalid([]FieldProblem{{Path: "producers", Line: root.Line, Message: "send one item of producers[], not a whole catalog: drop the `producers:` level"}})
 	}
 	f, err := catalog.ParseSource(source, wrap(body))
-	if err != nil {
+	if f == nil {
 		return nil, invalidFrom(err)
 	}
 	if len(f.Producers) != 1 {
+		if err != nil {
+			return nil, invalidFrom(err)
+		}
 		return nil, invalid([]FieldProblem{{Message: "the slice must hold exactly one producer section"}})
 	}
-	return &slice{root: root, file: f}, nil
+	sl := &slice{root: root, file: f}
+	if err != nil {
+		return sl, invalidFrom(err)
+	}
+	return sl, nil
 }
 
 // wrap turns a producers[] item into a catalog source, keeping every line

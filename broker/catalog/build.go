@@ -145,6 +145,13 @@ func newBuilder(ctx context.Context, opts BuildOptions, pure bool) *builder {
 
 // run applies every rule to files, in order, recording the problems.
 func (b *builder) run(files []*File) {
+	// Every file's decode problems come first, ahead of the rules'.
+	for _, f := range files {
+		if f != nil {
+			b.errs = append(b.errs, f.decodeProblems...)
+		}
+	}
+	b.decoded = len(b.errs)
 	for i, f := range files {
 		if f == nil {
 			continue
@@ -168,9 +175,33 @@ func (b *builder) validationError() error {
 	if len(b.errs) == 0 {
 		return nil
 	}
-	ve := &ValidationError{Errors: b.errs}
+	ve := &ValidationError{Errors: withoutConsequences(b.errs, b.decoded)}
 	ve.sort(b.sources)
 	return ve
+}
+
+// withoutConsequences drops the rule problems a mistyped value causes:
+// "at least one plan" under a plans: that could not be decoded says
+// nothing the type error did not. An unknown field causes none.
+func withoutConsequences(errs []FieldError, decoded int) []FieldError {
+	type key struct{ source, path string }
+	mistyped := map[key]bool{}
+	for _, e := range errs[:decoded] {
+		if e.Path != "" && !strings.HasPrefix(e.Message, "unknown field") {
+			mistyped[key{e.Source, e.Path}] = true
+		}
+	}
+	kept := errs[:decoded:decoded]
+	for _, e := range errs[decoded:] {
+		consequence := false
+		for p := e.Path; p != "" && !consequence; p = parentPath(p) {
+			consequence = mistyped[key{e.Source, p}]
+		}
+		if !consequence {
+			kept = append(kept, e)
+		}
+	}
+	return kept
 }
 
 // seen remembers where a name or ID first appeared, for "duplicate of".
@@ -186,7 +217,9 @@ type builder struct {
 	logger  *slog.Logger
 	secrets *secretScope
 
-	errs    []FieldError
+	errs []FieldError
+	// decoded counts the decode problems at the start of errs.
+	decoded int
 	sources map[string]int
 	// names holds producer names ("producer:x") and offering names
 	// ("offering:x"); ids holds offering and plan IDs together, because the

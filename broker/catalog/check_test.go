@@ -158,3 +158,45 @@ func TestCheckWithSecrets(t *testing.T) {
 		t.Errorf("Check reads no Vault, so the same catalog passes it: %v", err)
 	}
 }
+
+// TestAnUnknownFieldHidesNoOtherProblem: Parse returns the file decoded
+// around unknown fields and mistyped values, and Check reports those with
+// every rule the rest breaks, in line order; a mistyped value's own
+// consequences ("at least one plan") are not repeated.
+func TestAnUnknownFieldHidesNoOtherProblem(t *testing.T) {
+	src := `producers:
+  - name: Team X
+    contact: x
+    colour: blue
+    offerings:
+      - name: thing
+        description: d
+        adapter: fake
+        bindable: maybe
+        plans: {name: small}
+`
+	f, err := ParseSource("c.yml", []byte(src))
+	if f == nil || err == nil {
+		t.Fatalf("ParseSource = %v, %v; want the file and its decode problems", f, err)
+	}
+	checkErrors(t, validationErrors(t, err), []wantError{
+		{"producers[0].colour", `unknown field "colour"`, 4},
+		{"producers[0].offerings[0].bindable", "cannot unmarshal", 9},
+		{"producers[0].offerings[0].plans", "into a list", 10},
+	})
+	err = Check(BuildOptions{Registry: newFakeRegistry(t, &fakes{})}, f)
+	checkErrors(t, validationErrors(t, err), []wantError{
+		{"producers[0].name", "lowercase", 2},
+		{"producers[0].colour", `unknown field "colour"`, 4},
+		{"producers[0].offerings[0].bindable", "cannot unmarshal", 9},
+		{"producers[0].offerings[0].plans", "into a list", 10},
+	})
+	// Build refuses it too, with the same report.
+	if _, err := Build(t.Context(), BuildOptions{Registry: newFakeRegistry(t, &fakes{})}, f); err == nil || !strings.Contains(err.Error(), `unknown field "colour"`) {
+		t.Errorf("Build of a file with an unknown field: %v", err)
+	}
+	// A syntax error leaves nothing to check.
+	if f, err := ParseSource("c.yml", []byte("producers: [\n")); f != nil || err == nil {
+		t.Errorf("syntax error: %v, %v", f, err)
+	}
+}

@@ -26,6 +26,12 @@ type File struct {
 	// it starts on, so validation errors can name the line. Files built in
 	// Go rather than parsed have none, and errors then carry no line.
 	lines map[string]int
+	// decodeProblems are the unknown fields and mistyped values of a
+	// parsed source. Parse returns them as its error, and the file with
+	// them; Check and Build report them again, together with every rule
+	// the rest of the file breaks, so that one unknown field does not
+	// hide every other problem.
+	decodeProblems []FieldError
 }
 
 // Producer is one team's section of the catalog. A producer either lists
@@ -144,7 +150,10 @@ func ParseFile(path string) (*File, error) {
 
 // ParseSource strictly decodes one catalog source. Syntax errors, unknown
 // fields and wrongly typed values come back as a *ValidationError with
-// every problem the decoder found, each with its line.
+// every problem the decoder found, each with its line. For unknown fields
+// and wrongly typed values (not for a syntax error) it also returns the
+// file, decoded around them: pass it to Check for every problem at once,
+// these included.
 func ParseSource(source string, data []byte) (*File, error) {
 	f := &File{Source: source}
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -170,7 +179,15 @@ func ParseSource(source string, data []byte) (*File, error) {
 		if errors.Is(err, io.EOF) {
 			return f, nil
 		}
-		return nil, parseError(source, err, at)
+		ve := parseError(source, err, at)
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// yaml.v3 decodes everything around unknown fields and
+			// mistyped values before it reports them.
+			f.decodeProblems = ve.Errors
+			return f, ve
+		}
+		return nil, ve
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -258,7 +275,7 @@ var (
 	yamlTypeNameRE = regexp.MustCompile(` into (?:\[\])?\*?catalog\.\w+`)
 )
 
-func parseError(source string, err error, at lineIndex) error {
+func parseError(source string, err error, at lineIndex) *ValidationError {
 	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {

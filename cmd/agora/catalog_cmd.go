@@ -90,8 +90,10 @@ func catalogCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// A file with unknown fields or mistyped values comes back with its
+	// error; the check below reports those with every other problem.
 	file, err := catalog.ParseFile(path)
-	if err != nil {
+	if file == nil {
 		return invalid(err)
 	}
 	opts := catalog.BuildOptions{Registry: reg}

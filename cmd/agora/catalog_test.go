@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -50,5 +52,30 @@ func TestCatalogCheckReportsProblems(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("report %q does not mention %q", err, want)
 		}
+	}
+}
+
+// TestCatalogCheckReportsEveryProblemAtOnce: an unknown field is reported
+// with the rules the rest of the catalog breaks, as text and as -o json.
+func TestCatalogCheckReportsEveryProblemAtOnce(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	writeFile(t, bad, "producers:\n  - name: Team X\n    contact: x\n    colour: blue\n    offerings:\n      - name: thing\n        description: d\n        adapter: nosuch\n        plans: []\n")
+	code, out, errOut := runCLI(t, "catalog", "check", "-offline", "-catalog", bad)
+	for _, want := range []string{"producers[0].name", `unknown field "colour" (line 4)`, `adapter "nosuch"`} {
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("catalog check: exit %d, report lacks %q:\n%s%s", code, want, out, errOut)
+		}
+	}
+	code, out, _ = runCLI(t, "catalog", "check", "-offline", "-catalog", bad, "-o", "json")
+	var res catalogCheck
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 1 || res.Valid || len(res.Problems) < 3 {
+		t.Fatalf("catalog check -o json: exit %d, %v\n%s", code, err, out)
+	}
+	if p := res.Problems[1]; p != (catalogProblem{Path: "producers[0].colour", Line: 4, Message: `unknown field "colour"`}) {
+		t.Errorf("second problem %+v", p)
+	}
+	code, out, _ = runCLI(t, "catalog", "check", "-offline", "-catalog", "../../catalog.yml", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || !res.Valid || res.VaultReferences != 5 || res.ReferencesChecked {
+		t.Errorf("catalog check -o json of catalog.yml: exit %d, %+v (%v)", code, res, err)
 	}
 }

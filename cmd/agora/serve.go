@@ -80,8 +80,10 @@ func loadCatalog(ctx context.Context, path string, resolve catalog.SecretResolve
 	if err != nil {
 		return nil, err
 	}
+	// Unknown fields come back with the file; Build reports them with
+	// every other problem.
 	file, err := catalog.ParseFile(path)
-	if err != nil {
+	if file == nil {
 		return nil, err
 	}
 	cat, err := catalog.Build(ctx, buildOptions(reg, resolve), file)
