@@ -40,8 +40,8 @@ func adapterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // adapterInitOptions are agora adapter init's flags.
 type adapterInitOptions struct {
-	lang, offering, module, checkout *string
-	force                            *bool
+	lang, offering, module, checkout, output *string
+	force                                    *bool
 }
 
 func adapterInitFlags(fs *flag.FlagSet) adapterInitOptions {
@@ -51,6 +51,7 @@ func adapterInitFlags(fs *flag.FlagSet) adapterInitOptions {
 		force:    fs.Bool("force", false, "write into a directory that is not empty, replacing the files init writes (each one is named)"),
 		module:   fs.String("module", "", "go: the project's module path (default DIR's name)"),
 		checkout: fs.String("agora-module", "", "go: a local checkout of Agora for go.mod's replace directive (default: the checkout around the current directory, if any)"),
+		output:   outputFlag(fs),
 	}
 }
 
@@ -92,19 +93,31 @@ func adapterInit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote a %s adapter into %s: %s\n", project.Lang, dir, strings.Join(res.Written, ", "))
-	if len(res.Replaced) > 0 {
-		fmt.Fprintf(stdout, "replaced (they existed): %s\n", strings.Join(res.Replaced, ", "))
-	}
-	fmt.Fprintf(stdout, "slice.yml offers %q, with a new random secret shared by the adapter and Agora (Agora moves it into its Vault on apply)\n", project.Offering)
-	for _, n := range project.Notes {
-		fmt.Fprintf(stdout, "note: %s\n", n)
-	}
-	fmt.Fprintln(stdout, "next (README.md says the same):")
-	for _, step := range project.NextSteps(dir) {
-		fmt.Fprintf(stdout, "  %s\n", step)
-	}
-	return nil
+	// What init did, as -o json prints it (never the secret: it is in
+	// slice.yml and ./run's environment only).
+	report := struct {
+		Lang     string   `json:"lang"`
+		Dir      string   `json:"dir"`
+		Offering string   `json:"offering"`
+		Written  []string `json:"written"`
+		Replaced []string `json:"replaced"`
+		Notes    []string `json:"notes"`
+		Next     []string `json:"next_steps"`
+	}{project.Lang, dir, project.Offering, res.Written, append([]string{}, res.Replaced...), append([]string{}, project.Notes...), project.NextSteps(dir)}
+	return emit(stdout, *o.output, report, func(stdout io.Writer) {
+		fmt.Fprintf(stdout, "wrote a %s adapter into %s: %s\n", project.Lang, dir, strings.Join(res.Written, ", "))
+		if len(res.Replaced) > 0 {
+			fmt.Fprintf(stdout, "replaced (they existed): %s\n", strings.Join(res.Replaced, ", "))
+		}
+		fmt.Fprintf(stdout, "slice.yml offers %q, with a new random secret shared by the adapter and Agora (Agora moves it into its Vault on apply)\n", project.Offering)
+		for _, n := range project.Notes {
+			fmt.Fprintf(stdout, "note: %s\n", n)
+		}
+		fmt.Fprintln(stdout, "next (README.md says the same):")
+		for _, step := range report.Next {
+			fmt.Fprintf(stdout, "  %s\n", step)
+		}
+	})
 }
 
 // producerName is the producer the offering's name defaults to: the one

@@ -63,9 +63,6 @@ func catalogCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	path, output := *flags.path, *flags.output
-	if output != "text" && output != "json" {
-		return fmt.Errorf("-o %q: want text or json", output)
-	}
 	res := catalogCheck{Catalog: path, Problems: []catalogProblem{}}
 	// invalid reports a broken catalog: every problem, in the output's
 	// form, and an error for the exit status.

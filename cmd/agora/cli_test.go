@@ -134,3 +134,24 @@ func TestVersionReadsTheBuildInfo(t *testing.T) {
 		t.Errorf("version: exit %d, %s", code, out)
 	}
 }
+
+// TestEveryCommandThatPrintsDataTakesOutputJSON: -o text|json on every
+// leaf of the table but the few that print no data, and a wrong -o is
+// refused before the command does anything.
+func TestEveryCommandThatPrintsDataTakesOutputJSON(t *testing.T) {
+	printsNoData := map[string]bool{"agora serve": true, "agora dev": true, "agora completion": true}
+	walk(commands(), []string{"agora"}, func(c command, path []string) {
+		name := strings.Join(path, " ")
+		if len(c.Subcommands) > 0 || printsNoData[name] {
+			return
+		}
+		if c.flagSet().Lookup("o") == nil {
+			t.Errorf("%s has no -o", name)
+		}
+	})
+	t.Setenv("AGORA_PRODUCER_CONFIG", filepath.Join(t.TempDir(), "none.json"))
+	code, _, errOut := runCLI(t, "producer", "apply", "-f", "slice.yml", "-o", "yaml")
+	if code == 0 || !strings.Contains(errOut, `invalid value "yaml" for flag -o`) || strings.Contains(errOut, "not logged in") {
+		t.Errorf("producer apply -o yaml: exit %d, %s", code, errOut)
+	}
+}

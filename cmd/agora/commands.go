@@ -106,11 +106,6 @@ func flagsOf[T any](declare func(*flag.FlagSet) T) func(*flag.FlagSet) {
 	return func(fs *flag.FlagSet) { declare(fs) }
 }
 
-// outputFlag is -o, which every command that prints data takes.
-func outputFlag(fs *flag.FlagSet) *string {
-	return fs.String("o", "text", "output: text or json")
-}
-
 func adapterRun(sub string) func(context.Context, []string, streams) error {
 	return func(ctx context.Context, args []string, s streams) error {
 		return adapterCmd(ctx, append([]string{sub}, args...), s.out, s.errOut)

@@ -141,7 +141,8 @@ _agora() {
 			subs = append(subs, zshQuote(s.Name+":"+s.Short))
 		}
 		for _, f := range n.flags {
-			flags = append(flags, zshQuote(flagWord(f)+":"+firstLine(f.Usage)))
+			_, usage := flag.UnquoteUsage(f)
+			flags = append(flags, zshQuote(flagWord(f)+":"+firstLine(usage)))
 		}
 		fmt.Fprintf(w, "\t%q) subs=(%s) flags=(%s) valued=(%s) ;;\n", n.path, strings.Join(subs, " "), strings.Join(flags, " "), strings.Join(n.valued, " "))
 	}

@@ -82,7 +82,7 @@ func TestZshCompletionCoversTheTable(t *testing.T) {
 		`"/producer") subs=('login:check and save your token`,
 		`"/admin/instances/list") subs=() flags=(`,
 		`'--stuck-for:with --state stuck: in progress for this long'`,
-		`'-o:output: text or json'`,
+		`'-o:format of the output: text or json'`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("zsh script lacks %q", want)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -180,20 +179,6 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return emit(stdout, *output, ops, func(w io.Writer) { printOperations(w, ops) })
 	}
 	return usageError("unknown command %q", cmd)
-}
-
-// emit prints v as JSON (-o json) or through text.
-func emit(w io.Writer, output string, v any, text func(io.Writer)) error {
-	switch output {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	case "text", "":
-		text(w)
-		return nil
-	}
-	return fmt.Errorf("-o %q: want text or json", output)
 }
 
 // applyOutcome prints what an apply, restore, deprecate or remove did:
