@@ -58,24 +58,15 @@ func adapterInitFlags(fs *flag.FlagSet) adapterInitOptions {
 // adapterInit makes the producer's first step a command: a project that
 // runs and passes the kit before she has written a line.
 func adapterInit(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("agora adapter init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("adapter init")
 	o := adapterInitFlags(fs)
 	lang, offering, force, module, checkout := o.lang, o.offering, o.force, o.module, o.checkout
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: agora adapter init --lang python|node|go [flags] DIR")
-		fs.PrintDefaults()
-	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return errors.New("name one directory to write the project into")
+		return usageError("name one directory to write the project into: agora adapter init --lang python|node|go [flags] DIR")
 	}
 	dir := pos[0]
 	opts := scaffold.Options{Lang: *lang, Dir: dir, Offering: *offering, Producer: producerName(), Module: *module,
@@ -174,16 +165,12 @@ func adapterTestFlags(fs *flag.FlagSet) adapterTestOptions {
 }
 
 func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("agora adapter test", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("adapter test")
 	o := adapterTestFlags(fs)
 	url, secret, planID, planName, output := o.url, o.secret, o.planID, o.planName, o.output
 	params, bindParams, invalidParams := o.params, o.bindParams, o.invalidParams
 	caFile, certFile, keyFile, timeout, verbose := o.caFile, o.certFile, o.keyFile, o.timeout, o.verbose
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 
