@@ -93,7 +93,7 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	*url = cmp.Or(*url, os.Getenv("AGORA_URL"), "http://127.0.0.1:8080")
+	*url = cmp.Or(*url, envOr("AGORA_URL", "http://127.0.0.1:8080"))
 	*user = cmp.Or(*user, os.Getenv("AGORA_USERNAME"))
 	*pass = cmp.Or(*pass, os.Getenv("AGORA_PASSWORD"))
 	if *user == "" || *pass == "" {
@@ -353,4 +353,11 @@ func sweepOrphans(ctx context.Context, c *producerapi.Client, stdout, stderr io.
 			fmt.Fprintln(w, "\nnothing was changed; run again with --apply to repair these")
 		}
 	})
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
