@@ -52,6 +52,9 @@ func (b *Broker) update(ctx context.Context, instanceID string, details domain.U
 			return domain.UpdateServiceSpec{}, badRequest("plan %q of service %q is deprecated: instances cannot move onto it", plan.Name, off.Name)
 		}
 	}
+	if err := checkDowngrade(inst, plan, details.MaintenanceInfo); err != nil {
+		return domain.UpdateServiceSpec{}, err
+	}
 	if err := checkMaintenanceInfo(plan, details.MaintenanceInfo); err != nil {
 		return domain.UpdateServiceSpec{}, err
 	}
@@ -76,7 +79,13 @@ func (b *Broker) update(ctx context.Context, instanceID string, details domain.U
 	}
 
 	planChange := plan.ID != inst.PlanID
-	miChange := miVersion != "" && miVersion != inst.MaintenanceInfo
+	// The version the instance runs afterwards: the one asked for; on a
+	// plan change without one, the new plan's; else it stays.
+	target := miVersion
+	if target == "" && planChange && plan.MaintenanceInfo != nil {
+		target = plan.MaintenanceInfo.Version
+	}
+	miChange := target != "" && target != inst.MaintenanceInfo
 	if !planChange && !miChange && len(params) == 0 {
 		// Only the context changed (or nothing): record it, no backend work.
 		next := *inst
@@ -104,6 +113,9 @@ func (b *Broker) update(ctx context.Context, instanceID string, details domain.U
 	t := &task{off: off, plan: plan, prevPlan: prevPlan, inst: &next, params: params}
 	t.op = b.newOperation(ctx, adapters.OpUpdate, t, async, fp)
 	t.op.PreviousPlanID = prevPlan.ID
+	if miChange {
+		t.op.MaintenanceVersion = target
+	}
 	t.op.Context = next.Context
 	next.LastOp = t.op.Summary()
 	marker := Mutation{InstanceID: instanceID, PutInstance: &next, PutOperation: t.op}
