@@ -16,6 +16,7 @@ import (
 
 	"github.com/pivotal-cf/brokerapi/v11/domain"
 
+	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/broker/catalog"
 	"github.com/agora-osb/agora/broker/requestinfo"
 )
@@ -196,7 +197,7 @@ func checkDowngrade(inst *Instance, plan *catalog.Plan, mi *domain.MaintenanceIn
 	if mi == nil || mi.Version == "" || inst.MaintenanceInfo == "" || plan.ID != inst.PlanID {
 		return nil
 	}
-	if catalog.CompareVersions(mi.Version, inst.MaintenanceInfo) < 0 {
+	if adapters.CompareVersions(mi.Version, inst.MaintenanceInfo) < 0 {
 		return unprocessableCode("MaintenanceInfoConflict",
 			"maintenance_info.version %s is a downgrade: service instance %q runs %s, and instances are only ever upgraded",
 			requestinfo.Quote(mi.Version), inst.ID, inst.MaintenanceInfo)

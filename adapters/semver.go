@@ -1,10 +1,16 @@
-package catalog
+package adapters
 
 import (
 	"cmp"
+	"regexp"
 	"strconv"
 	"strings"
 )
+
+// semverRE is the official Semantic Versioning 2.0.0 pattern.
+var semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
+	`(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?` +
+	`(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
 
 // ValidVersion reports whether v is a Semantic Versioning 2.0.0 version,
 // the form a plan's maintenance_info.version must have.
@@ -13,7 +19,8 @@ func ValidVersion(v string) bool { return semverRE.MatchString(v) }
 // CompareVersions orders two semantic versions by Semantic Versioning
 // 2.0.0 precedence: -1 when a is lower, 0 when equal (build metadata is
 // ignored), +1 when higher. Upgrades go up; a request for a lower version
-// than an instance runs is a downgrade. A version that is not semantic
+// than an instance runs is a downgrade, which Agora refuses. Adapters use
+// it to apply every version's work up to the requested one. A version that is not semantic
 // sorts below every valid one, so it is never mistaken for newer.
 func CompareVersions(a, b string) int {
 	va, oka := parseVersion(a)
@@ -30,22 +37,22 @@ func CompareVersions(a, b string) int {
 	return comparePrerelease(va.pre, vb.pre)
 }
 
-type version struct {
+type semVersion struct {
 	core [3]uint64
 	pre  []string
 }
 
-func parseVersion(s string) (version, bool) {
+func parseVersion(s string) (semVersion, bool) {
 	if !semverRE.MatchString(s) {
-		return version{}, false
+		return semVersion{}, false
 	}
 	s, _, _ = strings.Cut(s, "+")
 	s, pre, hasPre := strings.Cut(s, "-")
-	var v version
+	var v semVersion
 	for i, part := range strings.Split(s, ".") {
 		n, err := strconv.ParseUint(part, 10, 64)
 		if err != nil {
-			return version{}, false
+			return semVersion{}, false
 		}
 		v.core[i] = n
 	}
