@@ -3,9 +3,12 @@ package remote_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -98,5 +101,39 @@ func TestMaintenanceWireShapeAndV10Adapters(t *testing.T) {
 	got, _ := json.Marshal(bodies[1]["maintenance_info"])
 	if want := `{"current":{"version":"1.0.0"},"requested":{"description":"d","version":"1.1.0"}}`; string(got) != want {
 		t.Errorf("update maintenance_info %s, want %s", got, want)
+	}
+}
+
+// TestPythonExampleUpgrades: examples/remote-adapter-python, over the
+// protocol, creates no public/ directory on 1.0.0 and creates it when an
+// update asks for 1.1.0 (its upgrade work), repeatably.
+func TestPythonExampleUpgrades(t *testing.T) {
+	root := t.TempDir()
+	url := startExample(t, "python3", "install Python 3.11+", "../../examples/remote-adapter-python/adapter.py", root)
+	c := newClient(t, url, remote.Options{}, func(s *remote.Settings) {
+		s.Capabilities = []string{remote.CapabilityUpdate}
+	})
+	req := provisionReq()
+	req.Maintenance.Requested.Version = "1.0.0"
+	if _, err := c.Adapter().Provision(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	public := filepath.Join(root, req.InstanceID, "public")
+	if _, err := os.Stat(public); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an instance on 1.0.0 has %s (%v)", public, err)
+	}
+	up := adapters.UpdateRequest{InstanceID: req.InstanceID, Plan: testPlan, PreviousPlan: testPlan,
+		Maintenance: adapters.Maintenance{Current: adapters.MaintenanceInfo{Version: "1.0.0"}, Requested: adapters.MaintenanceInfo{Version: "1.1.0"}}}
+	for range 2 {
+		res, err := c.Adapter().(adapters.Updater).Update(t.Context(), up)
+		if err != nil {
+			t.Fatalf("upgrade: %v", err)
+		}
+		if res.Metadata.Labels["version"] != "1.1.0" {
+			t.Errorf("upgrade answered labels %v, want version 1.1.0", res.Metadata.Labels)
+		}
+	}
+	if st, err := os.Stat(public); err != nil || !st.IsDir() {
+		t.Errorf("after the upgrade to 1.1.0: %v, want the directory %s", err, public)
 	}
 }

@@ -30,6 +30,7 @@ InvalidParameters, the app developer: never put a secret in one.
 
 versions(req) reads a provision's or update's maintenance_info (v1.1):
 (current, requested) versions, None where absent; they differ on an upgrade.
+at_least(version, "1.1.0") tells whether a version includes 1.1.0's work.
 """
 
 import argparse
@@ -316,6 +317,13 @@ def versions(req):
     absent. They differ on an upgrade: do that version's work, idempotently (a repeat may follow)."""
     mi = req.get("maintenance_info") or {}
     return ((mi.get("current") or {}).get("version"), (mi.get("requested") or {}).get("version"))
+
+
+def at_least(version, minimum):
+    """Whether semantic version `version` (None: no version) is `minimum` or later, by major.minor.patch;
+    for an adapter doing each version's work up to the requested one."""
+    core = lambda v: tuple(int(p) for p in re.split(r"[-+]", v, maxsplit=1)[0].split("."))
+    return version is not None and core(version) >= core(minimum)
 
 
 # ---- idempotency helpers --------------------------------------------------

@@ -223,6 +223,11 @@ class Versions(unittest.TestCase):
         self.assertEqual(agora.versions({"maintenance_info": {"requested": {"version": "1.0.0"}}}), (None, "1.0.0"))
         self.assertEqual(agora.versions({}), (None, None))
 
+    def test_at_least(self):
+        for version, minimum, want in [("1.1.0", "1.1.0", True), ("1.10.0", "1.2.0", True), ("1.0.9", "1.1.0", False),
+                                       ("2.0.0+b.1", "1.1.0", True), (None, "1.0.0", False)]:
+            self.assertEqual(agora.at_least(version, minimum), want, (version, minimum))
+
     def test_the_update_gets_maintenance_info_untouched(self):
         body = {"plan": {"id": "p", "name": "n"}, "maintenance_info": {"current": {"version": "1.0.0"}, "requested": {"version": "1.1.0"}}}
         handlers = Full()
