@@ -12,11 +12,14 @@ import (
 
 // Update implements domain.ServiceBroker (PATCH /v2/service_instances/:id).
 func (b *Broker) Update(ctx context.Context, instanceID string, details domain.UpdateDetails, asyncAllowed bool) (domain.UpdateServiceSpec, error) {
-	spec, err := b.update(ctx, instanceID, details, asyncAllowed)
+	spec, err := b.update(ctx, instanceID, details, asyncAllowed, false)
 	return spec, b.fail(ctx, "update", err)
 }
 
-func (b *Broker) update(ctx context.Context, instanceID string, details domain.UpdateDetails, asyncAllowed bool) (_ domain.UpdateServiceSpec, err error) {
+// update is Update; forceAsync runs the work on the async engine even on
+// a plan that runs inline, which is how a bulk upgrade (upgrade.go) starts
+// each instance's upgrade without waiting for it.
+func (b *Broker) update(ctx context.Context, instanceID string, details domain.UpdateDetails, asyncAllowed, forceAsync bool) (_ domain.UpdateServiceSpec, err error) {
 	body, err := requestBody(ctx, details.RawParameters, details.RawContext)
 	if err != nil {
 		return domain.UpdateServiceSpec{}, err
@@ -99,7 +102,7 @@ func (b *Broker) update(ctx context.Context, instanceID string, details domain.U
 	if _, ok := off.Adapter.(adapters.Updater); !ok {
 		return domain.UpdateServiceSpec{}, unprocessable("service %q does not support updates", off.Name)
 	}
-	async := plan.Async
+	async := plan.Async || forceAsync
 	if async && !asyncAllowed {
 		return domain.UpdateServiceSpec{}, errAsyncRequired
 	}
