@@ -39,6 +39,9 @@ const adminUsage = `Usage: agora admin <command> [flags] [args]
   instances reconcile ID                 ask its adapter whether it exists; correct Agora's record
   orphans [--apply]                      Vault secrets no record points to, and bindings whose
                                          credentials are gone from Vault; repaired only with --apply
+  upgrade OFFERING PLAN | status ID | retry ID
+                                         bulk upgrade to the plan's maintenance_info version
+                                         (agora admin upgrade --help)
 
 Flags: --url (or $AGORA_URL, default http://127.0.0.1:8080), --username and
 --password (or $AGORA_USERNAME, $AGORA_PASSWORD): Agora's broker
@@ -49,6 +52,9 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, adminUsage)
 		return nil
+	}
+	if args[0] == "upgrade" {
+		return upgradeCmd(ctx, "admin", args[1:], stdout, stderr)
 	}
 	group := args[0]
 	args = args[1:]

@@ -32,6 +32,9 @@ const producerUsage = `Usage: agora producer <command> [flags] [args]
   remove OFFERING         take an offering without instances out of the catalog
   instances               your instances and bindings (never credentials)
   operations [--failed]   latest operations, failures with their reasons
+  upgrade OFFERING PLAN | status ID | retry ID
+                          bulk upgrade to the plan's maintenance_info version
+                          (agora producer upgrade --help)
 
 Every command takes -o json for scripts. The login is kept in
 ~/.config/agora/producer.json (mode 0600); $AGORA_URL, $AGORA_PRODUCER and
@@ -134,6 +137,9 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, producerUsage)
 		return nil
+	}
+	if args[0] == "upgrade" {
+		return upgradeCmd(ctx, "producer", args[1:], stdout, stderr)
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("producer "+cmd, flag.ContinueOnError)
