@@ -91,7 +91,7 @@ const (
 	maxUpgradeInstances = 10000
 	// upgradeClaimTTL bounds how long a dead replica's claim delays a
 	// run: a step takes well under it.
-	upgradeClaimTTL = 30 * time.Second
+	upgradeClaimTTL = 10 * time.Second
 	// maxUpgradeRestarts is how often an instance whose upgrade another
 	// operation superseded is started again before it counts as failed.
 	maxUpgradeRestarts = 3

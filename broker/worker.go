@@ -43,7 +43,8 @@ type WorkerConfig struct {
 	// expires_at, to revoke them (default 1s).
 	ExpiryScan time.Duration
 	// UpgradeScan is how often this replica advances the bulk upgrades
-	// that still have work (default 1s).
+	// that still have work (default 250ms: a step is what starts the next
+	// instances once others finish, and costs one read when none runs).
 	UpgradeScan time.Duration
 }
 
@@ -121,7 +122,7 @@ func (b *Broker) RunWorkers(ctx context.Context, cfg WorkerConfig) {
 		cfg.ExpiryScan = time.Second
 	}
 	if cfg.UpgradeScan <= 0 {
-		cfg.UpgradeScan = time.Second
+		cfg.UpgradeScan = 250 * time.Millisecond
 	}
 	w := &workers{b: b, cfg: cfg, lease: lease, running: map[string]int{}}
 	consumers := make([]string, cfg.Concurrency)
