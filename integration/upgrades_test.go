@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -167,65 +166,49 @@ var _ = Describe("an upgrade through OSB PATCH", func() {
 })
 
 // slowUpdater adds an Update that takes a while to the scripted adapter,
-// recording each call, so a replica can be killed in the middle of a run.
+// recording each call in updates, so a replica can be killed in the
+// middle of a run and overlapping calls show.
 type slowUpdater struct {
 	*scriptedAdapter
-	took time.Duration
-
-	mu      sync.Mutex
-	updates []adapterCall
+	took    time.Duration
+	updates *scriptedAdapter
 }
 
 func (s *slowUpdater) Update(ctx context.Context, req adapters.UpdateRequest) (adapters.UpdateResult, error) {
-	s.mu.Lock()
-	i := len(s.updates)
-	s.updates = append(s.updates, adapterCall{Instance: req.InstanceID, Start: time.Now()})
-	s.mu.Unlock()
-	var err error
-	if req.Maintenance.Requested.Version != "1.1.0" || req.Maintenance.Current.Version != "1.0.0" {
-		err = adapters.Terminal(fmt.Errorf("update carried %+v, not the upgrade 1.0.0 -> 1.1.0", req.Maintenance))
-	} else {
+	err := s.updates.record(req.InstanceID, func() error {
+		if req.Maintenance.Requested.Version != "1.1.0" || req.Maintenance.Current.Version != "1.0.0" {
+			return adapters.Terminal(fmt.Errorf("update carried %+v, not the upgrade 1.0.0 -> 1.1.0", req.Maintenance))
+		}
 		select {
 		case <-time.After(s.took):
+			return nil
 		case <-ctx.Done():
-			err = ctx.Err()
+			return ctx.Err()
 		}
-	}
-	s.mu.Lock()
-	s.updates[i].End = time.Now()
-	if err != nil {
-		s.updates[i].Err = err.Error()
-	}
-	s.mu.Unlock()
+	})
 	return adapters.UpdateResult{}, err
 }
 
-// overlapping lists instances whose update calls overlapped in time.
-func (s *slowUpdater) overlapping() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	byInstance := map[string][]adapterCall{}
-	for _, c := range s.updates {
-		byInstance[c.Instance] = append(byInstance[c.Instance], c)
-	}
+// overlapping lists the instances of ids whose update calls overlapped.
+func (s *slowUpdater) overlapping(ids []string) []string {
 	var out []string
-	for iid, calls := range byInstance {
-		for i := range calls {
-			for j := range calls {
-				if i != j && !calls[j].Start.Before(calls[i].Start) && (calls[i].End.IsZero() || calls[j].Start.Before(calls[i].End)) {
-					out = append(out, fmt.Sprintf("%s: %v", iid, calls))
-				}
+	for _, iid := range ids {
+		calls := s.updates.callsOf(iid)
+		for j := 1; j < len(calls); j++ {
+			if calls[j-1].End.IsZero() || calls[j].Start.Before(calls[j-1].End) {
+				out = append(out, fmt.Sprintf("%s: %v", iid, calls))
 			}
 		}
 	}
 	return out
 }
 
+// succeeded counts the update calls that ended well.
 func (s *slowUpdater) succeeded() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.updates.mu.Lock()
+	defer s.updates.mu.Unlock()
 	n := 0
-	for _, c := range s.updates {
+	for _, c := range s.updates.calls {
 		if !c.End.IsZero() && c.Err == "" {
 			n++
 		}
@@ -239,7 +222,8 @@ var _ = Describe("a bulk upgrade of 50 instances", func() {
 	It("reports 50 upgraded through `agora admin upgrade` while a replica is killed with kill -9 halfway, never upgrading an instance twice at once", func(ctx SpecContext) {
 		const n = 50
 		prefix := specPrefix()
-		updater := &slowUpdater{scriptedAdapter: &scriptedAdapter{provision: func(context.Context, string) error { return nil }}, took: 300 * time.Millisecond}
+		none := func(context.Context, string) error { return nil }
+		updater := &slowUpdater{scriptedAdapter: &scriptedAdapter{provision: none}, updates: &scriptedAdapter{}, took: 300 * time.Millisecond}
 		secret := randomHex(16)
 		url := serveLocal(remote.Handler(updater, remote.HandlerOptions{Name: "slow", Version: "1.1.0", Secret: secret}))
 		producer, offering := "bulk-team", "bulk-team-db"
@@ -319,7 +303,7 @@ var _ = Describe("a bulk upgrade of 50 instances", func() {
 		for _, iid := range ids {
 			Expect(instanceVersion(b.OSB, iid)).To(Equal("1.1.0"), "instance %s", iid)
 		}
-		Expect(updater.overlapping()).To(BeEmpty())
+		Expect(updater.overlapping(ids)).To(BeEmpty())
 		Expect(updater.succeeded()).To(BeNumerically(">=", n))
 		Eventually(func() bool { return queueIsEmpty(ctx, rdb, prefix) }).WithTimeout(10 * time.Second).Should(BeTrue())
 	}, SpecTimeout(5*time.Minute))

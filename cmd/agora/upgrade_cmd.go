@@ -96,7 +96,7 @@ func upgradeCmd(ctx context.Context, scope string, args []string, stdout, stderr
 			return showUpgrade(stdout, *output, u)
 		}
 	default:
-		return fmt.Errorf("usage:\n"+upgradeUsage, scope)
+		return fmt.Errorf("usage:\n%s", fmt.Sprintf(upgradeUsage, scope))
 	}
 	if *noWait {
 		return emit(stdout, *output, u, func(w io.Writer) {
