@@ -262,7 +262,8 @@ var _ = Describe("a bulk upgrade of 50 instances", func() {
 
 		By("1.1.0 is published; two replicas serve it")
 		a := StartBroker(ctx, BrokerOptions{Name: "A", Prefix: prefix, Catalog: text("1.1.0"), Concurrency: 4})
-		b := StartBroker(ctx, BrokerOptions{Name: "B", Prefix: prefix, Catalog: text("1.1.0"), Concurrency: 4})
+		auditB := filepath.Join(GinkgoT().TempDir(), "audit-b.log")
+		b := StartBroker(ctx, BrokerOptions{Name: "B", Prefix: prefix, Catalog: text("1.1.0"), Concurrency: 4, AuditFile: auditB})
 
 		By("a dry run lists the 50 and changes nothing")
 		admin := newCLIUser()
@@ -306,5 +307,17 @@ var _ = Describe("a bulk upgrade of 50 instances", func() {
 		Expect(updater.overlapping(ids)).To(BeEmpty())
 		Expect(updater.succeeded()).To(BeNumerically(">=", n))
 		Eventually(func() bool { return queueIsEmpty(ctx, rdb, prefix) }).WithTimeout(10 * time.Second).Should(BeTrue())
+
+		By("the dry run and the start are audited with who, the offering and the plan")
+		var starts []map[string]any
+		for _, r := range readAudit(auditB) {
+			if what := r["what"].(map[string]any); what["action"] == "admin_start_upgrade" {
+				Expect(what["target"]).To(And(HaveKeyWithValue("offering", offering), HaveKeyWithValue("plan", "standard")))
+				Expect(r["who"]).To(HaveKeyWithValue("principal", HavePrefix("admin:")))
+				Expect(r["result"]).To(HaveKeyWithValue("status", BeNumerically("<", 300)))
+				starts = append(starts, r)
+			}
+		}
+		Expect(starts).To(HaveLen(2), "the dry run's and the run's audit lines")
 	}, SpecTimeout(5*time.Minute))
 })

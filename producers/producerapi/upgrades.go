@@ -22,11 +22,11 @@ type Upgrades interface {
 	RetryUpgrade(ctx context.Context, id, producer string) (*broker.Upgrade, error)
 }
 
-// StartUpgradeRequest is the body of the start routes; the producer's
-// route names offering and plan in its path.
+// StartUpgradeRequest is what starts a run. Offering and Plan travel in
+// the route's path (so the audit line names them), never in the body.
 type StartUpgradeRequest struct {
-	Offering    string   `json:"offering,omitempty"`
-	Plan        string   `json:"plan,omitempty"`
+	Offering    string   `json:"-"`
+	Plan        string   `json:"-"`
 	InstanceIDs []string `json:"instance_ids,omitempty"`
 	Concurrency int      `json:"concurrency,omitempty"`
 	DryRun      bool     `json:"dry_run,omitempty"`
@@ -37,7 +37,7 @@ type StartUpgradeRequest struct {
 //	POST /producers/{name}/offerings/{offering}/plans/{plan}/upgrades  start (or dry-run) a run of her plan
 //	GET  /producers/{name}/upgrades/{id}                               progress and per-instance outcomes
 //	POST /producers/{name}/upgrades/{id}/retry                         failed instances again
-//	POST /admin/upgrades                                               {"offering", "plan", ...}: any plan
+//	POST /admin/offerings/{offering}/plans/{plan}/upgrades             any producer's plan
 //	GET  /admin/upgrades/{id}
 //	POST /admin/upgrades/{id}/retry
 func (a *API) upgradeRoutes(producer, admin func(endpoint, method, path string, h handlerFunc) httpapi.Route) []httpapi.Route {
@@ -45,13 +45,15 @@ func (a *API) upgradeRoutes(producer, admin func(endpoint, method, path string, 
 		producer("start_upgrade", http.MethodPost, "/offerings/{offering}/plans/{plan}/upgrades", a.startUpgrade(true)),
 		producer("upgrade", http.MethodGet, "/upgrades/{id}", a.upgrade(true, false)),
 		producer("retry_upgrade", http.MethodPost, "/upgrades/{id}/retry", a.upgrade(true, true)),
-		admin("start_upgrade", http.MethodPost, "/upgrades", a.startUpgrade(false)),
+		admin("start_upgrade", http.MethodPost, "/offerings/{offering}/plans/{plan}/upgrades", a.startUpgrade(false)),
 		admin("upgrade", http.MethodGet, "/upgrades/{id}", a.upgrade(false, false)),
 		admin("retry_upgrade", http.MethodPost, "/upgrades/{id}/retry", a.upgrade(false, true)),
 	}
 }
 
 func (a *API) startUpgrade(ofProducer bool) handlerFunc {
+	// ofProducer: the route is the producer's, and the run must be of one
+	// of her offerings.
 	return func(w http.ResponseWriter, r *http.Request, who caller) {
 		if a.upgrades == nil {
 			a.writeErr(w, r, producers.Unavailable(nil, "bulk upgrades are not configured on this Agora"))
@@ -61,10 +63,11 @@ func (a *API) startUpgrade(ofProducer bool) handlerFunc {
 		if r.ContentLength != 0 && !a.decode(w, r, &req) {
 			return
 		}
+		vars := mux.Vars(r)
+		req.Offering, req.Plan = vars["offering"], vars["plan"]
 		producer := ""
 		if ofProducer {
-			vars := mux.Vars(r)
-			producer, req.Offering, req.Plan = vars["name"], vars["offering"], vars["plan"]
+			producer = vars["name"]
 		}
 		u, err := a.upgrades.StartUpgrade(r.Context(), broker.UpgradeRequest{
 			Offering: req.Offering, Plan: req.Plan, InstanceIDs: req.InstanceIDs, Concurrency: req.Concurrency, DryRun: req.DryRun,
@@ -114,16 +117,16 @@ func upgradeError(err error) error {
 	return producers.Unavailable(err, "the bulk upgrade could not be read or recorded (Redis); nothing changed, retry shortly")
 }
 
-// StartUpgrade starts (or, with DryRun, lists) a bulk upgrade: of one of
-// producer's plans with her token, or, with producer "", of any plan as
-// the admin (req names offering and plan).
+// StartUpgrade starts (or, with DryRun, lists) a bulk upgrade of
+// req.Offering's req.Plan: as producer with her token, or, with producer
+// "", as the admin.
 func (c *Client) StartUpgrade(ctx context.Context, producer string, req StartUpgradeRequest) (*broker.Upgrade, error) {
 	var out broker.Upgrade
-	path := "/admin/upgrades"
+	path := "/admin"
 	if producer != "" {
-		path = "/producers/" + seg(producer) + "/offerings/" + seg(req.Offering) + "/plans/" + seg(req.Plan) + "/upgrades"
-		req.Offering, req.Plan = "", ""
+		path = "/producers/" + seg(producer)
 	}
+	path += "/offerings/" + seg(req.Offering) + "/plans/" + seg(req.Plan) + "/upgrades"
 	return &out, c.doJSON(ctx, http.MethodPost, path, req, &out)
 }
 
