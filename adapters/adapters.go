@@ -86,6 +86,36 @@ type Origin struct {
 	Context json.RawMessage
 }
 
+// MaintenanceInfo is a plan's OSB maintenance_info: the version of the
+// service that instances of the plan run, as the producer publishes it in
+// the catalog. Version is a semantic version ("1.1.0"); Description says
+// what the version brings, in the producer's words.
+type MaintenanceInfo struct {
+	Version     string
+	Description string
+}
+
+// Maintenance tells an adapter which version an instance runs and which
+// it must run once the call succeeds. Requested differing from Current is
+// an upgrade (Agora refuses downgrades before any adapter is called): do
+// the version's backend work, idempotently, since a repeat may follow a
+// crash. Both are zero for plans without maintenance_info.
+type Maintenance struct {
+	// Current is the instance's version before the call: zero on
+	// provision, and for instances created before their plan had one.
+	// Its Description is the catalog's when the catalog still names that
+	// version, else empty.
+	Current MaintenanceInfo
+	// Requested is the version the instance runs after the call: the
+	// plan's current maintenance_info on provision and on an upgrade.
+	Requested MaintenanceInfo
+}
+
+// Upgrade reports whether the call moves the instance to another version.
+func (m Maintenance) Upgrade() bool {
+	return m.Requested.Version != "" && m.Requested.Version != m.Current.Version
+}
+
 // ProvisionRequest asks for a new service instance.
 type ProvisionRequest struct {
 	InstanceID string
@@ -95,6 +125,9 @@ type ProvisionRequest struct {
 	// the plan's JSON schema.
 	Parameters map[string]any
 	Origin     Origin
+	// Maintenance.Requested is the version the new instance must run (the
+	// plan's, when it has maintenance_info); Current is zero.
+	Maintenance Maintenance
 }
 
 // ProvisionResult reports a provisioned (or pending) instance.
@@ -117,6 +150,10 @@ type UpdateRequest struct {
 	Parameters   map[string]any
 	Receipt      Receipt
 	Origin       Origin
+	// Maintenance is the instance's version and the one it must run
+	// after the update; they differ on an upgrade (`cf update-service
+	// --upgrade`, or a bulk upgrade), which may come with no other change.
+	Maintenance Maintenance
 }
 
 // UpdateResult reports an updated (or pending) instance.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pivotal-cf/brokerapi/v11/domain"
 
+	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/broker/catalog"
 	"github.com/agora-osb/agora/broker/requestinfo"
 )
@@ -183,6 +184,23 @@ func checkMaintenanceInfo(plan *catalog.Plan, mi *domain.MaintenanceInfo) error 
 	}
 	if mi.Version != plan.MaintenanceInfo.Version {
 		return errMaintenanceInfoConflict
+	}
+	return nil
+}
+
+// checkDowngrade refuses a request for a lower maintenance_info version
+// than the instance runs on the same plan: an upgrade cannot be undone at
+// the backend, and a platform sending one has an outdated catalog or a
+// producer has published a lower version. (Versions of different plans
+// are not comparable: a plan change is judged by the new plan's alone.)
+func checkDowngrade(inst *Instance, plan *catalog.Plan, mi *domain.MaintenanceInfo) error {
+	if mi == nil || mi.Version == "" || inst.MaintenanceInfo == "" || plan.ID != inst.PlanID {
+		return nil
+	}
+	if adapters.CompareVersions(mi.Version, inst.MaintenanceInfo) < 0 {
+		return unprocessableCode("MaintenanceInfoConflict",
+			"maintenance_info.version %s is a downgrade: service instance %q runs %s, and instances are only ever upgraded",
+			requestinfo.Quote(mi.Version), inst.ID, inst.MaintenanceInfo)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/pivotal-cf/brokerapi/v11/domain"
 	"github.com/pivotal-cf/brokerapi/v11/domain/apiresponses"
 
+	"github.com/agora-osb/agora/broker/catalog"
 	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
@@ -48,7 +49,22 @@ func (b *Broker) getInstance(ctx context.Context, instanceID string) (domain.Get
 	if params != nil {
 		spec.Parameters = params
 	}
+	if inst.MaintenanceInfo != "" {
+		// brokerapi's spec has no field for it: the edge adds it.
+		requestinfo.From(ctx).SetReplyField("maintenance_info", instanceMaintenance(plan, inst.MaintenanceInfo))
+	}
 	return spec, nil
+}
+
+// instanceMaintenance is the maintenance_info GET instance reports: the
+// version the instance runs, with the catalog's description while the
+// plan still publishes that version.
+func instanceMaintenance(plan *catalog.Plan, version string) domain.MaintenanceInfo {
+	mi := domain.MaintenanceInfo{Version: version}
+	if plan != nil && plan.MaintenanceInfo != nil && plan.MaintenanceInfo.Version == version {
+		mi.Description = plan.MaintenanceInfo.Description
+	}
+	return mi
 }
 
 // GetBinding implements domain.ServiceBroker

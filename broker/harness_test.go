@@ -68,6 +68,8 @@ type call struct {
 	// Parameters and Predecessor as the adapter got them (bind).
 	Parameters  map[string]any
 	Predecessor *adapters.Predecessor
+	// Maintenance as the adapter got it (provision, update).
+	Maintenance adapters.Maintenance
 }
 
 // gate holds calls of one kind (of one instance, when instance is set)
@@ -268,7 +270,7 @@ func (f *fakeAdapter) count(kind adapters.OperationKind) int { return len(f.call
 func password(bindingID string) string { return "pw-SECRET-" + bindingID }
 
 func (f *fakeAdapter) Provision(ctx context.Context, req adapters.ProvisionRequest) (adapters.ProvisionResult, error) {
-	pending, err := f.step(ctx, call{Kind: adapters.OpProvision, InstanceID: req.InstanceID, Plan: req.Plan.ID, RequestID: req.Origin.RequestID})
+	pending, err := f.step(ctx, call{Kind: adapters.OpProvision, InstanceID: req.InstanceID, Plan: req.Plan.ID, RequestID: req.Origin.RequestID, Maintenance: req.Maintenance})
 	if err != nil {
 		return adapters.ProvisionResult{}, err
 	}
@@ -327,7 +329,7 @@ func (f *fakeAdapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (a
 }
 
 func (f *fakeAdapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapters.UpdateResult, error) {
-	pending, err := f.step(ctx, call{Kind: adapters.OpUpdate, InstanceID: req.InstanceID, Plan: req.Plan.ID, Previous: req.PreviousPlan.ID, RequestID: req.Origin.RequestID})
+	pending, err := f.step(ctx, call{Kind: adapters.OpUpdate, InstanceID: req.InstanceID, Plan: req.Plan.ID, Previous: req.PreviousPlan.ID, RequestID: req.Origin.RequestID, Maintenance: req.Maintenance})
 	return adapters.UpdateResult{Pending: pending, OperationToken: tokenIf(pending, "update-"+req.InstanceID)}, err
 }
 
@@ -547,27 +549,8 @@ func newEnvWithLease(t *testing.T, lease time.Duration) *env {
 	e.store = redisstore.New(e.rdb, prefix)
 	e.queue = redisstore.NewQueue(e.rdb, redisstore.QueueOptions{Prefix: prefix, ClaimIdle: lease, Block: 50 * time.Millisecond})
 
-	raw, err := os.ReadFile("testdata/catalog.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, err := catalog.Parse(raw)
-	if err != nil {
-		t.Fatalf("parse testdata/catalog.yml: %v", err)
-	}
-	reg, err := adapters.NewRegistry(adapters.Factory{
-		Name: "fake",
-		New: func(context.Context, adapters.Config) (adapters.Adapter, error) {
-			return e.adapter, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Build(context.Background(), catalog.BuildOptions{Registry: reg}, file)
-	if err != nil {
-		t.Fatalf("build testdata/catalog.yml: %v", err)
-	}
+	cat := e.buildCatalog()
+	var err error
 	e.broker, err = broker.New(broker.Config{
 		Catalog: cat, State: e.store, Credentials: e.creds, Jobs: e.queue,
 		Logger: testLogger(), SyncTimeout: 5 * time.Second, Now: e.clock.Now,
@@ -590,6 +573,36 @@ func newEnvWithLease(t *testing.T, lease time.Duration) *env {
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// buildCatalog builds testdata/catalog.yml, served by the fake adapter,
+// with each pair of replacements (old, new) applied to its text first: a
+// producer publishing a changed catalog.
+func (e *env) buildCatalog(replacements ...string) *catalog.Catalog {
+	e.t.Helper()
+	raw, err := os.ReadFile("testdata/catalog.yml")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	text := strings.NewReplacer(replacements...).Replace(string(raw))
+	file, err := catalog.Parse([]byte(text))
+	if err != nil {
+		e.t.Fatalf("parse testdata/catalog.yml: %v", err)
+	}
+	reg, err := adapters.NewRegistry(adapters.Factory{
+		Name: "fake",
+		New: func(context.Context, adapters.Config) (adapters.Adapter, error) {
+			return e.adapter, nil
+		},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cat, err := catalog.Build(context.Background(), catalog.BuildOptions{Registry: reg}, file)
+	if err != nil {
+		e.t.Fatalf("build testdata/catalog.yml: %v", err)
+	}
+	return cat
 }
 
 // startWorkers runs the async engine until the test ends.

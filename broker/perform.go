@@ -109,6 +109,7 @@ func (b *Broker) doProvision(ctx context.Context, t *task) (Mutation, error) {
 		return t.off.Adapter.Provision(ctx, adapters.ProvisionRequest{
 			InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(),
 			Parameters: t.params, Origin: t.origin(),
+			Maintenance: maintenance(nil, "", t.plan, t.inst.MaintenanceInfo),
 		})
 	})
 	if err != nil {
@@ -155,6 +156,7 @@ func (b *Broker) doUpdate(ctx context.Context, t *task) (Mutation, error) {
 		return up.Update(ctx, adapters.UpdateRequest{
 			InstanceID: t.inst.ID, Offering: t.off.Name, Plan: t.plan.Ref(), PreviousPlan: t.prevPlan.Ref(),
 			Parameters: t.params, Receipt: t.inst.Receipt, Origin: t.origin(),
+			Maintenance: maintenance(t.prevPlan, t.inst.MaintenanceInfo, t.plan, t.targetVersion()),
 		})
 	})
 	if err != nil {
@@ -177,9 +179,7 @@ func (b *Broker) doUpdate(ctx context.Context, t *task) (Mutation, error) {
 	inst.State = InstanceReady
 	inst.PlanID = t.plan.ID
 	inst.ParametersRef = paramsRef
-	if t.plan.MaintenanceInfo != nil {
-		inst.MaintenanceInfo = t.plan.MaintenanceInfo.Version
-	}
+	inst.MaintenanceInfo = t.targetVersion()
 	if res.DashboardURL != "" {
 		inst.DashboardURL = res.DashboardURL
 	}
@@ -457,6 +457,30 @@ func (b *Broker) settle(ctx context.Context, t *task, kind adapters.OperationKin
 			interval *= 2
 		}
 	}
+}
+
+// targetVersion is the maintenance_info version the instance runs once
+// the task's update succeeds: the one the operation asked for, else the
+// one it runs now.
+func (t *task) targetVersion() string {
+	if t.op.MaintenanceVersion != "" {
+		return t.op.MaintenanceVersion
+	}
+	return t.inst.MaintenanceInfo
+}
+
+// maintenance tells an adapter the instance's version (on curPlan) and
+// the one it must run after the call (on reqPlan), with a plan's
+// description where the catalog still describes that version.
+func maintenance(curPlan *catalog.Plan, current string, reqPlan *catalog.Plan, requested string) adapters.Maintenance {
+	info := func(p *catalog.Plan, v string) adapters.MaintenanceInfo {
+		mi := adapters.MaintenanceInfo{Version: v}
+		if v != "" && p != nil && p.MaintenanceInfo != nil && p.MaintenanceInfo.Version == v {
+			mi.Description = p.MaintenanceInfo.Description
+		}
+		return mi
+	}
+	return adapters.Maintenance{Current: info(curPlan, current), Requested: info(reqPlan, requested)}
 }
 
 func bindingID(t *task) string {

@@ -75,11 +75,17 @@ func (b *Broker) provision(ctx context.Context, instanceID string, details domai
 	inst := &Instance{
 		ID: instanceID, ServiceID: off.ID, PlanID: plan.ID,
 		OrganizationGUID: details.OrganizationGUID, SpaceGUID: details.SpaceGUID,
-		Context: rawContext, Fingerprint: fp, MaintenanceInfo: miVersion,
+		Context: rawContext, Fingerprint: fp,
 		State: InstanceProvisioning, CreatedAt: now, UpdatedAt: now,
 	}
 	if snap.Instance != nil {
 		inst.CreatedAt = snap.Instance.CreatedAt
+	}
+	if plan.MaintenanceInfo != nil {
+		// A new instance runs the plan's current version, whether or not
+		// the platform named it (checkMaintenanceInfo made sure a named
+		// one is the same).
+		inst.MaintenanceInfo = plan.MaintenanceInfo.Version
 	}
 	t := &task{off: off, plan: plan, inst: inst, params: params}
 	t.op = b.newOperation(ctx, adapters.OpProvision, t, async, fp)

@@ -72,8 +72,11 @@ type Instance struct {
 	SpaceGUID        string          `json:"space_guid,omitempty"`
 	Context          json.RawMessage `json:"context,omitempty"`
 	Fingerprint      string          `json:"fingerprint"`
-	MaintenanceInfo  string          `json:"maintenance_info_version,omitempty"`
-	State            InstanceState   `json:"state"`
+	// MaintenanceInfo is the maintenance_info version the instance runs:
+	// its plan's when it was provisioned, the requested one after each
+	// successful upgrade; "" for plans without versions.
+	MaintenanceInfo string        `json:"maintenance_info_version,omitempty"`
+	State           InstanceState `json:"state"`
 	// LastOp summarises the latest operation, so that last_operation and
 	// every concurrency decision need one read of this record only.
 	LastOp       *OperationSummary `json:"last_op,omitempty"`
@@ -149,6 +152,10 @@ type Operation struct {
 	// PlanID is the target plan (for update, the new one).
 	PlanID         string `json:"plan_id"`
 	PreviousPlanID string `json:"previous_plan_id,omitempty"`
+	// MaintenanceVersion is the maintenance_info version the instance
+	// runs once the operation succeeds (provision, update); "" when the
+	// plan has none or an update leaves the version as it is.
+	MaintenanceVersion string `json:"maintenance_version,omitempty"`
 	// PreviousState is the instance's state before a deprovision, which a
 	// failed deprovision restores.
 	PreviousState InstanceState `json:"previous_state,omitempty"`

@@ -12,11 +12,14 @@ import (
 
 // Update implements domain.ServiceBroker (PATCH /v2/service_instances/:id).
 func (b *Broker) Update(ctx context.Context, instanceID string, details domain.UpdateDetails, asyncAllowed bool) (domain.UpdateServiceSpec, error) {
-	spec, err := b.update(ctx, instanceID, details, asyncAllowed)
+	spec, err := b.update(ctx, instanceID, details, asyncAllowed, false)
 	return spec, b.fail(ctx, "update", err)
 }
 
-func (b *Broker) update(ctx context.Context, instanceID string, details domain.UpdateDetails, asyncAllowed bool) (_ domain.UpdateServiceSpec, err error) {
+// update is Update; forceAsync runs the work on the async engine even on
+// a plan that runs inline, which is how a bulk upgrade (upgrade.go) starts
+// each instance's upgrade without waiting for it.
+func (b *Broker) update(ctx context.Context, instanceID string, details domain.UpdateDetails, asyncAllowed, forceAsync bool) (_ domain.UpdateServiceSpec, err error) {
 	body, err := requestBody(ctx, details.RawParameters, details.RawContext)
 	if err != nil {
 		return domain.UpdateServiceSpec{}, err
@@ -52,6 +55,9 @@ func (b *Broker) update(ctx context.Context, instanceID string, details domain.U
 			return domain.UpdateServiceSpec{}, badRequest("plan %q of service %q is deprecated: instances cannot move onto it", plan.Name, off.Name)
 		}
 	}
+	if err := checkDowngrade(inst, plan, details.MaintenanceInfo); err != nil {
+		return domain.UpdateServiceSpec{}, err
+	}
 	if err := checkMaintenanceInfo(plan, details.MaintenanceInfo); err != nil {
 		return domain.UpdateServiceSpec{}, err
 	}
@@ -76,7 +82,13 @@ func (b *Broker) update(ctx context.Context, instanceID string, details domain.U
 	}
 
 	planChange := plan.ID != inst.PlanID
-	miChange := miVersion != "" && miVersion != inst.MaintenanceInfo
+	// The version the instance runs afterwards: the one asked for; on a
+	// plan change without one, the new plan's; else it stays.
+	target := miVersion
+	if target == "" && planChange && plan.MaintenanceInfo != nil {
+		target = plan.MaintenanceInfo.Version
+	}
+	miChange := target != "" && target != inst.MaintenanceInfo
 	if !planChange && !miChange && len(params) == 0 {
 		// Only the context changed (or nothing): record it, no backend work.
 		next := *inst
@@ -90,7 +102,7 @@ func (b *Broker) update(ctx context.Context, instanceID string, details domain.U
 	if _, ok := off.Adapter.(adapters.Updater); !ok {
 		return domain.UpdateServiceSpec{}, unprocessable("service %q does not support updates", off.Name)
 	}
-	async := plan.Async
+	async := plan.Async || forceAsync
 	if async && !asyncAllowed {
 		return domain.UpdateServiceSpec{}, errAsyncRequired
 	}
@@ -104,6 +116,9 @@ func (b *Broker) update(ctx context.Context, instanceID string, details domain.U
 	t := &task{off: off, plan: plan, prevPlan: prevPlan, inst: &next, params: params}
 	t.op = b.newOperation(ctx, adapters.OpUpdate, t, async, fp)
 	t.op.PreviousPlanID = prevPlan.ID
+	if miChange {
+		t.op.MaintenanceVersion = target
+	}
 	t.op.Context = next.Context
 	next.LastOp = t.op.Summary()
 	marker := Mutation{InstanceID: instanceID, PutInstance: &next, PutOperation: t.op}

@@ -42,6 +42,10 @@ type WorkerConfig struct {
 	// ExpiryScan is how often this replica looks for bindings past their
 	// expires_at, to revoke them (default 1s).
 	ExpiryScan time.Duration
+	// UpgradeScan is how often this replica advances the bulk upgrades
+	// that still have work (default 250ms: a step is what starts the next
+	// instances once others finish, and costs one read when none runs).
+	UpgradeScan time.Duration
 }
 
 // Observer hears what the async engine does, for metrics. Its methods are
@@ -117,6 +121,9 @@ func (b *Broker) RunWorkers(ctx context.Context, cfg WorkerConfig) {
 	if cfg.ExpiryScan <= 0 {
 		cfg.ExpiryScan = time.Second
 	}
+	if cfg.UpgradeScan <= 0 {
+		cfg.UpgradeScan = 250 * time.Millisecond
+	}
 	w := &workers{b: b, cfg: cfg, lease: lease, running: map[string]int{}}
 	consumers := make([]string, cfg.Concurrency)
 	for i := range consumers {
@@ -164,18 +171,23 @@ func (w *workers) loop(ctx context.Context, consumer string) {
 }
 
 // maintain runs the queue's housekeeping: due jobs back into the queue,
-// often; expired bindings into revocation, every ExpiryScan; dead
+// often; expired bindings into revocation, every ExpiryScan; bulk
+// upgrades a step further, every UpgradeScan; dead
 // consumers out and older Agoras' jobs in, now and then.
 func (w *workers) maintain(ctx context.Context, consumers []string) {
-	tick := time.NewTicker(min(250*time.Millisecond, w.lease/8, w.cfg.ExpiryScan))
+	tick := time.NewTicker(min(250*time.Millisecond, w.lease/8, w.cfg.ExpiryScan, w.cfg.UpgradeScan))
 	defer tick.Stop()
-	var tidied, scanned time.Time
+	var tidied, scanned, stepped time.Time
 	failing := false
 	for {
 		err := w.b.jobs.Promote(ctx)
 		if time.Since(scanned) >= w.cfg.ExpiryScan {
 			scanned = time.Now()
 			err = errors.Join(err, w.b.revokeExpired(ctx))
+		}
+		if time.Since(stepped) >= w.cfg.UpgradeScan {
+			stepped = time.Now()
+			err = errors.Join(err, w.b.advanceUpgrades(ctx))
 		}
 		if time.Since(tidied) >= w.lease/2 {
 			tidied = time.Now()

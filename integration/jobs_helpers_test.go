@@ -120,18 +120,25 @@ type scriptedAdapter struct {
 }
 
 func (a *scriptedAdapter) Provision(ctx context.Context, req adapters.ProvisionRequest) (adapters.ProvisionResult, error) {
+	err := a.record(req.InstanceID, func() error { return a.provision(ctx, req.InstanceID) })
+	return adapters.ProvisionResult{}, err
+}
+
+// record runs work as one call for instanceID, recorded with its start,
+// end and error.
+func (a *scriptedAdapter) record(instanceID string, work func() error) error {
 	a.mu.Lock()
 	i := len(a.calls)
-	a.calls = append(a.calls, adapterCall{Instance: req.InstanceID, Start: time.Now()})
+	a.calls = append(a.calls, adapterCall{Instance: instanceID, Start: time.Now()})
 	a.mu.Unlock()
-	err := a.provision(ctx, req.InstanceID)
+	err := work()
 	a.mu.Lock()
 	a.calls[i].End = time.Now()
 	if err != nil {
 		a.calls[i].Err = err.Error()
 	}
 	a.mu.Unlock()
-	return adapters.ProvisionResult{}, err
+	return err
 }
 
 func (a *scriptedAdapter) Deprovision(context.Context, adapters.DeprovisionRequest) (adapters.DeprovisionResult, error) {

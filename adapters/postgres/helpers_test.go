@@ -45,6 +45,8 @@ func testPlans() []adapters.PlanConfig {
 	return []adapters.PlanConfig{
 		{Plan: smallPlan, Settings: adapters.MapSettings(map[string]any{
 			"connection_limit": 10, "allowed_extensions": []string{"pgcrypto", "hstore", "uuid-ossp"},
+			// 1.1.0 brings pg_trgm (upgrade_test.go).
+			"versions": map[string]any{"1.1.0": map[string]any{"extensions": []string{"pg_trgm"}}},
 		})},
 		{Plan: largePlan, Settings: adapters.MapSettings(map[string]any{"connection_limit": 100})},
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -43,6 +44,7 @@ func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) 
 	if err != nil {
 		return adapters.ProvisionResult{}, err
 	}
+	extensions = withVersionExtensions(extensions, plan, req.Maintenance.Requested.Version)
 	n := namesFor(req.InstanceID)
 	st, err := a.instanceState(ctx, n)
 	if err != nil {
@@ -62,6 +64,17 @@ func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) 
 		Metadata: adapters.Metadata{Attributes: map[string]any{"database": n.database}},
 		Receipt:  adapters.Receipt{"database": n.database, "owner_role": n.owner},
 	}, nil
+}
+
+// withVersionExtensions adds the extensions the plan's versions up to
+// version bring to those the parameters asked for.
+func withVersionExtensions(extensions []string, plan PlanSettings, version string) []string {
+	for _, e := range plan.versionExtensions(version) {
+		if !slices.Contains(extensions, e) {
+			extensions = append(extensions, e)
+		}
+	}
+	return extensions
 }
 
 func (a *Adapter) ensureOwnerRole(ctx context.Context, n instanceNames, st instanceState) error {
@@ -145,8 +158,9 @@ func (a *Adapter) createExtensions(ctx context.Context, n instanceNames, extensi
 }
 
 // Update applies the new plan's connection limit and creates any newly
-// requested extensions. Extensions are never dropped: that would destroy
-// the application's data.
+// requested extensions, and those of the plan's versions up to the
+// requested maintenance_info version (an upgrade). Extensions are never
+// dropped: that would destroy the application's data.
 func (a *Adapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapters.UpdateResult, error) {
 	plan, err := a.plans.Lookup(req.Plan)
 	if err != nil {
@@ -156,6 +170,10 @@ func (a *Adapter) Update(ctx context.Context, req adapters.UpdateRequest) (adapt
 	if err != nil {
 		return adapters.UpdateResult{}, err
 	}
+	// An upgrade (Maintenance.Requested above Current) creates what the
+	// new version brings; any update repeats what the version has, which
+	// is harmless (IF NOT EXISTS) and repairs an instance someone changed.
+	extensions = withVersionExtensions(extensions, plan, req.Maintenance.Requested.Version)
 	n := namesFor(req.InstanceID)
 	sql := n.lockStmt() + "; ALTER DATABASE " + ident(n.database) + " CONNECTION LIMIT " + fmt.Sprint(plan.connectionLimit())
 	if _, err := a.pool.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {

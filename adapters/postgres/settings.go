@@ -3,6 +3,7 @@ package postgres
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -26,6 +27,19 @@ type PlanSettings struct {
 	ConnectionLimit *int `json:"connection_limit"`
 	// AllowedExtensions lists the extensions a provision may ask for.
 	AllowedExtensions []string `json:"allowed_extensions"`
+	// Versions maps a plan's maintenance_info versions to the work each
+	// brings: an instance provisioned on, or upgraded to, version V gets
+	// the extensions of every listed version up to and including V. So the
+	// producer publishes 1.1.0 in maintenance_info and lists what it adds
+	// here; `cf update-service --upgrade` then creates it.
+	Versions map[string]VersionSettings `json:"versions"`
+}
+
+// VersionSettings is the backend work of one maintenance_info version.
+type VersionSettings struct {
+	// Extensions are created in every instance on this version or later
+	// (never dropped: that would destroy the application's data).
+	Extensions []string `json:"extensions"`
 }
 
 const (
@@ -77,7 +91,39 @@ func (p PlanSettings) Validate() error {
 			errs = append(errs, fmt.Errorf("allowed_extensions[%d]: %q is not an extension name", i, e))
 		}
 	}
+	for _, v := range slices.Sorted(maps.Keys(p.Versions)) {
+		if !adapters.ValidVersion(v) {
+			errs = append(errs, fmt.Errorf("versions: %q is not a semantic version (such as 1.1.0), as maintenance_info.version must be", v))
+		}
+		for i, e := range p.Versions[v].Extensions {
+			if !extensionName.MatchString(e) {
+				errs = append(errs, fmt.Errorf("versions.%s.extensions[%d]: %q is not an extension name", v, i, e))
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// versionExtensions are the extensions an instance on version v has: those
+// of every listed version up to and including v, in version order. None
+// when v is "" (a plan without maintenance_info).
+func (p PlanSettings) versionExtensions(v string) []string {
+	if v == "" {
+		return nil
+	}
+	versions := slices.SortedFunc(maps.Keys(p.Versions), adapters.CompareVersions)
+	var out []string
+	for _, listed := range versions {
+		if adapters.CompareVersions(listed, v) > 0 {
+			break
+		}
+		for _, e := range p.Versions[listed].Extensions {
+			if !slices.Contains(out, e) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
 }
 
 func (p PlanSettings) connectionLimit() int {

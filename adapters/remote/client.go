@@ -550,7 +550,8 @@ func (c *Client) Provision(ctx context.Context, req adapters.ProvisionRequest) (
 		return adapters.ProvisionResult{}, err
 	}
 	cl := call{method: http.MethodPut, path: instancePath(req.InstanceID), requestID: req.Origin.RequestID,
-		body: provisionBody{Offering: req.Offering, Plan: toWirePlan(req.Plan), Parameters: params(req.Parameters), Origin: toWireOrigin(req.Origin)}}
+		body: provisionBody{Offering: req.Offering, Plan: toWirePlan(req.Plan), Parameters: params(req.Parameters), Origin: toWireOrigin(req.Origin),
+			Maintenance: toWireMaintenance(req.Maintenance)}}
 	var res instanceResult
 	if err := c.do(ctx, cl, &res); err != nil {
 		return adapters.ProvisionResult{}, err
@@ -578,7 +579,8 @@ func (c *Client) update(ctx context.Context, req adapters.UpdateRequest) (adapte
 	}
 	cl := call{method: http.MethodPatch, path: instancePath(req.InstanceID), requestID: req.Origin.RequestID,
 		body: updateBody{Offering: req.Offering, Plan: toWirePlan(req.Plan), PreviousPlan: toWirePlan(req.PreviousPlan),
-			Parameters: params(req.Parameters), Receipt: req.Receipt, Origin: toWireOrigin(req.Origin)}}
+			Parameters: params(req.Parameters), Receipt: req.Receipt, Origin: toWireOrigin(req.Origin),
+			Maintenance: toWireMaintenance(req.Maintenance)}}
 	var res instanceResult
 	if err := c.do(ctx, cl, &res); err != nil {
 		return adapters.UpdateResult{}, err

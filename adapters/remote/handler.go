@@ -169,7 +169,7 @@ func (h *handler) capabilities(w http.ResponseWriter, _ *http.Request) {
 	if _, ok := h.adapter.(adapters.Inspector); ok {
 		caps = append(caps, CapabilityInspect)
 	}
-	writeJSON(w, http.StatusOK, capabilitiesResult{Protocol: ProtocolVersion, Name: h.opts.Name, Version: h.opts.Version, Capabilities: caps})
+	writeJSON(w, http.StatusOK, capabilitiesResult{Protocol: ProtocolVersion, Minor: ProtocolMinor, Name: h.opts.Name, Version: h.opts.Version, Capabilities: caps})
 }
 
 func toInstanceResult(r adapters.ProvisionResult) instanceResult {
@@ -189,7 +189,7 @@ func (h *handler) provision(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.adapter.Provision(r.Context(), adapters.ProvisionRequest{
 		InstanceID: r.PathValue("instance_id"), Offering: b.Offering, Plan: b.Plan.plan(),
-		Parameters: orNil(b.Parameters), Origin: b.Origin.origin(),
+		Parameters: orNil(b.Parameters), Origin: b.Origin.origin(), Maintenance: b.Maintenance.maintenance(),
 	})
 	if err != nil {
 		h.fail(w, r, err)
@@ -210,7 +210,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := updater.Update(r.Context(), adapters.UpdateRequest{
 		InstanceID: r.PathValue("instance_id"), Offering: b.Offering, Plan: b.Plan.plan(), PreviousPlan: b.PreviousPlan.plan(),
-		Parameters: orNil(b.Parameters), Receipt: b.Receipt, Origin: b.Origin.origin(),
+		Parameters: orNil(b.Parameters), Receipt: b.Receipt, Origin: b.Origin.origin(), Maintenance: b.Maintenance.maintenance(),
 	})
 	if err != nil {
 		h.fail(w, r, err)

@@ -13,8 +13,16 @@ import (
 
 // ProtocolVersion is what an adapter must answer in GET /v1/capabilities.
 // Additions that old adapters can ignore (new optional fields, new
-// capabilities) keep it; anything else is v2 under a new path prefix.
+// capabilities) keep it and raise ProtocolMinor; anything else is v2
+// under a new path prefix.
 const ProtocolVersion = "agora.adapter/v1"
+
+// ProtocolMinor is the minor version of v1 this Agora speaks, answered
+// beside the protocol as "minor" (absent means 0). A minor adds optional
+// fields only, so any minor of v1 works with any other: the number tells
+// a producer which fields she may rely on (docs/adapter-protocol.md,
+// Versioning). 1 added maintenance_info to provision and update.
+const ProtocolMinor = 1
 
 // The capabilities an adapter may declare. Unknown ones are ignored, so a
 // newer adapter works with an older Agora.
@@ -94,6 +102,22 @@ type provisionBody struct {
 	Plan       wirePlan       `json:"plan"`
 	Parameters map[string]any `json:"parameters"`
 	Origin     wireOrigin     `json:"origin"`
+	// Maintenance is added in v1.1; absent for plans without
+	// maintenance_info.
+	Maintenance *wireMaintenance `json:"maintenance_info,omitempty"`
+}
+
+// wireMaintenance carries adapters.Maintenance (v1.1): the version an
+// instance runs (current, absent on provision) and the one it must run
+// after the call (requested).
+type wireMaintenance struct {
+	Current   *wireMaintenanceInfo `json:"current,omitempty"`
+	Requested *wireMaintenanceInfo `json:"requested,omitempty"`
+}
+
+type wireMaintenanceInfo struct {
+	Version     string `json:"version"`
+	Description string `json:"description,omitempty"`
 }
 
 type updateBody struct {
@@ -103,6 +127,8 @@ type updateBody struct {
 	Parameters   map[string]any   `json:"parameters"`
 	Receipt      adapters.Receipt `json:"receipt,omitempty"`
 	Origin       wireOrigin       `json:"origin"`
+	// Maintenance is added in v1.1, as in provisionBody.
+	Maintenance *wireMaintenance `json:"maintenance_info,omitempty"`
 }
 
 type deprovisionBody struct {
@@ -181,7 +207,9 @@ type inspectResult struct {
 }
 
 type capabilitiesResult struct {
-	Protocol     string   `json:"protocol"`
+	Protocol string `json:"protocol"`
+	// Minor is the minor version of Protocol (absent: 0).
+	Minor        int      `json:"minor,omitempty"`
 	Name         string   `json:"name"`
 	Version      string   `json:"version"`
 	Capabilities []string `json:"capabilities"`
@@ -195,6 +223,34 @@ type errorBody struct {
 func toWirePlan(p adapters.Plan) wirePlan { return wirePlan{ID: p.ID, Name: p.Name} }
 
 func (p wirePlan) plan() adapters.Plan { return adapters.Plan{ID: p.ID, Name: p.Name} }
+
+func toWireMaintenance(m adapters.Maintenance) *wireMaintenance {
+	info := func(i adapters.MaintenanceInfo) *wireMaintenanceInfo {
+		if i.Version == "" {
+			return nil
+		}
+		return &wireMaintenanceInfo{Version: i.Version, Description: i.Description}
+	}
+	w := &wireMaintenance{Current: info(m.Current), Requested: info(m.Requested)}
+	if w.Current == nil && w.Requested == nil {
+		return nil
+	}
+	return w
+}
+
+func (w *wireMaintenance) maintenance() adapters.Maintenance {
+	var m adapters.Maintenance
+	if w == nil {
+		return m
+	}
+	if w.Current != nil {
+		m.Current = adapters.MaintenanceInfo{Version: w.Current.Version, Description: w.Current.Description}
+	}
+	if w.Requested != nil {
+		m.Requested = adapters.MaintenanceInfo{Version: w.Requested.Version, Description: w.Requested.Description}
+	}
+	return m
+}
 
 func toWirePredecessor(p *adapters.Predecessor) *wirePredecessor {
 	if p == nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
@@ -146,8 +147,14 @@ func newOSB(e *edge, opts Options) *osb {
 func (s *osb) handler(auth *BasicAuth, broker domain.ServiceBroker) http.Handler {
 	api := newBrokerAPI(broker)
 	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if requestinfo.From(r.Context()).Endpoint == EndpointCatalog && r.Method == http.MethodGet {
-			s.serveCatalog(w, r)
+		switch requestinfo.From(r.Context()).Endpoint {
+		case EndpointCatalog:
+			if r.Method == http.MethodGet {
+				s.serveCatalog(w, r)
+				return
+			}
+		case EndpointGetInstance:
+			serveWithReplyFields(api, w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
@@ -186,6 +193,50 @@ func newBrokerAPI(broker domain.ServiceBroker) http.Handler {
 	})
 	brokerapi.AttachRoutes(r, broker, slog.New(slog.DiscardHandler))
 	return r
+}
+
+// serveWithReplyFields runs brokerapi's handler into a buffer and adds
+// the fields the broker recorded with SetReplyField to a 200 answer:
+// brokerapi v11's GetInstanceDetailsSpec has no maintenance_info, which
+// OSB's GET instance carries. Other answers pass through as they are.
+func serveWithReplyFields(api http.Handler, w http.ResponseWriter, r *http.Request) {
+	rec := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+	api.ServeHTTP(rec, r)
+	body := rec.body.Bytes()
+	if fields := requestinfo.From(r.Context()).ReplyFields(); rec.status == http.StatusOK && len(fields) > 0 {
+		var doc map[string]any
+		if err := json.Unmarshal(body, &doc); err == nil {
+			maps.Copy(doc, fields)
+			if merged, err := json.Marshal(doc); err == nil {
+				body = merged
+			}
+		}
+	}
+	for k, v := range rec.header {
+		w.Header()[k] = v
+	}
+	WriteRawJSON(w, rec.status, body)
+}
+
+// bufferedResponse keeps a handler's answer for serveWithReplyFields.
+type bufferedResponse struct {
+	header      http.Header
+	status      int
+	wroteHeader bool
+	body        bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(code int) {
+	if !b.wroteHeader {
+		b.status, b.wroteHeader = code, true
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.wroteHeader = true
+	return b.body.Write(p)
 }
 
 // serveCatalog writes the precomputed catalog bytes. brokerapi's catalog

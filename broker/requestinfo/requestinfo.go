@@ -88,6 +88,7 @@ type Info struct {
 
 	mu      sync.Mutex
 	outcome Outcome
+	reply   map[string]any
 }
 
 // Outcome is what the handling layers learned about how the request went,
@@ -122,6 +123,31 @@ func (i *Info) Outcome() Outcome {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.outcome
+}
+
+// SetReplyField records an OSB response field that brokerapi v11's
+// response types cannot carry (maintenance_info in GET instance); the
+// edge adds it to a successful answer. Safe for concurrent use.
+func (i *Info) SetReplyField(name string, value any) {
+	if i == nil {
+		return
+	}
+	i.mu.Lock()
+	if i.reply == nil {
+		i.reply = map[string]any{}
+	}
+	i.reply[name] = value
+	i.mu.Unlock()
+}
+
+// ReplyFields returns what SetReplyField recorded (nil: nothing).
+func (i *Info) ReplyFields() map[string]any {
+	if i == nil {
+		return nil
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.reply
 }
 
 // Platform is the platform that sent the request: the originating

@@ -93,13 +93,10 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	*url = cmp.Or(*url, envOr("AGORA_URL", "http://127.0.0.1:8080"))
-	*user = cmp.Or(*user, os.Getenv("AGORA_USERNAME"))
-	*pass = cmp.Or(*pass, os.Getenv("AGORA_PASSWORD"))
-	if *user == "" || *pass == "" {
-		return errors.New("admin commands need --username and --password (or AGORA_USERNAME, AGORA_PASSWORD): Agora's broker credentials")
+	c, err := adminClient(url, user, pass)
+	if err != nil {
+		return err
 	}
-	c := &producerapi.Client{BaseURL: *url, Username: *user, Password: *pass}
 	want := func(n int, usage string) error {
 		if len(pos) != n {
 			return fmt.Errorf("usage: agora admin %s", usage)
@@ -353,6 +350,19 @@ func sweepOrphans(ctx context.Context, c *producerapi.Client, stdout, stderr io.
 			fmt.Fprintln(w, "\nnothing was changed; run again with --apply to repair these")
 		}
 	})
+}
+
+// adminClient is the API client of the admin commands: the flags, else
+// the environment (filled in after parsing, so help never prints a
+// password as a default).
+func adminClient(url, user, pass *string) (*producerapi.Client, error) {
+	*url = cmp.Or(*url, envOr("AGORA_URL", "http://127.0.0.1:8080"))
+	*user = cmp.Or(*user, os.Getenv("AGORA_USERNAME"))
+	*pass = cmp.Or(*pass, os.Getenv("AGORA_PASSWORD"))
+	if *user == "" || *pass == "" {
+		return nil, errors.New("admin commands need --username and --password (or AGORA_USERNAME, AGORA_PASSWORD): Agora's broker credentials")
+	}
+	return &producerapi.Client{BaseURL: *url, Username: *user, Password: *pass}, nil
 }
 
 func envOr(name, def string) string {

@@ -140,6 +140,7 @@ func producerCommands() []command {
 		leaf("remove", "OFFERING", "take an offering without instances out of the catalog"),
 		leaf("instances", "", "your instances and bindings (never credentials)"),
 		leaf("operations", "[--failed]", "latest operations, failures with their reasons"),
+		upgradeCommand("producer"),
 	}
 }
 
@@ -190,5 +191,6 @@ func adminCommands() []command {
 			},
 		},
 		leaf(nil, "orphans", "[--apply]", "Vault secrets no record points to, and bindings whose credentials are gone; repaired only with --apply"),
+		upgradeCommand("admin"),
 	}
 }

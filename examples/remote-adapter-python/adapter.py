@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """An Agora remote adapter on the agora_adapter SDK: a directory per instance
-under --root, a random token per binding in <dir>/.tokens/<binding_id>."""
+under --root, a random token per binding in <dir>/.tokens/<binding_id>.
+Version 1.1.0 (the plan's maintenance_info) adds a <dir>/public directory."""
 import os
 import secrets
 
@@ -26,12 +27,19 @@ class Files:
         if req.get("parameters"):
             raise agora.InvalidParameters("this service takes no parameters")
         os.makedirs(self.path(iid, ".tokens"), mode=0o700, exist_ok=True)  # a repeat finds it: success
-        return {"metadata": {"labels": {"path": self.path(iid)}}}
+        return self.upgrade(iid, req)
 
-    def update(self, iid, req):  # nothing to change, but the instance must be there
+    def update(self, iid, req):  # the instance must be there; an upgrade does its version's work
         if req.get("parameters"):
             raise agora.InvalidParameters("this service takes no parameters")
         self.existing(iid)
+        return self.upgrade(iid, req)
+
+    def upgrade(self, iid, req):  # every version's work up to the requested one, repeatable
+        _, version = agora.versions(req)
+        if agora.at_least(version, "1.1.0"):
+            os.makedirs(self.path(iid, "public"), exist_ok=True)
+        return {"metadata": {"labels": {"path": self.path(iid), "version": version or "none"}}}
 
     def inspect(self, iid, req):  # for the platform engineer's reconcile
         exists = os.path.isdir(self.path(iid, ".tokens"))

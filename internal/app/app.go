@@ -359,7 +359,7 @@ func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, st
 	if err := loader.Reload(ctx); err != nil {
 		log.Error("serving catalog.yml alone until the producers' live slices build; retrying in the background", "error", err)
 	}
-	api, err := producerapi.New(producerapi.Options{Service: svc, Admins: admins, Loader: loader, Repairs: b})
+	api, err := producerapi.New(producerapi.Options{Service: svc, Admins: admins, Loader: loader, Repairs: b, Upgrades: b})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -89,7 +89,7 @@ func newFixture(t *testing.T, opts ...func(*producers.Config)) *fixture {
 	}
 	loader := livecatalog.New(livecatalog.Config{Sources: svc, Target: b, Build: build, Grace: time.Millisecond})
 	credentials := []httpapi.Credential{{Username: adminUser, Password: adminPass}}
-	api, err := producerapi.New(producerapi.Options{Service: svc, Admins: httpapi.NewBasicAuth(credentials), Loader: loader})
+	api, err := producerapi.New(producerapi.Options{Service: svc, Admins: httpapi.NewBasicAuth(credentials), Loader: loader, Upgrades: b})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,8 @@ type Options struct {
 	// Repairs are the platform engineer's repairs (the broker); nil leaves
 	// the repair routes out.
 	Repairs Repairs
+	// Upgrades runs bulk upgrades (the broker); nil answers 503.
+	Upgrades Upgrades
 }
 
 // Repairs is what the admin routes ask the broker to do.
@@ -63,6 +65,7 @@ type Repairs interface {
 type API struct {
 	svc      *producers.Service
 	repairs  Repairs
+	upgrades Upgrades
 	admins   *httpapi.BasicAuth
 	loader   *livecatalog.Loader
 	register *bucket
@@ -79,7 +82,7 @@ func New(opts Options) (*API, error) {
 	if opts.RegisterPerMinute <= 0 {
 		opts.RegisterPerMinute = 10
 	}
-	return &API{svc: opts.Service, repairs: opts.Repairs, admins: opts.Admins, loader: opts.Loader,
+	return &API{svc: opts.Service, repairs: opts.Repairs, upgrades: opts.Upgrades, admins: opts.Admins, loader: opts.Loader,
 		register: newBucket(opts.RegisterPerMinute, time.Minute)}, nil
 }
 
@@ -112,6 +115,8 @@ func New(opts Options) (*API, error) {
 //	POST   /admin/instances/{id}/reconcile                       ask the adapter whether it exists; correct the record
 //	GET    /admin/orphans?from=records|vault[&cursor=&limit=]    a page of the orphan sweep: report
 //	POST   /admin/orphans?from=records|vault[&cursor=&limit=]    the same page, repaired
+//
+// and the bulk upgrade routes (upgradeRoutes).
 func (a *API) Routes() []httpapi.Route {
 	producer := func(endpoint, method, path string, h handlerFunc) httpapi.Route {
 		return httpapi.Route{Surface: requestinfo.SurfaceProducer, Endpoint: "producer_" + endpoint, Method: method,
@@ -121,7 +126,7 @@ func (a *API) Routes() []httpapi.Route {
 		return httpapi.Route{Surface: requestinfo.SurfaceAdmin, Endpoint: "admin_" + endpoint, Method: method,
 			Path: "/admin" + path, Auth: a.adminAuth, Handler: a.withCaller(h)}
 	}
-	return []httpapi.Route{
+	return append([]httpapi.Route{
 		{Surface: requestinfo.SurfaceProducer, Endpoint: "producer_register", Method: http.MethodPost,
 			Path: "/producers/register", Handler: http.HandlerFunc(a.registerProducer)},
 		producer("status", http.MethodGet, "", a.getStatus),
@@ -153,7 +158,7 @@ func (a *API) Routes() []httpapi.Route {
 		admin("reconcile", http.MethodPost, "/instances/{id}/reconcile", a.reconcile),
 		admin("orphans", http.MethodGet, "/orphans", a.sweep(false)),
 		admin("sweep_orphans", http.MethodPost, "/orphans", a.sweep(true)),
-	}
+	}, a.upgradeRoutes(producer, admin)...)
 }
 
 // caller is who made an authenticated request.

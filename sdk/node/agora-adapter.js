@@ -30,6 +30,10 @@
  * or Internal for the protocol's error codes; any other error is answered
  * `500 internal` (Agora retries it). Messages reach Agora's logs and, for
  * InvalidParameters, the app developer: never put a secret in one.
+ *
+ * versions(req) reads a provision's or update's maintenance_info (v1.1):
+ * { current, requested } versions, undefined where absent; they differ on
+ * an upgrade.
  */
 
 const crypto = require("node:crypto");
@@ -38,6 +42,7 @@ const http = require("node:http");
 const { parseArgs } = require("node:util");
 
 const PROTOCOL = "agora.adapter/v1";
+const MINOR = 1; // v1.1: provision and update carry maintenance_info (see versions())
 const MAX_SKEW = 300; // seconds a timestamp may be off; also how long signatures are remembered
 const MAX_BODY = 1 << 20; // requests are small JSON documents
 const REQUIRED = ["provision", "deprovision", "bind", "unbind"];
@@ -179,7 +184,7 @@ class Adapter {
     if (parts[0] !== "" || parts[1] !== "v1" || parts.slice(2).includes("")) throw notPart();
     parts = parts.slice(2);
     if (parts.length === 1 && parts[0] === "capabilities" && method === "GET") {
-      return { status: 200, doc: { protocol: PROTOCOL, name: this.name, version: this.version, capabilities: this.capabilities } };
+      return { status: 200, doc: { protocol: PROTOCOL, minor: MINOR, name: this.name, version: this.version, capabilities: this.capabilities } };
     }
     let call;
     if (parts.length === 2 && parts[0] === "instances") {
@@ -309,6 +314,18 @@ function parseArguments(extra = {}, { listen = "127.0.0.1:9093", description = "
   return values;
 }
 
+// ---- maintenance_info (v1.1) ------------------------------------------------
+
+/**
+ * The maintenance_info versions of a provision or update body: { current,
+ * requested }, undefined where absent. They differ on an upgrade: do that
+ * version's work, idempotently (a repeat may follow).
+ */
+function versions(req) {
+  const mi = (req && req.maintenance_info) || {};
+  return { current: mi.current?.version, requested: mi.requested?.version };
+}
+
 // ---- idempotency helpers ---------------------------------------------------
 
 /** value, when it can name a file on its own (no "/", no "..", no dotfile); else Terminal. */
@@ -356,6 +373,6 @@ async function remove(path) {
 }
 
 module.exports = {
-  PROTOCOL, MAX_SKEW, AdapterError, NotFound, AlreadyExists, InvalidParameters, NotSupported, Terminal, Internal, Unauthorized,
-  stringToSign, signature, Verifier, Adapter, createServer, serve, parseArguments, safeId, createOnce, remove,
+  PROTOCOL, MINOR, MAX_SKEW, AdapterError, NotFound, AlreadyExists, InvalidParameters, NotSupported, Terminal, Internal, Unauthorized,
+  stringToSign, signature, Verifier, Adapter, createServer, serve, parseArguments, safeId, createOnce, remove, versions,
 };

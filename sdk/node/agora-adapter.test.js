@@ -112,7 +112,7 @@ test("verification: replays rejected, expired signatures forgotten", async () =>
 test("capabilities follow the handlers; missing required ones are named at start", async () => {
   for (const [h, caps] of [[new Recorder(), []], [new Full(), ["update", "status", "inspect"]]]) {
     const { status, doc } = await call(adapter(h), "GET", "/v1/capabilities");
-    assert.deepEqual([status, doc], [200, { protocol: "agora.adapter/v1", name: "t", version: "1", capabilities: caps }]);
+    assert.deepEqual([status, doc], [200, { protocol: "agora.adapter/v1", minor: 1, name: "t", version: "1", capabilities: caps }]);
   }
   assert.throws(() => new agora.Adapter({ provision() {} }, { secret: SECRET }), /deprovision, bind, unbind/);
 });
@@ -230,4 +230,11 @@ test("over HTTP: a signed request through the server, then its replay", async (t
   assert.deepEqual([res.status, (await res.json()).error], [401, "unauthorized"]);
   res = await fetch(url, { method: "PUT", headers, body: "x".repeat(2 << 20) });
   assert.equal(res.status, 413);
+});
+
+test("versions reads maintenance_info of a provision or update", () => {
+  const up = { maintenance_info: { current: { version: "1.0.0" }, requested: { version: "1.1.0", description: "d" } } };
+  assert.deepEqual(agora.versions(up), { current: "1.0.0", requested: "1.1.0" });
+  assert.deepEqual(agora.versions({ maintenance_info: { requested: { version: "1.0.0" } } }), { current: undefined, requested: "1.0.0" });
+  assert.deepEqual(agora.versions({}), { current: undefined, requested: undefined });
 });

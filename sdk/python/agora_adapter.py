@@ -27,6 +27,10 @@ Raise NotFound, AlreadyExists, InvalidParameters, NotSupported, Terminal or
 Internal for the protocol's error codes; any other exception is answered
 `500 internal` (Agora retries it). Messages reach Agora's logs and, for
 InvalidParameters, the app developer: never put a secret in one.
+
+versions(req) reads a provision's or update's maintenance_info (v1.1):
+(current, requested) versions, None where absent; they differ on an upgrade.
+at_least(version, "1.1.0") tells whether a version includes 1.1.0's work.
 """
 
 import argparse
@@ -45,6 +49,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 PROTOCOL = "agora.adapter/v1"
+MINOR = 1  # v1.1: provision and update carry maintenance_info (see versions())
 MAX_SKEW = 300  # seconds a timestamp may be off; also how long signatures are remembered
 MAX_BODY = 1 << 20  # requests are small JSON documents
 REQUIRED = ("provision", "deprovision", "bind", "unbind")
@@ -186,7 +191,7 @@ class Adapter:
             raise NotSupported(f"{method} {url.path} is not part of protocol v1")
         parts = parts[2:]
         if parts == ["capabilities"] and method == "GET":
-            return 200, {"protocol": PROTOCOL, "name": self.name, "version": self.version, "capabilities": self.capabilities}
+            return 200, {"protocol": PROTOCOL, "minor": MINOR, "name": self.name, "version": self.version, "capabilities": self.capabilities}
         call = None
         if len(parts) == 2 and parts[0] == "instances":
             call = {"GET": "inspect", "PUT": "provision", "PATCH": "update", "DELETE": "deprovision"}.get(method)
@@ -302,6 +307,23 @@ def arguments(description=None, listen="127.0.0.1:9091"):
     p.add_argument("--secret", default=os.environ.get("AGORA_ADAPTER_SECRET"),
                    help="the secret shared with Agora (default $AGORA_ADAPTER_SECRET, which keeps it out of ps)")
     return p
+
+
+# ---- maintenance_info (v1.1) -----------------------------------------------
+
+
+def versions(req):
+    """(current, requested): the maintenance_info versions of a provision or update body, None where
+    absent. They differ on an upgrade: do that version's work, idempotently (a repeat may follow)."""
+    mi = req.get("maintenance_info") or {}
+    return ((mi.get("current") or {}).get("version"), (mi.get("requested") or {}).get("version"))
+
+
+def at_least(version, minimum):
+    """Whether semantic version `version` (None: no version) is `minimum` or later, by major.minor.patch;
+    for an adapter doing each version's work up to the requested one."""
+    core = lambda v: tuple(int(p) for p in re.split(r"[-+]", v, maxsplit=1)[0].split("."))
+    return version is not None and core(version) >= core(minimum)
 
 
 # ---- idempotency helpers --------------------------------------------------

@@ -133,7 +133,7 @@ class Routing(unittest.TestCase):
     def test_capabilities_follow_the_handlers(self):
         for handlers, caps in [(Recorder(), []), (Full(), ["update", "status", "inspect"])]:
             status, doc = call(adapter(handlers), "GET", "/v1/capabilities")
-            self.assertEqual((status, doc), (200, {"protocol": "agora.adapter/v1", "name": "t", "version": "1", "capabilities": caps}))
+            self.assertEqual((status, doc), (200, {"protocol": "agora.adapter/v1", "minor": 1, "name": "t", "version": "1", "capabilities": caps}))
 
     def test_missing_required_handlers_are_named_at_start(self):
         class Half:
@@ -214,6 +214,26 @@ class Errors(unittest.TestCase):
         with self.assertLogs("agora_adapter", "WARNING"):
             status, doc = call(adapter(Full(result=["x"])), "PUT", "/v1/instances/i-1", b"{}")
         self.assertEqual((status, doc["error"]), (500, "internal"))
+
+
+class Versions(unittest.TestCase):
+    def test_versions_of_a_body(self):
+        up = {"maintenance_info": {"current": {"version": "1.0.0"}, "requested": {"version": "1.1.0", "description": "d"}}}
+        self.assertEqual(agora.versions(up), ("1.0.0", "1.1.0"))
+        self.assertEqual(agora.versions({"maintenance_info": {"requested": {"version": "1.0.0"}}}), (None, "1.0.0"))
+        self.assertEqual(agora.versions({}), (None, None))
+
+    def test_at_least(self):
+        for version, minimum, want in [("1.1.0", "1.1.0", True), ("1.10.0", "1.2.0", True), ("1.0.9", "1.1.0", False),
+                                       ("2.0.0+b.1", "1.1.0", True), (None, "1.0.0", False)]:
+            self.assertEqual(agora.at_least(version, minimum), want, (version, minimum))
+
+    def test_the_update_gets_maintenance_info_untouched(self):
+        body = {"plan": {"id": "p", "name": "n"}, "maintenance_info": {"current": {"version": "1.0.0"}, "requested": {"version": "1.1.0"}}}
+        handlers = Full()
+        status, _ = call(adapter(handlers), "PATCH", "/v1/instances/i-1", json.dumps(body).encode())
+        self.assertEqual(status, 200)
+        self.assertEqual(agora.versions(handlers.calls[-1][-1]), ("1.0.0", "1.1.0"))
 
 
 class Idempotency(unittest.TestCase):
