@@ -33,6 +33,7 @@ const (
 	checkUpdate                = "update"
 	checkConcurrentRepeat      = "concurrent-repeat"
 	checkContextCancellation   = "context-cancellation"
+	checkDeprovisionRevokes    = "deprovision-revokes-bindings"
 	checkDeprovision           = "deprovision"
 	checkIdempotentDeprovision = "idempotent-deprovision"
 	checkDeprovisionMissing    = "deprovision-missing"
@@ -129,6 +130,7 @@ func (r *runner) run() {
 		{checkUpdate, r.checkUpdate, true, false},
 		{checkConcurrentRepeat, r.checkConcurrentRepeat, true, false},
 		{checkContextCancellation, r.checkContextCancellation, true, false},
+		{checkDeprovisionRevokes, r.checkDeprovisionRevokes, true, false},
 		{checkDeprovision, r.checkDeprovision, true, false},
 		{checkIdempotentDeprovision, r.checkIdempotentDeprovision, true, false},
 		{checkDeprovisionMissing, r.checkDeprovisionMissing, true, false},
@@ -284,17 +286,18 @@ func (r *runner) checkBind() verdict {
 }
 
 func (r *runner) checkCredentialsWork() verdict {
-	if r.opts.CheckCredentials == nil {
-		return skip("Options.CheckCredentials is not set: set it to prove that the credentials connect and do real work")
-	}
 	creds := r.latest(r.first)
 	if creds == nil {
 		return skip(needsBinding)
 	}
-	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return r.opts.CheckCredentials(ctx, creds) }); err != nil {
+	u := r.use(creds)
+	if u.works == nil {
+		return r.unverified(u.typ)
+	}
+	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, creds) }); err != nil {
 		return fail("The credentials Bind returns must work as soon as Bind returns (or Poll reports Succeeded): create the user and grant "+
-			"its access before that. "+hintCallback,
-			"CheckCredentials with the credentials from Bind: %s", r.describe(err))
+			"its access before that. "+r.usedBy(u),
+			"the credentials from Bind (type %s) do not work: %s", u.typ, r.describe(err))
 	}
 	return pass()
 }
@@ -309,13 +312,15 @@ func (r *runner) checkIdempotentBind() verdict {
 			"old password back sets a new one and returns that"),
 			"repeated Bind of %s: %s", r.first.id, r.describe(err))
 	}
-	if r.opts.CheckCredentials == nil {
+	u := r.use(creds)
+	if u.works == nil {
+		// credentials-work already reported the type as unverified.
 		return pass()
 	}
-	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return r.opts.CheckCredentials(ctx, creds) }); err != nil {
+	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, creds) }); err != nil {
 		return fail("After a repeated Bind, the credentials it returned are the ones Agora keeps, so they must work. If you rotate the "+
-			"password on a repeat, return the new one. "+hintCallback,
-			"CheckCredentials with the credentials from the repeated Bind: %s", r.describe(err))
+			"password on a repeat, return the new one. "+r.usedBy(u),
+			"the credentials from the repeated Bind (type %s) do not work: %s", u.typ, r.describe(err))
 	}
 	return pass()
 }
@@ -339,12 +344,13 @@ func (r *runner) checkDistinctCredentials() verdict {
 }
 
 func (r *runner) checkIsolation() verdict {
-	if r.opts.CheckIsolation == nil {
-		return skip("Options.CheckIsolation is not set: set it to prove one instance's credentials cannot reach another's data")
-	}
 	credsA := r.latest(r.first)
 	if credsA == nil {
 		return skip(needsBinding)
+	}
+	u := r.use(credsA)
+	if u.isolated == nil {
+		return r.unverified(u.typ)
 	}
 	other := r.newInstance()
 	binding := r.newBinding(other)
@@ -358,11 +364,11 @@ func (r *runner) checkIsolation() verdict {
 		return fail(hintFor(err, "Bind must work on a second instance too"),
 			"Bind on the second instance %s: %s", other.id, r.describe(err))
 	}
-	hint := "Scope each binding's credentials to its own instance: grant them on that instance's database, vhost or keyspace only. " + hintCallback
-	if err := r.callback("CheckIsolation", func(ctx context.Context) error { return r.opts.CheckIsolation(ctx, credsA, credsB) }); err != nil {
+	hint := "Scope each binding's credentials to its own instance: grant them on that instance's database, vhost, key prefix or path only. " + r.usedBy(u)
+	if err := r.callback("CheckIsolation", func(ctx context.Context) error { return u.isolated(ctx, credsA, credsB) }); err != nil {
 		return fail(hint, "credentials of instance %s reach the data of instance %s: %s", r.main.id, other.id, r.describe(err))
 	}
-	if err := r.callback("CheckIsolation", func(ctx context.Context) error { return r.opts.CheckIsolation(ctx, credsB, credsA) }); err != nil {
+	if err := r.callback("CheckIsolation", func(ctx context.Context) error { return u.isolated(ctx, credsB, credsA) }); err != nil {
 		return fail(hint, "credentials of instance %s reach the data of instance %s: %s", other.id, r.main.id, r.describe(err))
 	}
 	return pass()
@@ -420,11 +426,12 @@ func (r *runner) checkUnbind() verdict {
 }
 
 func (r *runner) checkCredentialsRevoked() verdict {
-	if r.opts.CheckRevoked == nil {
-		return skip("Options.CheckRevoked is not set: set it to prove credentials stop working after Unbind")
-	}
 	if !r.gone(r.first) {
 		return skip("needs the binding removed by the unbind check, which did not succeed")
+	}
+	u := r.use(r.latest(r.first))
+	if u.revoked == nil {
+		return r.unverified(u.typ)
 	}
 	var problems []string
 	for _, b := range []*bindingRef{r.first, r.second} {
@@ -435,13 +442,13 @@ func (r *runner) checkCredentialsRevoked() verdict {
 		issued := slices.Clone(b.issued)
 		r.mu.Unlock()
 		for i, creds := range issued {
-			if err := r.callback("CheckRevoked", func(ctx context.Context) error { return r.opts.CheckRevoked(ctx, creds) }); err != nil {
+			if err := r.callback("CheckRevoked", func(ctx context.Context) error { return u.revoked(ctx, creds) }); err != nil {
 				problems = append(problems, fmt.Sprintf("binding %s, credentials %d of %d issued: %s", b.id, i+1, len(issued), r.describe(err)))
 			}
 		}
 	}
 	if len(problems) > 0 {
-		return fail("Unbind must revoke every credential issued for the binding, including those from repeated Bind calls. "+hintCallback,
+		return fail("Unbind must revoke every credential issued for the binding, including those from repeated Bind calls. "+r.usedBy(u),
 			"credentials still work after Unbind:\n%s", strings.Join(problems, "\n"))
 	}
 	return pass()
@@ -569,6 +576,41 @@ func (r *runner) checkContextCancellation() verdict {
 		return fail(hint, "Provision with an already-cancelled context accepted the work (returned Pending) instead of an error")
 	case err == nil:
 		return fail(hint, "Provision with an already-cancelled context succeeded instead of returning an error")
+	}
+	return pass()
+}
+
+// checkDeprovisionRevokes deprovisions an instance that still has a
+// binding, as a platform's orphan mitigation does (it never unbinds
+// first), and proves the binding's credentials stopped working.
+func (r *runner) checkDeprovisionRevokes() verdict {
+	const check = checkDeprovisionRevokes
+	inst := r.newInstance()
+	b := r.newBinding(inst)
+	defer r.removeQuietly(check, inst, b)
+	if err := r.doProvision(r.ctx, check, inst, r.opts.ProvisionParameters); err != nil {
+		return fail(hintFor(err, "Provision must work for every new instance"), "Provision of %s: %s", inst.id, r.describe(err))
+	}
+	creds, err := r.doBind(r.ctx, check, b)
+	if err != nil {
+		return fail(hintFor(err, "Bind must work for every new binding"), "Bind of %s: %s", b.id, r.describe(err))
+	}
+	u := r.use(creds)
+	if u.works == nil || u.revoked == nil {
+		return r.unverified(u.typ)
+	}
+	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, creds) }); err != nil {
+		return skip("the credentials from Bind did not work before the deprovision either (see credentials-work)")
+	}
+	if err := r.doDeprovision(r.ctx, check, inst); err != nil {
+		return fail(hintFor(err, r.say(wordsDeprovisionBindings)), "Deprovision of %s, which still has binding %s: %s", inst.id, b.id, r.describe(err))
+	}
+	r.mu.Lock()
+	b.gone = true // the instance took it along; nothing is left to unbind
+	r.mu.Unlock()
+	if err := r.callback("CheckRevoked", func(ctx context.Context) error { return u.revoked(ctx, creds) }); err != nil {
+		return fail(r.say(wordsDeprovisionBindings)+". "+r.usedBy(u),
+			"credentials of binding %s still work after its instance %s was deprovisioned without an unbind first: %s", b.id, inst.id, r.describe(err))
 	}
 	return pass()
 }

@@ -31,6 +31,27 @@ type Options struct {
 	// with ErrInvalidParameters. Nil skips the invalid-parameters check.
 	InvalidProvisionParameters map[string]any
 
+	// Verifiers use the credentials Bind returns, picked by their
+	// servicebinding.io "type" key, for the credentials-work,
+	// credentials-revoked, deprovision-revokes-bindings and isolation
+	// checks. credcheck.Defaults(dial) has postgresql, mysql, redis,
+	// rabbitmq and vault; adaptertest.RunT and `agora adapter test` use it
+	// with a plain dialer, and the producer gate with one that enforces
+	// its egress allow-list. (The kit core does not import credcheck, so
+	// a program that serves an adapter does not link five client
+	// libraries.) Credentials of a type without a verifier, and without
+	// the Check functions below, are reported in Report.Unverified.
+	Verifiers map[string]Verifier
+
+	// Audience decides whose words the report speaks: Go names (the
+	// default, for RunT) or the protocol's fields and the CLI's flags
+	// (remote.Conformance sets it).
+	Audience Audience
+
+	// CheckCredentials, CheckRevoked and CheckIsolation override the
+	// typed verifier, for a Go adapter whose credentials have no type the
+	// kit knows.
+	//
 	// CheckCredentials proves that credentials work: it connects and does
 	// real work. It must return an error when they do not work.
 	CheckCredentials func(ctx context.Context, creds map[string]any) error
@@ -175,5 +196,5 @@ func Run(ctx context.Context, opts Options) Report {
 	// must not reach a testing.T that has finished.
 	defer r.log.close()
 	r.run()
-	return Report{Results: r.results}
+	return Report{Results: r.results, Unverified: r.unverifiedTypes()}
 }

@@ -623,14 +623,15 @@ func TestRunSkipsWhatIsNotConfigured(t *testing.T) {
 		t.Fatalf("unexpected failure:\n%s", printed(report))
 	}
 	want := map[string]string{
-		"ping":                "adapters.Pinger",
-		"update":              "adapters.Updater",
-		"inspect":             "adapters.Inspector",
-		"inspect-gone":        "adapters.Inspector",
-		"credentials-work":    "CheckCredentials",
-		"credentials-revoked": "CheckRevoked",
-		"isolation":           "CheckIsolation",
-		"invalid-parameters":  "InvalidProvisionParameters",
+		"ping":                         "adapters.Pinger",
+		"update":                       "adapters.Updater",
+		"inspect":                      "adapters.Inspector",
+		"inspect-gone":                 "adapters.Inspector",
+		"credentials-work":             "unverified: type (none)",
+		"credentials-revoked":          "unverified: type (none)",
+		"isolation":                    "unverified: type (none)",
+		"deprovision-revokes-bindings": "unverified: type (none)",
+		"invalid-parameters":           "InvalidProvisionParameters",
 	}
 	for name, reason := range want {
 		c := result(report, name)
@@ -638,8 +639,11 @@ func TestRunSkipsWhatIsNotConfigured(t *testing.T) {
 			t.Errorf("%s: skipped=%v detail=%q, want skipped naming %q", name, c.Skipped, c.Detail, reason)
 		}
 	}
-	if got := report.Summary(); got != "18 passed, 0 failed, 8 skipped" {
+	if got := report.Summary(); got != "18 passed, 0 failed, 9 skipped, unverified: type (none)" {
 		t.Errorf("Summary() = %q", got)
+	}
+	if !slices.Equal(report.Unverified, []string{"(none)"}) {
+		t.Errorf("Unverified = %q, want the missing type once", report.Unverified)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/agora-osb/agora"
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/conformance"
+	"github.com/agora-osb/agora/adapters/conformance/credcheck"
 	"github.com/agora-osb/agora/adapters/remote"
 	"github.com/agora-osb/agora/internal/devvault"
 	"github.com/agora-osb/agora/internal/scaffold"
@@ -183,6 +184,9 @@ func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	opts := remote.ConformanceOptions{
 		URL: *url, Secret: *secret, Plan: adapters.Plan{ID: *planID, Name: *planName}, Timeout: *timeout,
+		// The producer runs this on her own machine: the kit may connect
+		// wherever her adapter's credentials point.
+		Verifiers: credcheck.Defaults(nil),
 	}
 	for _, p := range []struct {
 		flag string
@@ -259,7 +263,10 @@ func writeReportJSON(w io.Writer, url string, report conformance.Report) error {
 		// Capabilities are what the adapter declared; absent when it did
 		// not answer GET /v1/capabilities.
 		Capabilities []string `json:"capabilities,omitempty"`
-	}{URL: url, Passed: !report.Failed(), Summary: report.Summary(), Checks: []check{}, Capabilities: report.Capabilities}
+		// Unverified are the credential types the kit could not use.
+		Unverified []string `json:"unverified,omitempty"`
+	}{URL: url, Passed: !report.Failed(), Summary: report.Summary(), Checks: []check{}, Capabilities: report.Capabilities,
+		Unverified: report.Unverified}
 	for _, c := range report.Results {
 		result := "pass"
 		switch {
