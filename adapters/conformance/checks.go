@@ -30,6 +30,8 @@ const (
 	checkCredentialsRevoked    = "credentials-revoked"
 	checkIdempotentUnbind      = "idempotent-unbind"
 	checkUnbindMissing         = "unbind-missing"
+	checkBindMissingInstance   = "bind-missing-instance"
+	checkUnbindMissingInstance = "unbind-missing-instance"
 	checkUpdate                = "update"
 	checkConcurrentRepeat      = "concurrent-repeat"
 	checkContextCancellation   = "context-cancellation"
@@ -52,8 +54,6 @@ const (
 		"Work that cannot finish within the deadline should return Pending and be followed through adapters.Poller"
 	hintPanic = "Never panic in an adapter: return an error. Agora recovers, but the platform gets a bare 500 " +
 		"and the operator only a stack trace"
-	hintGoneIsSuccess = "Treat a missing %s as success: return nil or an error wrapping adapters.ErrNotFound. " +
-		"Platforms repeat DELETEs (Cloud Controller does, for orphan mitigation) and Agora repeats calls after a crash"
 	hintRace = "Agora may repeat a call while the first is still working (a platform retry after a timeout). " +
 		"Serialise work per instance or binding (a lock, or the backend's own uniqueness) so at least one call succeeds, " +
 		"the other succeeds too or returns a clear error, and a later repeat succeeds"
@@ -127,6 +127,8 @@ func (r *runner) run() {
 		{checkCredentialsRevoked, r.checkCredentialsRevoked, true, false},
 		{checkIdempotentUnbind, r.checkIdempotentUnbind, true, false},
 		{checkUnbindMissing, r.checkUnbindMissing, true, false},
+		{checkBindMissingInstance, r.checkBindMissingInstance, true, false},
+		{checkUnbindMissingInstance, r.checkUnbindMissingInstance, true, false},
 		{checkUpdate, r.checkUpdate, true, false},
 		{checkConcurrentRepeat, r.checkConcurrentRepeat, true, false},
 		{checkContextCancellation, r.checkContextCancellation, true, false},
@@ -392,7 +394,7 @@ func (r *runner) checkInvalidParameters() verdict {
 		return fail(hintFor(err, hint), "Provision rejected InvalidProvisionParameters, but its error does not wrap adapters.ErrInvalidParameters: %s",
 			r.describe(err))
 	case !isGoneError(derr):
-		return fail(hintFor(derr, "A rejected Provision must create nothing. "+fmt.Sprintf(hintGoneIsSuccess, "instance")),
+		return fail(hintFor(derr, "A rejected Provision must create nothing. "+sayf(r, wordsGoneIsSuccess, "instance")),
 			"Deprovision after the rejected Provision: %s", r.describe(derr))
 	}
 	return pass()
@@ -459,7 +461,7 @@ func (r *runner) checkIdempotentUnbind() verdict {
 		return skip("needs the binding removed by the unbind check, which did not succeed")
 	}
 	if err := r.doUnbind(r.ctx, checkIdempotentUnbind, r.first); !isGoneError(err) {
-		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "binding")),
+		return fail(hintFor(err, sayf(r, wordsGoneIsSuccess, "binding")),
 			"repeated Unbind of %s: %s", r.first.id, r.describe(err))
 	}
 	return pass()
@@ -472,8 +474,45 @@ func (r *runner) checkUnbindMissing() verdict {
 	// Not tracked for cleanup: nothing was ever bound under this ID.
 	missing := &bindingRef{id: newID(), instance: r.main}
 	if err := r.unbind(r.ctx, checkUnbindMissing, r.unbindRequest(missing)); !isGoneError(err) {
-		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "binding")+"; that includes a binding the adapter never created"),
+		return fail(hintFor(err, sayf(r, wordsGoneIsSuccess, "binding")+"; that includes a binding the adapter never created"),
 			"Unbind of never-created binding %s: %s", missing.id, r.describe(err))
+	}
+	return pass()
+}
+
+// checkBindMissingInstance binds to an instance that was never
+// provisioned: the adapter must answer not found and issue nothing.
+func (r *runner) checkBindMissingInstance() verdict {
+	// Tracked for cleanup: an adapter that wrongly binds (or creates the
+	// instance on the way) must not leave that behind.
+	missing := r.newInstance()
+	b := r.newBinding(missing)
+	creds, err := r.doBind(r.ctx, checkBindMissingInstance, b)
+	switch {
+	case err == nil:
+		detail := fmt.Sprintf("Bind on never-provisioned instance %s returned credentials", missing.id)
+		if u := r.use(creds); u.works != nil {
+			if werr := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, creds) }); werr == nil {
+				detail += ", and they work"
+			}
+		}
+		return fail(r.say(wordsBindMissingInstance), "%s", detail)
+	case errors.Is(err, adapters.ErrNotFound):
+		r.mu.Lock()
+		b.gone = true
+		r.mu.Unlock()
+		return pass()
+	}
+	return fail(hintFor(err, r.say(wordsBindMissingInstance)), "Bind on never-provisioned instance %s: %s", missing.id, r.describe(err))
+}
+
+// checkUnbindMissingInstance unbinds from an instance that was never
+// provisioned: gone is success, anything else fails a platform's retry.
+func (r *runner) checkUnbindMissingInstance() verdict {
+	missing := &bindingRef{id: newID(), instance: &instanceRef{id: newID()}}
+	if err := r.unbind(r.ctx, checkUnbindMissingInstance, r.unbindRequest(missing)); !isGoneError(err) {
+		return fail(hintFor(err, sayf(r, wordsGoneIsSuccess, "binding")+"; that includes a binding of an instance that never existed"),
+			"Unbind on never-provisioned instance %s: %s", missing.instance.id, r.describe(err))
 	}
 	return pass()
 }
@@ -637,7 +676,7 @@ func (r *runner) checkIdempotentDeprovision() verdict {
 		return skip("needs the instance removed by the deprovision check, which did not succeed")
 	}
 	if err := r.deprovision(r.ctx, checkIdempotentDeprovision, r.deprovisionRequest(r.main)); !isGoneError(err) {
-		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "instance")),
+		return fail(hintFor(err, sayf(r, wordsGoneIsSuccess, "instance")),
 			"repeated Deprovision of %s: %s", r.main.id, r.describe(err))
 	}
 	return pass()
@@ -647,7 +686,7 @@ func (r *runner) checkDeprovisionMissing() verdict {
 	// Not tracked for cleanup: nothing was ever provisioned under this ID.
 	missing := &instanceRef{id: newID()}
 	if err := r.deprovision(r.ctx, checkDeprovisionMissing, r.deprovisionRequest(missing)); !isGoneError(err) {
-		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "instance")+"; that includes an instance the adapter never created"),
+		return fail(hintFor(err, sayf(r, wordsGoneIsSuccess, "instance")+"; that includes an instance the adapter never created"),
 			"Deprovision of never-created instance %s: %s", missing.id, r.describe(err))
 	}
 	return pass()

@@ -360,6 +360,26 @@ func TestRunFailsExactlyTheBrokenCheck(t *testing.T) {
 			wantDetail: "identical credentials",
 		},
 		{
+			name: "bind on a never-provisioned instance issues credentials",
+			factory: func(b *memadapter.Backend) adapters.Factory {
+				return wrapped(b, func(inner *memadapter.Adapter) adapters.Adapter {
+					return &variant{Adapter: inner, bind: func(ctx context.Context, req adapters.BindRequest) (adapters.BindResult, error) {
+						res, err := inner.Bind(ctx, req)
+						if !errors.Is(err, adapters.ErrNotFound) {
+							return res, err
+						}
+						// Creates the instance on the way instead of answering not found.
+						if _, err := inner.Provision(ctx, adapters.ProvisionRequest{InstanceID: req.InstanceID, Plan: req.Plan}); err != nil {
+							return adapters.BindResult{}, err
+						}
+						return inner.Bind(ctx, req)
+					}}
+				})
+			},
+			want:       []string{"bind-missing-instance"},
+			wantDetail: "returned credentials, and they work",
+		},
+		{
 			name: "unbind of a never-created binding errors",
 			factory: func(b *memadapter.Backend) adapters.Factory {
 				return wrapped(b, func(inner *memadapter.Adapter) adapters.Adapter {
@@ -379,7 +399,7 @@ func TestRunFailsExactlyTheBrokenCheck(t *testing.T) {
 					}
 				})
 			},
-			want:       []string{"unbind-missing"},
+			want:       []string{"unbind-missing", "unbind-missing-instance"},
 			wantDetail: "no such user",
 		},
 		{
@@ -639,7 +659,7 @@ func TestRunSkipsWhatIsNotConfigured(t *testing.T) {
 			t.Errorf("%s: skipped=%v detail=%q, want skipped naming %q", name, c.Skipped, c.Detail, reason)
 		}
 	}
-	if got := report.Summary(); got != "18 passed, 0 failed, 9 skipped, unverified: type (none)" {
+	if got := report.Summary(); got != "20 passed, 0 failed, 9 skipped, unverified: type (none)" {
 		t.Errorf("Summary() = %q", got)
 	}
 	if !slices.Equal(report.Unverified, []string{"(none)"}) {

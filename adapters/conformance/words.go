@@ -65,4 +65,16 @@ var (
 		protocol: "DELETE /v1/instances/{id} must remove everything provision created, remaining bindings included, and revoke their " +
 			"credentials: platforms deprovision without unbinding first (Cloud Controller's orphan mitigation does)" + docs("deprovision"),
 	}
+	wordsBindMissingInstance = words{
+		goText: "Bind on an instance that does not exist must return an error wrapping adapters.ErrNotFound and create nothing: " +
+			"look the instance up before issuing credentials",
+		protocol: "PUT /v1/instances/{id}/bindings/{binding_id} on an instance that does not exist must answer 404 " +
+			`{"error": "not_found"} and create nothing: look the instance up before issuing credentials` + docs("bind"),
+	}
+	wordsGoneIsSuccess = words{
+		goText: "Treat a missing %s as success: return nil or an error wrapping adapters.ErrNotFound. " +
+			"Platforms repeat DELETEs (Cloud Controller does, for orphan mitigation) and Agora repeats calls after a crash",
+		protocol: "Treat a missing %s as success: answer 200, or 404 {\"error\": \"not_found\"}. " +
+			"Platforms repeat DELETEs (Cloud Controller does, for orphan mitigation) and Agora repeats calls after a crash" + docs("errors"),
+	}
 )
