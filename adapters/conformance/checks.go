@@ -354,6 +354,11 @@ func (r *runner) checkIsolation() verdict {
 	if u.isolated == nil {
 		return r.unverified(u.typ)
 	}
+	if u.works != nil {
+		if err := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, credsA) }); err != nil {
+			return skip("needs credentials that work, and the first binding's do not (see credentials-work)")
+		}
+	}
 	other := r.newInstance()
 	binding := r.newBinding(other)
 	defer r.removeQuietly(checkIsolation, other, binding)
@@ -365,6 +370,11 @@ func (r *runner) checkIsolation() verdict {
 	if err != nil {
 		return fail(hintFor(err, "Bind must work on a second instance too"),
 			"Bind on the second instance %s: %s", other.id, r.describe(err))
+	}
+	if u.works != nil {
+		if err := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, credsB) }); err != nil {
+			return fail(r.usedBy(u), "the credentials of the second instance %s do not work: %s", other.id, r.describe(err))
+		}
 	}
 	hint := "Scope each binding's credentials to its own instance: grant them on that instance's database, vhost, key prefix or path only. " + r.usedBy(u)
 	if err := r.callback("CheckIsolation", func(ctx context.Context) error { return u.isolated(ctx, credsA, credsB) }); err != nil {
@@ -490,13 +500,10 @@ func (r *runner) checkBindMissingInstance() verdict {
 	creds, err := r.doBind(r.ctx, checkBindMissingInstance, b)
 	switch {
 	case err == nil:
-		detail := fmt.Sprintf("Bind on never-provisioned instance %s returned credentials", missing.id)
-		if u := r.use(creds); u.works != nil {
-			if werr := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, creds) }); werr == nil {
-				detail += ", and they work"
-			}
-		}
-		return fail(r.say(wordsBindMissingInstance), "%s", detail)
+		// The credentials are not used: a check that wrote with them would
+		// itself create something in a space no deprovision removes.
+		return fail(r.say(wordsBindMissingInstance), "Bind on never-provisioned instance %s returned credentials (type %s) instead of not found",
+			missing.id, r.use(creds).typ)
 	case errors.Is(err, adapters.ErrNotFound):
 		r.mu.Lock()
 		b.gone = true

@@ -377,7 +377,7 @@ func TestRunFailsExactlyTheBrokenCheck(t *testing.T) {
 				})
 			},
 			want:       []string{"bind-missing-instance"},
-			wantDetail: "returned credentials, and they work",
+			wantDetail: "returned credentials",
 		},
 		{
 			name: "unbind of a never-created binding errors",
