@@ -28,8 +28,14 @@ type Options struct {
 	// them from JSON: numbers arrive as float64.
 	ProvisionParameters, BindParameters map[string]any
 	// InvalidProvisionParameters are parameters the adapter must reject
-	// with ErrInvalidParameters. Nil skips the invalid-parameters check.
+	// with ErrInvalidParameters. Nil derives them from ProvisionSchema;
+	// without either the invalid-parameters check is skipped.
 	InvalidProvisionParameters map[string]any
+	// ProvisionSchema is the tested plan's JSON schema for provision
+	// parameters (the catalog's schemas.service_instance.create
+	// .parameters). The kit derives invalid parameters from it: a value
+	// past a bound, off an enum or of the wrong type.
+	ProvisionSchema map[string]any
 
 	// Verifiers use the credentials Bind returns, picked by their
 	// servicebinding.io "type" key, for the credentials-work,
@@ -73,6 +79,10 @@ type Options struct {
 	// Logf receives progress lines and the adapter's own log; default
 	// silent. Credentials are never logged.
 	Logf func(format string, args ...any)
+
+	// invalidWhy says which rule of ProvisionSchema the derived invalid
+	// parameters break; empty when they were given.
+	invalidWhy string
 }
 
 const (
@@ -132,6 +142,9 @@ func (o Options) prepare() (Options, adapters.Plan, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return o, plan, err
+	}
+	if o.InvalidProvisionParameters == nil && o.ProvisionSchema != nil {
+		o.InvalidProvisionParameters, o.invalidWhy = invalidFromSchema(o.ProvisionSchema)
 	}
 
 	if o.Settings == nil {

@@ -741,3 +741,31 @@ func printed(r conformance.Report) string {
 	r.Print(&b)
 	return b.String()
 }
+
+// TestRunDerivesInvalidParametersFromTheSchema proves the check runs with
+// no invalid parameters given, from the plan's schema alone, and fails
+// an adapter that accepts what the schema forbids.
+func TestRunDerivesInvalidParametersFromTheSchema(t *testing.T) {
+	schema := map[string]any{"type": "object", "properties": map[string]any{
+		"max_keys": map[string]any{"type": "integer", "minimum": 1, "maximum": 1000},
+	}}
+	backend := memadapter.NewBackend()
+	opts := options(backend, memadapter.Factory(backend))
+	opts.InvalidProvisionParameters, opts.ProvisionSchema = nil, schema
+	// The reference adapter rejects max_keys 0 (minimum 1); it takes any
+	// larger number, so the derived 1001 (past the maximum) is accepted.
+	report := conformance.Run(t.Context(), opts)
+	c := result(report, "invalid-parameters")
+	if !c.Failed() || !strings.Contains(c.Detail, `{"max_keys":1001}`) || !strings.Contains(c.Detail, "above its maximum 1000") {
+		t.Errorf("invalid-parameters = %+v, want it failed on the derived max_keys 1001", c)
+	}
+
+	schema["properties"] = map[string]any{"max_keys": map[string]any{"type": "integer", "minimum": 1}}
+	report = conformance.Run(t.Context(), opts)
+	if c := result(report, "invalid-parameters"); !c.Passed {
+		t.Errorf("invalid-parameters with the derived max_keys 0 = %+v, want passed", c)
+	}
+	if left := backend.Databases(); len(left) > 0 {
+		t.Errorf("the runs left databases behind: %q", left)
+	}
+}

@@ -77,4 +77,84 @@ var (
 		protocol: "Treat a missing %s as success: answer 200, or 404 {\"error\": \"not_found\"}. " +
 			"Platforms repeat DELETEs (Cloud Controller does, for orphan mitigation) and Agora repeats calls after a crash" + docs("errors"),
 	}
+	wordsHonourCtx = words{
+		goText: "Honour ctx: pass it to every backend call and return (wrapping ctx.Err() with %w) as soon as it is done. " +
+			"Work that cannot finish within the deadline should return Pending and be followed through adapters.Poller",
+		protocol: "Answer every request within the call's timeout (--timeout, default 30s; Agora's config.timeout). Work that takes " +
+			"longer answers at once with \"pending\": true and an \"operation\" token, and declares the status capability" + docs("pending-work-and-status-capability-status"),
+	}
+	wordsTimeoutName = words{goText: "CallTimeout", protocol: "--timeout"}
+	wordsNoPoller    = words{
+		goText:   "Implement adapters.Poller for work that outlasts one call, or finish the work before returning instead of setting Pending",
+		protocol: "Declare the status capability and answer GET /v1/instances/{id}/operations/{operation}, or finish the work before answering instead of \"pending\": true" + docs("pending-work-and-status-capability-status"),
+	}
+	wordsNoCredentials = words{
+		goText:   "Bind must return the credentials the application needs in BindResult.Credentials (in PollResult.Bind when it returned Pending)",
+		protocol: "Answer a bind with the \"credentials\" object the application needs (in the poll's \"bind\" when it answered pending)" + docs("bind"),
+	}
+	wordsFactory = words{
+		goText: "Factory.New must accept the settings in Options.Settings and must not need the backend to answer: " +
+			"report an unreachable backend from Ping, not from New",
+		protocol: "Check --url, --secret and the TLS flags: they are what the adapter's catalog entry says in config" + docs("quick-start"),
+	}
+	// wordsNoCapability takes the Go interface and the protocol capability.
+	wordsNoCapability = words{
+		goText:   "adapter does not implement %[1]s",
+		protocol: "the adapter does not declare the %[2]s capability at GET /v1/capabilities" + docs("capabilities"),
+	}
+	wordsProvision = words{
+		goText: "Provision must create the instance and return nil, or return Pending and then report Succeeded from Poll. " +
+			"Check that ProvisionParameters are valid for the plan",
+		protocol: "Answer PUT /v1/instances/{id} with 200 once the instance exists, or with \"pending\": true and then succeed from the " +
+			"status poll. Check that --params are valid for the plan" + docs("provision"),
+	}
+	wordsIdempotentProvision = words{
+		goText:   "A repeat of the same Provision must succeed: when the instance exists and matches the request, return success as if it had just been created",
+		protocol: "A repeat of the same PUT /v1/instances/{id} must answer 200 as if it had just created the instance" + docs("provision"),
+	}
+	wordsAlreadyExistsOnRepeat = words{
+		goText: "ErrAlreadyExists is for a conflicting resource this request did not create. A repeat of the same Provision " +
+			"(after a crash, a timeout or a platform retry) must find its own instance and return success",
+		protocol: "409 already_exists is for a conflicting resource this request did not create. A repeat of the same PUT " +
+			"(after a crash, a timeout or a platform retry) must find its own instance and answer 200" + docs("provision"),
+	}
+	wordsBind = words{
+		goText: "Bind must issue credentials for the binding and return them in BindResult.Credentials. " +
+			"Check that BindParameters are valid for the plan",
+		protocol: "Answer PUT /v1/instances/{id}/bindings/{binding_id} with the binding's own \"credentials\". " +
+			"Check that --bind-params are valid for the plan" + docs("bind"),
+	}
+	wordsNoInvalidParameters = words{
+		goText: "Options.InvalidProvisionParameters is not set, and no plan has a parameters schema to derive invalid values from: " +
+			"set it to parameters the adapter must reject",
+		protocol: "no invalid parameters to try: pass --invalid-params with a JSON object the adapter must reject, or --slice with a slice " +
+			"whose plan has a parameters schema" + docs("provision"),
+	}
+	wordsInvalidParameters = words{
+		goText: "Validate parameters before any backend work and return adapters.InvalidParameters(...) (an error wrapping " +
+			"adapters.ErrInvalidParameters) from Provision itself, not later from Poll: Agora shows its message to the app developer",
+		protocol: "Validate parameters before any backend work and answer 400 {\"error\": \"invalid_parameters\", \"message\": ...} " +
+			"to the PUT itself, not later from the status poll: Agora shows the message to the app developer" + docs("errors"),
+	}
+	wordsUnbind = words{
+		goText:   "Unbind must revoke the binding's credentials and return nil (or Pending, then Succeeded from Poll)",
+		protocol: "Answer DELETE /v1/instances/{id}/bindings/{binding_id} with 200 once the binding's credentials are revoked" + docs("unbind"),
+	}
+	wordsUnbindFinds = words{
+		goText:   "Unbind must find the binding Bind created: derive names from the binding ID, or keep them in the Receipt",
+		protocol: "Unbind must find the binding bind created: derive names from the binding ID, or keep them in the bind's \"receipt\"" + docs("unbind"),
+	}
+	wordsDeprovisionFinds = words{
+		goText:   "Deprovision must find the instance Provision created: derive names from the instance ID, or keep them in the Receipt",
+		protocol: "Deprovision must find the instance provision created: derive names from the instance ID, or keep them in the \"receipt\"" + docs("deprovision"),
+	}
+	wordsDeprovision = words{
+		goText: "Deprovision must remove everything Provision created, its bindings included, and return nil " +
+			"(or Pending, then Succeeded from Poll)",
+		protocol: "Answer DELETE /v1/instances/{id} with 200 once everything provision created is gone, its bindings included" + docs("deprovision"),
+	}
+	wordsEmptyMessage = words{
+		goText:   "Every error needs a message that names the operation and the resource; wrap the adapters sentinel errors with %w where one applies",
+		protocol: "Every error answer needs a \"message\" that names the operation and the resource" + docs("errors"),
+	}
 )

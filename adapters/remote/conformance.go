@@ -29,6 +29,9 @@ type ConformanceOptions struct {
 	// the Check functions are passed to the kit (conformance.Options).
 	ProvisionParameters, BindParameters map[string]any
 	InvalidProvisionParameters          map[string]any
+	// ProvisionSchema is the plan's provision parameters schema, from
+	// which the kit derives invalid parameters when none are given.
+	ProvisionSchema map[string]any
 	CheckCredentials, CheckRevoked      func(ctx context.Context, creds map[string]any) error
 	CheckIsolation                      func(ctx context.Context, credsA, credsB map[string]any) error
 	// Verifiers use the credentials by their type: pass
@@ -141,6 +144,7 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 		ProvisionParameters:        opts.ProvisionParameters,
 		BindParameters:             opts.BindParameters,
 		InvalidProvisionParameters: opts.InvalidProvisionParameters,
+		ProvisionSchema:            opts.ProvisionSchema,
 		CheckCredentials:           opts.CheckCredentials,
 		CheckRevoked:               opts.CheckRevoked,
 		CheckIsolation:             opts.CheckIsolation,

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/agora-osb/agora"
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/conformance"
@@ -155,7 +157,8 @@ func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	planName := fs.String("plan-name", "default", "plan name the adapter sees")
 	params := fs.String("params", "", "valid provision parameters, a JSON object")
 	bindParams := fs.String("bind-params", "", "valid bind parameters, a JSON object")
-	invalidParams := fs.String("invalid-params", "", `provision parameters the adapter must reject, a JSON object such as '{"bogus":1}' (unset: check skipped)`)
+	invalidParams := fs.String("invalid-params", "", `provision parameters the adapter must reject, a JSON object such as '{"bogus":1}' (unset: derived from the --slice plan's parameters schema, else the check is skipped)`)
+	slicePath := fs.String("slice", "", "the slice.yml of the adapter's offering: the kit derives invalid parameters from the plan's parameters schema (the plan named --plan-name, else the first)")
 	timeout := fs.Duration("timeout", 30*time.Second, "time limit of each call")
 	output := fs.String("o", "text", "output: text or json")
 	caFile := fs.String("ca-file", "", "CA certificate (PEM) to trust for an https adapter")
@@ -207,6 +210,13 @@ func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			errs = append(errs, fmt.Errorf("%s: not a JSON object", p.flag))
 		}
 	}
+	if *slicePath != "" {
+		schema, err := sliceSchema(*slicePath, *planName)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--slice: %w", err))
+		}
+		opts.ProvisionSchema = schema
+	}
 	if *caFile != "" || *certFile != "" || *keyFile != "" {
 		opts.TLS = &remote.TLSSettings{CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile}
 	}
@@ -244,6 +254,49 @@ func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("%d of %d checks failed", failed, len(report.Results))
 	}
 	return nil
+}
+
+// sliceSchema reads the provision parameters schema of one plan of a
+// slice: the plan called planName, else the first plan of the first
+// offering. Nil when that plan has no schema.
+func sliceSchema(path, planName string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	type plan struct {
+		Name    string `yaml:"name"`
+		Schemas struct {
+			ServiceInstance struct {
+				Create struct {
+					Parameters map[string]any `yaml:"parameters"`
+				} `yaml:"create"`
+			} `yaml:"service_instance"`
+		} `yaml:"schemas"`
+	}
+	var s struct {
+		Offerings []struct {
+			Plans []plan `yaml:"plans"`
+		} `yaml:"offerings"`
+	}
+	if err := yaml.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var first *plan
+	for _, o := range s.Offerings {
+		for i, p := range o.Plans {
+			if p.Name == planName {
+				return p.Schemas.ServiceInstance.Create.Parameters, nil
+			}
+			if first == nil {
+				first = &o.Plans[i]
+			}
+		}
+	}
+	if first == nil {
+		return nil, fmt.Errorf("%s has no plans", path)
+	}
+	return first.Schemas.ServiceInstance.Create.Parameters, nil
 }
 
 // writeReportJSON is the shape a CI job or the registration gate reads.

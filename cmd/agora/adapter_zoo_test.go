@@ -63,7 +63,7 @@ func TestAdapterTestCatchesTheZoo(t *testing.T) {
 		// that binds fails with the same words. --timeout keeps the hang
 		// short: each bind waits that long.
 		{defect: zoo.Hang, flags: []string{"--timeout", "2s"}, failed: binds("no answer before the call's deadline", map[string]string{
-			"timeouts": "exceeded CallTimeout (2s)",
+			"timeouts": "exceeded --timeout (2s)",
 		})},
 		{defect: zoo.Garbage, failed: binds("answered 200 with a body that is not a protocol v1 result", nil)},
 		{defect: zoo.HugeBody, failed: binds("answer larger than 1048576 bytes", nil)},
@@ -84,6 +84,13 @@ func TestAdapterTestCatchesTheZoo(t *testing.T) {
 			res, out := runAdapterTest(t, append([]string{"--url", srv.URL, "--secret", secret}, tt.flags...))
 			var failed []string
 			for _, c := range res.Checks {
+				// A producer of a remote adapter reads flags and protocol
+				// fields, never the Go names of the kit or the adapters package.
+				for _, goName := range goNames {
+					if strings.Contains(c.Detail+c.Hint, goName) {
+						t.Errorf("%s speaks Go (%s) to a CLI user: %s / %s", c.Name, goName, c.Detail, c.Hint)
+					}
+				}
 				if c.Result != "fail" {
 					continue
 				}
@@ -126,6 +133,9 @@ func TestAdapterTestCatchesTheZoo(t *testing.T) {
 		})
 	}
 }
+
+// goNames are Go identifiers no CLI line may contain.
+var goNames = []string{"Options.", "adapters.", "conformance.", "BindResult", "ErrNotFound", "ErrInvalidParameters", "CallTimeout", "Poller", "Factory.New"}
 
 // binds expects the checks that bind to fail with words, and more.
 func binds(words string, more map[string]string) map[string]string {
