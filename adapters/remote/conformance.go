@@ -31,9 +31,9 @@ type ConformanceOptions struct {
 	InvalidProvisionParameters          map[string]any
 	// ProvisionSchema is the plan's provision parameters schema, from
 	// which the kit derives invalid parameters when none are given.
-	ProvisionSchema map[string]any
-	CheckCredentials, CheckRevoked      func(ctx context.Context, creds map[string]any) error
-	CheckIsolation                      func(ctx context.Context, credsA, credsB map[string]any) error
+	ProvisionSchema                map[string]any
+	CheckCredentials, CheckRevoked func(ctx context.Context, creds map[string]any) error
+	CheckIsolation                 func(ctx context.Context, credsA, credsB map[string]any) error
 	// Verifiers use the credentials by their type: pass
 	// credcheck.Defaults(dial), as `agora adapter test` does with a plain
 	// dialer. A remote adapter chooses the hosts in its credentials, so a
