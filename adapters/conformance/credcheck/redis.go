@@ -60,6 +60,9 @@ func (v redisVerifier) client(l redisLogin) *goredis.Client {
 	}
 	o.MaxRetries = -1
 	o.DialTimeout = dialTimeout
+	// One attempt: the kit judges what the server answers, and a refused
+	// dial (the gate's allow-list) need not be asked five times.
+	o.DialerRetries = 1
 	o.DisableIdentity = true
 	o.PoolSize = 1
 	return goredis.NewClient(&o)
