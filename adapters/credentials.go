@@ -7,9 +7,43 @@ import (
 	"strconv"
 )
 
+// The servicebinding.io well-known keys every built-in adapter's
+// credentials carry: `type` says how to use them (the conformance kit
+// picks its verifier by it, Kubernetes platforms project it into the
+// binding secret) and `provider` who issued them.
+const (
+	CredentialsTypeKey     = "type"
+	CredentialsProviderKey = "provider"
+	// CredentialsProvider is the provider of every built-in adapter's
+	// credentials.
+	CredentialsProvider = "agora"
+)
+
+// The credential types of the built-in adapters. docs/adapter-protocol.md
+// ("Typed credentials") lists the keys each one carries.
+const (
+	TypePostgreSQL = "postgresql"
+	TypeMySQL      = "mysql"
+	TypeRedis      = "redis"
+	TypeRabbitMQ   = "rabbitmq"
+	// TypeVault is a Vault AppRole login with a KV v2 path of its own:
+	// vault_addr, auth_path, role_id, secret_id, kv_mount, path.
+	TypeVault = "vault"
+)
+
+// Typed adds the well-known type and provider keys to creds and returns
+// it, so every adapter spells them the same way.
+func Typed(typ string, creds map[string]any) map[string]any {
+	creds[CredentialsTypeKey] = typ
+	creds[CredentialsProviderKey] = CredentialsProvider
+	return creds
+}
+
 // DatabaseCredentials are one binding's credentials for a database on a
 // TCP server, as the mysql and postgres adapters hand them out.
 type DatabaseCredentials struct {
+	// Type is the credentials' servicebinding.io type (TypePostgreSQL).
+	Type string
 	// Scheme is the uri's scheme ("postgres"); JDBCScheme the jdbcUrl's
 	// subprotocol ("postgresql").
 	Scheme, JDBCScheme string
@@ -24,7 +58,7 @@ type DatabaseCredentials struct {
 
 // BindResult returns the credentials under the keys Cloud Foundry
 // buildpacks and Spring read (host, port, database, username, password,
-// uri, jdbcUrl), the one TCP endpoint applications connect to, and a
+// uri, jdbcUrl) plus type and provider, the one TCP endpoint applications connect to, and a
 // receipt naming the user, never the password.
 func (c DatabaseCredentials) BindResult() BindResult {
 	port := strconv.Itoa(c.Port)
@@ -40,7 +74,7 @@ func (c DatabaseCredentials) BindResult() BindResult {
 	maps.Copy(jdbcQuery, c.Query)
 	jdbc := "jdbc:" + c.JDBCScheme + "://" + hostPort + "/" + url.PathEscape(c.Database) + "?" + jdbcQuery.Encode()
 	return BindResult{
-		Credentials: map[string]any{
+		Credentials: Typed(c.Type, map[string]any{
 			"host":     c.Host,
 			"port":     c.Port,
 			"database": c.Database,
@@ -48,7 +82,7 @@ func (c DatabaseCredentials) BindResult() BindResult {
 			"password": c.Password,
 			"uri":      uri.String(),
 			"jdbcUrl":  jdbc,
-		},
+		}),
 		Endpoints: []Endpoint{{Host: c.Host, Ports: []string{port}, Protocol: "tcp"}},
 		Receipt:   Receipt{"username": c.Username},
 	}

@@ -16,10 +16,11 @@ func TestDatabaseCredentials(t *testing.T) {
 	}{
 		{
 			name: "mysql",
-			creds: DatabaseCredentials{Scheme: "mysql", JDBCScheme: "mysql", Host: "db.example.com", Port: 3306,
+			creds: DatabaseCredentials{Type: TypeMySQL, Scheme: "mysql", JDBCScheme: "mysql", Host: "db.example.com", Port: 3306,
 				Database: "agora_6ca13d52ca70c883_abc123", Username: "agora_6ca13d52ca70c883_4b31b3d57", Password: "Pw0rd"},
 			want: BindResult{
 				Credentials: map[string]any{
+					"type": "mysql", "provider": "agora",
 					"host": "db.example.com", "port": 3306, "database": "agora_6ca13d52ca70c883_abc123",
 					"username": "agora_6ca13d52ca70c883_4b31b3d57", "password": "Pw0rd",
 					"uri":     "mysql://agora_6ca13d52ca70c883_4b31b3d57:Pw0rd@db.example.com:3306/agora_6ca13d52ca70c883_abc123",
@@ -31,11 +32,12 @@ func TestDatabaseCredentials(t *testing.T) {
 		},
 		{
 			name: "postgres with sslmode",
-			creds: DatabaseCredentials{Scheme: "postgres", JDBCScheme: "postgresql", Host: "10.0.0.5", Port: 5432,
+			creds: DatabaseCredentials{Type: TypePostgreSQL, Scheme: "postgres", JDBCScheme: "postgresql", Host: "10.0.0.5", Port: 5432,
 				Database: "agora_6ca13d52ca70c883_abc123", Username: "agora_6ca13d52ca70c883_b_4b31b3d5715e_abc123_binding", Password: "Pw0rd",
 				Query: url.Values{"sslmode": {"verify-full"}}},
 			want: BindResult{
 				Credentials: map[string]any{
+					"type": "postgresql", "provider": "agora",
 					"host": "10.0.0.5", "port": 5432, "database": "agora_6ca13d52ca70c883_abc123",
 					"username": "agora_6ca13d52ca70c883_b_4b31b3d5715e_abc123_binding", "password": "Pw0rd",
 					"uri":     "postgres://agora_6ca13d52ca70c883_b_4b31b3d5715e_abc123_binding:Pw0rd@10.0.0.5:5432/agora_6ca13d52ca70c883_abc123?sslmode=verify-full",
@@ -47,10 +49,11 @@ func TestDatabaseCredentials(t *testing.T) {
 		},
 		{
 			name: "IPv6 host and a database name that needs escaping",
-			creds: DatabaseCredentials{Scheme: "postgres", JDBCScheme: "postgresql", Host: "::1", Port: 5432,
+			creds: DatabaseCredentials{Type: TypePostgreSQL, Scheme: "postgres", JDBCScheme: "postgresql", Host: "::1", Port: 5432,
 				Database: "a b/c", Username: "u", Password: "p"},
 			want: BindResult{
 				Credentials: map[string]any{
+					"type": "postgresql", "provider": "agora",
 					"host": "::1", "port": 5432, "database": "a b/c", "username": "u", "password": "p",
 					"uri":     "postgres://u:p@[::1]:5432/a%20b/c",
 					"jdbcUrl": "jdbc:postgresql://[::1]:5432/a%20b%2Fc?password=p&user=u",

@@ -30,9 +30,12 @@ const (
 	checkCredentialsRevoked    = "credentials-revoked"
 	checkIdempotentUnbind      = "idempotent-unbind"
 	checkUnbindMissing         = "unbind-missing"
+	checkBindMissingInstance   = "bind-missing-instance"
+	checkUnbindMissingInstance = "unbind-missing-instance"
 	checkUpdate                = "update"
 	checkConcurrentRepeat      = "concurrent-repeat"
 	checkContextCancellation   = "context-cancellation"
+	checkDeprovisionRevokes    = "deprovision-revokes-bindings"
 	checkDeprovision           = "deprovision"
 	checkIdempotentDeprovision = "idempotent-deprovision"
 	checkDeprovisionMissing    = "deprovision-missing"
@@ -47,12 +50,8 @@ const unknownField = "agora_conformance_unknown_field"
 
 // Hints shared by several checks.
 const (
-	hintHonourCtx = "Honour ctx: pass it to every backend call and return (wrapping ctx.Err() with %w) as soon as it is done. " +
-		"Work that cannot finish within the deadline should return Pending and be followed through adapters.Poller"
 	hintPanic = "Never panic in an adapter: return an error. Agora recovers, but the platform gets a bare 500 " +
 		"and the operator only a stack trace"
-	hintGoneIsSuccess = "Treat a missing %s as success: return nil or an error wrapping adapters.ErrNotFound. " +
-		"Platforms repeat DELETEs (Cloud Controller does, for orphan mitigation) and Agora repeats calls after a crash"
 	hintRace = "Agora may repeat a call while the first is still working (a platform retry after a timeout). " +
 		"Serialise work per instance or binding (a lock, or the backend's own uniqueness) so at least one call succeeds, " +
 		"the other succeeds too or returns a clear error, and a later repeat succeeds"
@@ -77,18 +76,18 @@ func fail(hint, format string, args ...any) verdict {
 
 // hintFor prefers the hint for how a call failed (panic, hang, Pending
 // without Poller) over the check's own.
-func hintFor(err error, fallback string) string {
+func (r *runner) hintFor(err error, fallback string) string {
 	var p *panicError
 	var a *abandonedError
 	switch {
 	case errors.As(err, &p):
 		return hintPanic
 	case errors.As(err, &a), errors.Is(err, context.DeadlineExceeded):
-		return hintHonourCtx
+		return r.say(wordsHonourCtx)
 	case errors.Is(err, errPendingWithoutPoller):
-		return "Implement adapters.Poller for work that outlasts one call, or finish the work before returning instead of setting Pending"
+		return r.say(wordsNoPoller)
 	case errors.Is(err, errNoCredentials):
-		return "Bind must return the credentials the application needs in BindResult.Credentials (in PollResult.Bind when it returned Pending)"
+		return r.say(wordsNoCredentials)
 	}
 	return fallback
 }
@@ -126,9 +125,12 @@ func (r *runner) run() {
 		{checkCredentialsRevoked, r.checkCredentialsRevoked, true, false},
 		{checkIdempotentUnbind, r.checkIdempotentUnbind, true, false},
 		{checkUnbindMissing, r.checkUnbindMissing, true, false},
+		{checkBindMissingInstance, r.checkBindMissingInstance, true, false},
+		{checkUnbindMissingInstance, r.checkUnbindMissingInstance, true, false},
 		{checkUpdate, r.checkUpdate, true, false},
 		{checkConcurrentRepeat, r.checkConcurrentRepeat, true, false},
 		{checkContextCancellation, r.checkContextCancellation, true, false},
+		{checkDeprovisionRevokes, r.checkDeprovisionRevokes, true, false},
 		{checkDeprovision, r.checkDeprovision, true, false},
 		{checkIdempotentDeprovision, r.checkIdempotentDeprovision, true, false},
 		{checkDeprovisionMissing, r.checkDeprovisionMissing, true, false},
@@ -190,8 +192,7 @@ func (r *runner) newAdapter(check string, settings adapters.Decoder) (adapters.A
 func (r *runner) checkFactory() verdict {
 	a, err := r.newAdapter(checkFactory, r.opts.Settings)
 	if err != nil {
-		return fail(hintFor(err, "Factory.New must accept the settings in Options.Settings and must not need the backend to answer: "+
-			"report an unreachable backend from Ping, not from New"),
+		return fail(r.hintFor(err, r.say(wordsFactory)),
 			"Factory.New failed with the given settings: %s", r.describe(err))
 	}
 	r.adapter = a
@@ -218,7 +219,7 @@ func (r *runner) checkUnknownConfig() verdict {
 			"an adapter without settings still calls cfg.Settings.Decode(&struct{}{})",
 			"Factory.New accepted settings with the unknown field %q", unknownField)
 	case errors.As(err, &p), errors.As(err, &ab):
-		return fail(hintFor(err, ""), "%s", r.describe(err))
+		return fail(r.hintFor(err, ""), "%s", r.describe(err))
 	}
 	return pass()
 }
@@ -226,7 +227,7 @@ func (r *runner) checkUnknownConfig() verdict {
 func (r *runner) checkPing() verdict {
 	pinger, ok := r.adapter.(adapters.Pinger)
 	if !ok {
-		return skip("adapter does not implement adapters.Pinger")
+		return skip("%s", sayf(r, wordsNoCapability, "adapters.Pinger", "ping"))
 	}
 	ctx, cancel, deadline := r.callContext(r.ctx)
 	defer cancel()
@@ -234,7 +235,7 @@ func (r *runner) checkPing() verdict {
 		return struct{}{}, pinger.Ping(ctx)
 	})
 	if err != nil {
-		return fail(hintFor(err, "Ping must return nil when the backend answers: check the settings (address, credentials) and that the backend runs"),
+		return fail(r.hintFor(err, "Ping must return nil when the backend answers: check the settings (address, credentials) and that the backend runs"),
 			"Ping: %s", r.describe(err))
 	}
 	return pass()
@@ -245,8 +246,7 @@ const needsInstance = "needs the instance from the provision check, which did no
 func (r *runner) checkProvision() verdict {
 	r.main = r.newInstance()
 	if err := r.doProvision(r.ctx, checkProvision, r.main, r.opts.ProvisionParameters); err != nil {
-		return fail(hintFor(err, "Provision must create the instance and return nil, or return Pending and then report Succeeded from Poll. "+
-			"Check that ProvisionParameters are valid for the plan"),
+		return fail(r.hintFor(err, r.say(wordsProvision)),
 			"Provision of %s: %s", r.main.id, r.describe(err))
 	}
 	return pass()
@@ -260,12 +260,11 @@ func (r *runner) checkIdempotentProvision() verdict {
 	if err == nil {
 		return pass()
 	}
-	hint := "A repeat of the same Provision must succeed: when the instance exists and matches the request, return success as if it had just been created"
+	hint := r.say(wordsIdempotentProvision)
 	if errors.Is(err, adapters.ErrAlreadyExists) {
-		hint = "ErrAlreadyExists is for a conflicting resource this request did not create. A repeat of the same Provision " +
-			"(after a crash, a timeout or a platform retry) must find its own instance and return success"
+		hint = r.say(wordsAlreadyExistsOnRepeat)
 	}
-	return fail(hintFor(err, hint), "repeated Provision of %s: %s", r.main.id, r.describe(err))
+	return fail(r.hintFor(err, hint), "repeated Provision of %s: %s", r.main.id, r.describe(err))
 }
 
 const needsBinding = "needs the binding from the bind check, which did not succeed"
@@ -276,25 +275,25 @@ func (r *runner) checkBind() verdict {
 	}
 	r.first = r.newBinding(r.main)
 	if _, err := r.doBind(r.ctx, checkBind, r.first); err != nil {
-		return fail(hintFor(err, "Bind must issue credentials for the binding and return them in BindResult.Credentials. "+
-			"Check that BindParameters are valid for the plan"),
+		return fail(r.hintFor(err, r.say(wordsBind)),
 			"Bind of %s: %s", r.first.id, r.describe(err))
 	}
 	return pass()
 }
 
 func (r *runner) checkCredentialsWork() verdict {
-	if r.opts.CheckCredentials == nil {
-		return skip("Options.CheckCredentials is not set: set it to prove that the credentials connect and do real work")
-	}
 	creds := r.latest(r.first)
 	if creds == nil {
 		return skip(needsBinding)
 	}
-	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return r.opts.CheckCredentials(ctx, creds) }); err != nil {
+	u := r.use(creds)
+	if u.works == nil {
+		return r.unverified(u.typ)
+	}
+	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, creds) }); err != nil {
 		return fail("The credentials Bind returns must work as soon as Bind returns (or Poll reports Succeeded): create the user and grant "+
-			"its access before that. "+hintCallback,
-			"CheckCredentials with the credentials from Bind: %s", r.describe(err))
+			"its access before that. "+r.usedBy(u),
+			"the credentials from Bind (type %s) do not work: %s", u.typ, r.describe(err))
 	}
 	return pass()
 }
@@ -305,17 +304,19 @@ func (r *runner) checkIdempotentBind() verdict {
 	}
 	creds, err := r.doBind(r.ctx, checkIdempotentBind, r.first)
 	if err != nil {
-		return fail(hintFor(err, "A repeat of the same Bind must succeed and return credentials that work. An adapter that cannot read the "+
+		return fail(r.hintFor(err, "A repeat of the same Bind must succeed and return credentials that work. An adapter that cannot read the "+
 			"old password back sets a new one and returns that"),
 			"repeated Bind of %s: %s", r.first.id, r.describe(err))
 	}
-	if r.opts.CheckCredentials == nil {
+	u := r.use(creds)
+	if u.works == nil {
+		// credentials-work already reported the type as unverified.
 		return pass()
 	}
-	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return r.opts.CheckCredentials(ctx, creds) }); err != nil {
+	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, creds) }); err != nil {
 		return fail("After a repeated Bind, the credentials it returned are the ones Agora keeps, so they must work. If you rotate the "+
-			"password on a repeat, return the new one. "+hintCallback,
-			"CheckCredentials with the credentials from the repeated Bind: %s", r.describe(err))
+			"password on a repeat, return the new one. "+r.usedBy(u),
+			"the credentials from the repeated Bind (type %s) do not work: %s", u.typ, r.describe(err))
 	}
 	return pass()
 }
@@ -328,7 +329,7 @@ func (r *runner) checkDistinctCredentials() verdict {
 	r.second = r.newBinding(r.main)
 	second, err := r.doBind(r.ctx, checkDistinctCredentials, r.second)
 	if err != nil {
-		return fail(hintFor(err, "Bind must work for every new binding on an instance, not only the first"),
+		return fail(r.hintFor(err, "Bind must work for every new binding on an instance, not only the first"),
 			"Bind of a second binding %s: %s", r.second.id, r.describe(err))
 	}
 	if why := sameLogin(first, second); why != "" {
@@ -339,30 +340,41 @@ func (r *runner) checkDistinctCredentials() verdict {
 }
 
 func (r *runner) checkIsolation() verdict {
-	if r.opts.CheckIsolation == nil {
-		return skip("Options.CheckIsolation is not set: set it to prove one instance's credentials cannot reach another's data")
-	}
 	credsA := r.latest(r.first)
 	if credsA == nil {
 		return skip(needsBinding)
+	}
+	u := r.use(credsA)
+	if u.isolated == nil {
+		return r.unverified(u.typ)
+	}
+	if u.works != nil {
+		if err := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, credsA) }); err != nil {
+			return skip("needs credentials that work, and the first binding's do not (see credentials-work)")
+		}
 	}
 	other := r.newInstance()
 	binding := r.newBinding(other)
 	defer r.removeQuietly(checkIsolation, other, binding)
 	if err := r.doProvision(r.ctx, checkIsolation, other, r.opts.ProvisionParameters); err != nil {
-		return fail(hintFor(err, "Provision must work for a second instance too"),
+		return fail(r.hintFor(err, "Provision must work for a second instance too"),
 			"Provision of a second instance %s: %s", other.id, r.describe(err))
 	}
 	credsB, err := r.doBind(r.ctx, checkIsolation, binding)
 	if err != nil {
-		return fail(hintFor(err, "Bind must work on a second instance too"),
+		return fail(r.hintFor(err, "Bind must work on a second instance too"),
 			"Bind on the second instance %s: %s", other.id, r.describe(err))
 	}
-	hint := "Scope each binding's credentials to its own instance: grant them on that instance's database, vhost or keyspace only. " + hintCallback
-	if err := r.callback("CheckIsolation", func(ctx context.Context) error { return r.opts.CheckIsolation(ctx, credsA, credsB) }); err != nil {
+	if u.works != nil {
+		if err := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, credsB) }); err != nil {
+			return fail(r.usedBy(u), "the credentials of the second instance %s do not work: %s", other.id, r.describe(err))
+		}
+	}
+	hint := "Scope each binding's credentials to its own instance: grant them on that instance's database, vhost, key prefix or path only. " + r.usedBy(u)
+	if err := r.callback("CheckIsolation", func(ctx context.Context) error { return u.isolated(ctx, credsA, credsB) }); err != nil {
 		return fail(hint, "credentials of instance %s reach the data of instance %s: %s", r.main.id, other.id, r.describe(err))
 	}
-	if err := r.callback("CheckIsolation", func(ctx context.Context) error { return r.opts.CheckIsolation(ctx, credsB, credsA) }); err != nil {
+	if err := r.callback("CheckIsolation", func(ctx context.Context) error { return u.isolated(ctx, credsB, credsA) }); err != nil {
 		return fail(hint, "credentials of instance %s reach the data of instance %s: %s", other.id, r.main.id, r.describe(err))
 	}
 	return pass()
@@ -370,23 +382,25 @@ func (r *runner) checkIsolation() verdict {
 
 func (r *runner) checkInvalidParameters() verdict {
 	if r.opts.InvalidProvisionParameters == nil {
-		return skip("Options.InvalidProvisionParameters is not set: set it to parameters the adapter must reject")
+		return skip("%s", r.say(wordsNoInvalidParameters))
 	}
 	inst := r.newInstance()
 	err := r.doProvision(r.ctx, checkInvalidParameters, inst, r.opts.InvalidProvisionParameters)
 	// Deprovision whatever happened: it removes what an adapter that
 	// accepted the parameters created, and proves a rejection created nothing.
 	derr := r.doDeprovision(r.ctx, checkInvalidParameters, inst)
-	hint := "Validate parameters before any backend work and return adapters.InvalidParameters(...) (an error wrapping " +
-		"adapters.ErrInvalidParameters) from Provision itself, not later from Poll: Agora shows its message to the app developer"
+	hint := r.say(wordsInvalidParameters)
 	switch {
 	case err == nil:
-		return fail(hint, "Provision accepted InvalidProvisionParameters")
+		detail := fmt.Sprintf("Provision accepted the invalid parameters %s", r.describeParams(r.opts.InvalidProvisionParameters))
+		if r.opts.invalidWhy != "" {
+			detail += " (derived from the plan's schema: " + r.opts.invalidWhy + ")"
+		}
+		return fail(hint, "%s", detail)
 	case !errors.Is(err, adapters.ErrInvalidParameters):
-		return fail(hintFor(err, hint), "Provision rejected InvalidProvisionParameters, but its error does not wrap adapters.ErrInvalidParameters: %s",
-			r.describe(err))
+		return fail(r.hintFor(err, hint), "Provision rejected the invalid parameters, but not as invalid parameters: %s", r.describe(err))
 	case !isGoneError(derr):
-		return fail(hintFor(derr, "A rejected Provision must create nothing. "+fmt.Sprintf(hintGoneIsSuccess, "instance")),
+		return fail(r.hintFor(derr, "A rejected Provision must create nothing. "+sayf(r, wordsGoneIsSuccess, "instance")),
 			"Deprovision after the rejected Provision: %s", r.describe(derr))
 	}
 	return pass()
@@ -397,7 +411,7 @@ func (r *runner) checkUnbind() verdict {
 		return skip(needsBinding)
 	}
 	var problems []string
-	hint := "Unbind must revoke the binding's credentials and return nil (or Pending, then Succeeded from Poll)"
+	hint := r.say(wordsUnbind)
 	for _, b := range []*bindingRef{r.second, r.first} {
 		if r.latest(b) == nil {
 			continue
@@ -406,11 +420,11 @@ func (r *runner) checkUnbind() verdict {
 		switch {
 		case err == nil:
 		case errors.Is(err, adapters.ErrNotFound):
-			problems = append(problems, fmt.Sprintf("Unbind of %s reported ErrNotFound for a binding Bind created: %s", b.id, r.describe(err)))
-			hint = "Unbind must find the binding Bind created: derive names from the binding ID, or keep them in the Receipt"
+			problems = append(problems, fmt.Sprintf("Unbind of %s reported not found for a binding Bind created: %s", b.id, r.describe(err)))
+			hint = r.say(wordsUnbindFinds)
 		default:
 			problems = append(problems, fmt.Sprintf("Unbind of %s: %s", b.id, r.describe(err)))
-			hint = hintFor(err, hint)
+			hint = r.hintFor(err, hint)
 		}
 	}
 	if len(problems) > 0 {
@@ -420,11 +434,12 @@ func (r *runner) checkUnbind() verdict {
 }
 
 func (r *runner) checkCredentialsRevoked() verdict {
-	if r.opts.CheckRevoked == nil {
-		return skip("Options.CheckRevoked is not set: set it to prove credentials stop working after Unbind")
-	}
 	if !r.gone(r.first) {
 		return skip("needs the binding removed by the unbind check, which did not succeed")
+	}
+	u := r.use(r.latest(r.first))
+	if u.revoked == nil {
+		return r.unverified(u.typ)
 	}
 	var problems []string
 	for _, b := range []*bindingRef{r.first, r.second} {
@@ -435,13 +450,13 @@ func (r *runner) checkCredentialsRevoked() verdict {
 		issued := slices.Clone(b.issued)
 		r.mu.Unlock()
 		for i, creds := range issued {
-			if err := r.callback("CheckRevoked", func(ctx context.Context) error { return r.opts.CheckRevoked(ctx, creds) }); err != nil {
+			if err := r.callback("CheckRevoked", func(ctx context.Context) error { return u.revoked(ctx, creds) }); err != nil {
 				problems = append(problems, fmt.Sprintf("binding %s, credentials %d of %d issued: %s", b.id, i+1, len(issued), r.describe(err)))
 			}
 		}
 	}
 	if len(problems) > 0 {
-		return fail("Unbind must revoke every credential issued for the binding, including those from repeated Bind calls. "+hintCallback,
+		return fail("Unbind must revoke every credential issued for the binding, including those from repeated Bind calls. "+r.usedBy(u),
 			"credentials still work after Unbind:\n%s", strings.Join(problems, "\n"))
 	}
 	return pass()
@@ -452,7 +467,7 @@ func (r *runner) checkIdempotentUnbind() verdict {
 		return skip("needs the binding removed by the unbind check, which did not succeed")
 	}
 	if err := r.doUnbind(r.ctx, checkIdempotentUnbind, r.first); !isGoneError(err) {
-		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "binding")),
+		return fail(r.hintFor(err, sayf(r, wordsGoneIsSuccess, "binding")),
 			"repeated Unbind of %s: %s", r.first.id, r.describe(err))
 	}
 	return pass()
@@ -465,8 +480,42 @@ func (r *runner) checkUnbindMissing() verdict {
 	// Not tracked for cleanup: nothing was ever bound under this ID.
 	missing := &bindingRef{id: newID(), instance: r.main}
 	if err := r.unbind(r.ctx, checkUnbindMissing, r.unbindRequest(missing)); !isGoneError(err) {
-		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "binding")+"; that includes a binding the adapter never created"),
+		return fail(r.hintFor(err, sayf(r, wordsGoneIsSuccess, "binding")+"; that includes a binding the adapter never created"),
 			"Unbind of never-created binding %s: %s", missing.id, r.describe(err))
+	}
+	return pass()
+}
+
+// checkBindMissingInstance binds to an instance that was never
+// provisioned: the adapter must answer not found and issue nothing.
+func (r *runner) checkBindMissingInstance() verdict {
+	// Tracked for cleanup: an adapter that wrongly binds (or creates the
+	// instance on the way) must not leave that behind.
+	missing := r.newInstance()
+	b := r.newBinding(missing)
+	creds, err := r.doBind(r.ctx, checkBindMissingInstance, b)
+	switch {
+	case err == nil:
+		// The credentials are not used: a check that wrote with them would
+		// itself create something in a space no deprovision removes.
+		return fail(r.say(wordsBindMissingInstance), "Bind on never-provisioned instance %s returned credentials (type %s) instead of not found",
+			missing.id, r.use(creds).typ)
+	case errors.Is(err, adapters.ErrNotFound):
+		r.mu.Lock()
+		b.gone = true
+		r.mu.Unlock()
+		return pass()
+	}
+	return fail(r.hintFor(err, r.say(wordsBindMissingInstance)), "Bind on never-provisioned instance %s: %s", missing.id, r.describe(err))
+}
+
+// checkUnbindMissingInstance unbinds from an instance that was never
+// provisioned: gone is success, anything else fails a platform's retry.
+func (r *runner) checkUnbindMissingInstance() verdict {
+	missing := &bindingRef{id: newID(), instance: &instanceRef{id: newID()}}
+	if err := r.unbind(r.ctx, checkUnbindMissingInstance, r.unbindRequest(missing)); !isGoneError(err) {
+		return fail(r.hintFor(err, sayf(r, wordsGoneIsSuccess, "binding")+"; that includes a binding of an instance that never existed"),
+			"Unbind on never-provisioned instance %s: %s", missing.instance.id, r.describe(err))
 	}
 	return pass()
 }
@@ -474,14 +523,14 @@ func (r *runner) checkUnbindMissing() verdict {
 func (r *runner) checkUpdate() verdict {
 	updater, ok := r.adapter.(adapters.Updater)
 	if !ok {
-		return skip("adapter does not implement adapters.Updater")
+		return skip("%s", sayf(r, wordsNoCapability, "adapters.Updater", "update"))
 	}
 	if !r.created(r.main) {
 		return skip(needsInstance)
 	}
 	res, err := r.update(r.ctx, checkUpdate, updater, r.updateRequest(r.main))
 	if err != nil {
-		return fail(hintFor(err, "An Update that changes nothing (same plan, same parameters) must succeed: platforms send one when only "+
+		return fail(r.hintFor(err, "An Update that changes nothing (same plan, same parameters) must succeed: platforms send one when only "+
 			"the instance's name or context changes"),
 			"Update of %s to the same plan with the same parameters: %s", r.main.id, r.describe(err))
 	}
@@ -512,7 +561,7 @@ func (r *runner) raceVerdict(op string, errs [2]error) (verdict, bool) {
 		}
 	}
 	if errs[0] != nil && errs[1] != nil {
-		return fail(hintFor(errs[0], hintRace), "neither of two concurrent %s calls succeeded:\nfirst: %s\nsecond: %s",
+		return fail(r.hintFor(errs[0], hintRace), "neither of two concurrent %s calls succeeded:\nfirst: %s\nsecond: %s",
 			op, r.describe(errs[0]), r.describe(errs[1])), true
 	}
 	return verdict{}, false
@@ -526,7 +575,7 @@ func (r *runner) checkConcurrentRepeat() verdict {
 		return v
 	}
 	if err := r.doProvision(r.ctx, check, inst, r.opts.ProvisionParameters); err != nil {
-		return fail(hintFor(err, hintRace), "Provision of %s after two concurrent Provision calls: %s", inst.id, r.describe(err))
+		return fail(r.hintFor(err, hintRace), "Provision of %s after two concurrent Provision calls: %s", inst.id, r.describe(err))
 	}
 	b := r.newBinding(inst)
 	errs = twice(func() error { _, err := r.doBind(r.ctx, check, b); return err })
@@ -534,13 +583,13 @@ func (r *runner) checkConcurrentRepeat() verdict {
 		return v
 	}
 	if _, err := r.doBind(r.ctx, check, b); err != nil {
-		return fail(hintFor(err, hintRace), "Bind of %s after two concurrent Bind calls: %s", b.id, r.describe(err))
+		return fail(r.hintFor(err, hintRace), "Bind of %s after two concurrent Bind calls: %s", b.id, r.describe(err))
 	}
 	if err := r.doUnbind(r.ctx, check, b); err != nil {
-		return fail(hintFor(err, hintRace), "Unbind of %s after the concurrent Bind calls: %s", b.id, r.describe(err))
+		return fail(r.hintFor(err, hintRace), "Unbind of %s after the concurrent Bind calls: %s", b.id, r.describe(err))
 	}
 	if err := r.doDeprovision(r.ctx, check, inst); err != nil {
-		return fail(hintFor(err, hintRace), "Deprovision of %s after the concurrent Provision calls: %s", inst.id, r.describe(err))
+		return fail(r.hintFor(err, hintRace), "Deprovision of %s after the concurrent Provision calls: %s", inst.id, r.describe(err))
 	}
 	return pass()
 }
@@ -558,17 +607,52 @@ func (r *runner) checkContextCancellation() verdict {
 	res, err := adapterCall(r, check, "Provision", start.Add(r.opts.CallTimeout), func() (adapters.ProvisionResult, error) {
 		return r.adapter.Provision(cancelled, req)
 	})
-	hint := hintHonourCtx + ". Agora cancels a call when the platform gives up on it; work done after that is orphaned"
+	hint := r.say(wordsHonourCtx) + ". Agora cancels a call when the platform gives up on it; work done after that is orphaned"
 	var p *panicError
 	switch {
 	case errors.As(err, &p):
 		return fail(hintPanic, "Provision with a cancelled context: %s", r.describe(err))
 	case time.Since(start) >= r.opts.CallTimeout:
-		return fail(hint, "Provision with an already-cancelled context did not return within CallTimeout (%s)", r.opts.CallTimeout)
+		return fail(hint, "Provision with an already-cancelled context did not return within %s (%s)", r.say(wordsTimeoutName), r.opts.CallTimeout)
 	case err == nil && res.Pending:
 		return fail(hint, "Provision with an already-cancelled context accepted the work (returned Pending) instead of an error")
 	case err == nil:
 		return fail(hint, "Provision with an already-cancelled context succeeded instead of returning an error")
+	}
+	return pass()
+}
+
+// checkDeprovisionRevokes deprovisions an instance that still has a
+// binding, as a platform's orphan mitigation does (it never unbinds
+// first), and proves the binding's credentials stopped working.
+func (r *runner) checkDeprovisionRevokes() verdict {
+	const check = checkDeprovisionRevokes
+	inst := r.newInstance()
+	b := r.newBinding(inst)
+	defer r.removeQuietly(check, inst, b)
+	if err := r.doProvision(r.ctx, check, inst, r.opts.ProvisionParameters); err != nil {
+		return fail(r.hintFor(err, "Provision must work for every new instance"), "Provision of %s: %s", inst.id, r.describe(err))
+	}
+	creds, err := r.doBind(r.ctx, check, b)
+	if err != nil {
+		return fail(r.hintFor(err, "Bind must work for every new binding"), "Bind of %s: %s", b.id, r.describe(err))
+	}
+	u := r.use(creds)
+	if u.works == nil || u.revoked == nil {
+		return r.unverified(u.typ)
+	}
+	if err := r.callback("CheckCredentials", func(ctx context.Context) error { return u.works(ctx, creds) }); err != nil {
+		return skip("the credentials from Bind did not work before the deprovision either (see credentials-work)")
+	}
+	if err := r.doDeprovision(r.ctx, check, inst); err != nil {
+		return fail(r.hintFor(err, r.say(wordsDeprovisionBindings)), "Deprovision of %s, which still has binding %s: %s", inst.id, b.id, r.describe(err))
+	}
+	r.mu.Lock()
+	b.gone = true // the instance took it along; nothing is left to unbind
+	r.mu.Unlock()
+	if err := r.callback("CheckRevoked", func(ctx context.Context) error { return u.revoked(ctx, creds) }); err != nil {
+		return fail(r.say(wordsDeprovisionBindings)+". "+r.usedBy(u),
+			"credentials of binding %s still work after its instance %s was deprovisioned without an unbind first: %s", b.id, inst.id, r.describe(err))
 	}
 	return pass()
 }
@@ -582,11 +666,10 @@ func (r *runner) checkDeprovision() verdict {
 	case err == nil:
 		return pass()
 	case errors.Is(err, adapters.ErrNotFound):
-		return fail("Deprovision must find the instance Provision created: derive names from the instance ID, or keep them in the Receipt",
-			"Deprovision of %s reported ErrNotFound for an instance Provision created: %s", r.main.id, r.describe(err))
+		return fail(r.say(wordsDeprovisionFinds),
+			"Deprovision of %s reported not found for an instance Provision created: %s", r.main.id, r.describe(err))
 	}
-	return fail(hintFor(err, "Deprovision must remove everything Provision created, its bindings included, and return nil "+
-		"(or Pending, then Succeeded from Poll)"),
+	return fail(r.hintFor(err, r.say(wordsDeprovision)),
 		"Deprovision of %s: %s", r.main.id, r.describe(err))
 }
 
@@ -595,7 +678,7 @@ func (r *runner) checkIdempotentDeprovision() verdict {
 		return skip("needs the instance removed by the deprovision check, which did not succeed")
 	}
 	if err := r.deprovision(r.ctx, checkIdempotentDeprovision, r.deprovisionRequest(r.main)); !isGoneError(err) {
-		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "instance")),
+		return fail(r.hintFor(err, sayf(r, wordsGoneIsSuccess, "instance")),
 			"repeated Deprovision of %s: %s", r.main.id, r.describe(err))
 	}
 	return pass()
@@ -605,7 +688,7 @@ func (r *runner) checkDeprovisionMissing() verdict {
 	// Not tracked for cleanup: nothing was ever provisioned under this ID.
 	missing := &instanceRef{id: newID()}
 	if err := r.deprovision(r.ctx, checkDeprovisionMissing, r.deprovisionRequest(missing)); !isGoneError(err) {
-		return fail(hintFor(err, fmt.Sprintf(hintGoneIsSuccess, "instance")+"; that includes an instance the adapter never created"),
+		return fail(r.hintFor(err, sayf(r, wordsGoneIsSuccess, "instance")+"; that includes an instance the adapter never created"),
 			"Deprovision of never-created instance %s: %s", missing.id, r.describe(err))
 	}
 	return pass()
@@ -663,9 +746,9 @@ func (r *runner) checkTimeouts() verdict {
 		}
 	}
 	if len(slow) > 0 {
-		return fail(hintHonourCtx+". Agora gives every call a deadline (Cloud Controller gives up after 60s); a call that ignores it "+
+		return fail(r.say(wordsHonourCtx)+". Agora gives every call a deadline (Cloud Controller gives up after 60s); a call that ignores it "+
 			"holds a worker and the instance's lock",
-			"%d of %d calls exceeded CallTimeout (%s):\n%s", len(slow), len(calls), r.opts.CallTimeout, strings.Join(slow, "\n"))
+			"%d of %d calls exceeded %s (%s):\n%s", len(slow), len(calls), r.say(wordsTimeoutName), r.opts.CallTimeout, strings.Join(slow, "\n"))
 	}
 	return pass()
 }
@@ -696,7 +779,7 @@ func (r *runner) checkErrorShapes() verdict {
 			addHint("Error() must not panic: never return a typed nil pointer as an error, and give adapters.TerminalError a non-nil Err")
 		case strings.TrimSpace(msg) == "":
 			problems = append(problems, fmt.Sprintf("%s returned an error with an empty message (%T)", where, e.err))
-			addHint("Every error needs a message that names the operation and the resource; wrap the adapters sentinel errors with %w where one applies")
+			addHint(r.say(wordsEmptyMessage))
 		default:
 			for _, v := range values {
 				if strings.Contains(msg, v) {

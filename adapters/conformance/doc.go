@@ -12,6 +12,8 @@
 // distinct and revocable credentials, tenant isolation, rejection of
 // invalid parameters, idempotent repeats of every call, repeats that race
 // with the first call, missing instances and bindings treated as gone,
+// bind on a missing instance refused, credentials revoked by a deprovision
+// that was not preceded by an unbind (a platform's orphan mitigation),
 // cancelled and expired contexts honoured, Pending results followed
 // through Poller, and error text that never carries a secret. Each check
 // is reported on its own, with a hint on how to fix it. Everything the
@@ -24,9 +26,13 @@
 // # Running it for your adapter
 //
 // Add a conformance_test.go next to the adapter and run
-// `go test ./adapters/<name>/...`. Point it at a real backend; the Check
-// functions play the bound application (a program that is not a Go test,
-// such as a CLI, calls Run and prints the Report instead):
+// `go test ./adapters/<name>/...`. Point it at a real backend. The kit
+// plays the bound application itself when the credentials carry a
+// servicebinding.io "type" it knows (postgresql, mysql, redis, rabbitmq,
+// vault: Options.Verifiers, which RunT fills with credcheck.Defaults); for
+// any other type the Check functions do it, as in this example (a program
+// that is not a Go test, such as a CLI, calls Run and prints the Report
+// instead):
 //
 //	package myadapter_test
 //
@@ -49,8 +55,14 @@
 //
 // Under RunT each check is a subtest: `go test -run
 // 'TestConformance/idempotent-bind'` shows that one (all checks still run:
-// they build on each other). Unset Check functions and missing optional
-// capabilities (Updater, Pinger) are reported as skipped, never as passed.
+// they build on each other). Missing optional capabilities (Updater,
+// Pinger) are reported as skipped, never as passed; credentials the kit
+// cannot use (no verifier for their type, no Check function) are skipped
+// and named in Report.Unverified ("unverified: type X" in the summary).
+//
+// Hints speak to Options.Audience: Go names for RunT (the default), the
+// CLI's flags and the protocol's fields for remote adapters (words.go
+// holds both vocabularies).
 //
 // # What adapter authors must know
 //

@@ -18,5 +18,5 @@ func ExampleRun() {
 		InvalidProvisionParameters: map[string]any{"max_keys": "many"},
 	})
 	fmt.Println(report.Summary())
-	// Output: 23 passed, 0 failed, 3 skipped
+	// Output: 25 passed, 0 failed, 4 skipped, unverified: type (none)
 }

@@ -53,9 +53,9 @@ func (r *runner) checkInspect() verdict {
 		res, ok, err := r.inspect(r.ctx, checkInspect, r.main, withReceipt)
 		switch {
 		case !ok:
-			return skip("adapter does not implement adapters.Inspector")
+			return skip("%s", sayf(r, wordsNoCapability, "adapters.Inspector", "inspect"))
 		case err != nil:
-			return fail(hintFor(err, hintInspect), "Inspect of %s (receipt passed: %t): %s", r.main.id, withReceipt, r.describe(err))
+			return fail(r.hintFor(err, hintInspect), "Inspect of %s (receipt passed: %t): %s", r.main.id, withReceipt, r.describe(err))
 		case !res.Exists:
 			return fail(hintInspect, "Inspect of %s, which Provision created, reported Exists false (receipt passed: %t; detail %q)", r.main.id, withReceipt, res.Detail)
 		}
@@ -64,7 +64,7 @@ func (r *runner) checkInspect() verdict {
 	res, _, err := r.inspect(r.ctx, checkInspect, missing, false)
 	switch {
 	case err != nil:
-		return fail(hintFor(err, hintInspect), "Inspect of never-created instance %s: %s", missing.id, r.describe(err))
+		return fail(r.hintFor(err, hintInspect), "Inspect of never-created instance %s: %s", missing.id, r.describe(err))
 	case res.Exists:
 		return fail(hintInspect, "Inspect of never-created instance %s reported Exists (detail %q)", missing.id, res.Detail)
 	}
@@ -78,9 +78,9 @@ func (r *runner) checkInspectGone() verdict {
 	res, ok, err := r.inspect(r.ctx, checkInspectGone, r.main, true)
 	switch {
 	case !ok:
-		return skip("adapter does not implement adapters.Inspector")
+		return skip("%s", sayf(r, wordsNoCapability, "adapters.Inspector", "inspect"))
 	case err != nil:
-		return fail(hintFor(err, hintInspect), "Inspect of deprovisioned instance %s: %s", r.main.id, r.describe(err))
+		return fail(r.hintFor(err, hintInspect), "Inspect of deprovisioned instance %s: %s", r.main.id, r.describe(err))
 	case res.Exists:
 		return fail(hintInspect, "Inspect of %s reported Exists after Deprovision succeeded (detail %q)", r.main.id, res.Detail)
 	}

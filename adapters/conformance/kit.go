@@ -28,9 +28,36 @@ type Options struct {
 	// them from JSON: numbers arrive as float64.
 	ProvisionParameters, BindParameters map[string]any
 	// InvalidProvisionParameters are parameters the adapter must reject
-	// with ErrInvalidParameters. Nil skips the invalid-parameters check.
+	// with ErrInvalidParameters. Nil derives them from ProvisionSchema;
+	// without either the invalid-parameters check is skipped.
 	InvalidProvisionParameters map[string]any
+	// ProvisionSchema is the tested plan's JSON schema for provision
+	// parameters (the catalog's schemas.service_instance.create
+	// .parameters). The kit derives invalid parameters from it: a value
+	// past a bound, off an enum or of the wrong type.
+	ProvisionSchema map[string]any
 
+	// Verifiers use the credentials Bind returns, picked by their
+	// servicebinding.io "type" key, for the credentials-work,
+	// credentials-revoked, deprovision-revokes-bindings and isolation
+	// checks. credcheck.Defaults(dial) has postgresql, mysql, redis,
+	// rabbitmq and vault; adaptertest.RunT and `agora adapter test` use it
+	// with a plain dialer, and the producer gate with one that enforces
+	// its egress allow-list. (The kit core does not import credcheck, so
+	// a program that serves an adapter does not link five client
+	// libraries.) Credentials of a type without a verifier, and without
+	// the Check functions below, are reported in Report.Unverified.
+	Verifiers map[string]Verifier
+
+	// Audience decides whose words the report speaks: Go names (the
+	// default, for RunT) or the protocol's fields and the CLI's flags
+	// (remote.Conformance sets it).
+	Audience Audience
+
+	// CheckCredentials, CheckRevoked and CheckIsolation override the
+	// typed verifier, for a Go adapter whose credentials have no type the
+	// kit knows.
+	//
 	// CheckCredentials proves that credentials work: it connects and does
 	// real work. It must return an error when they do not work.
 	CheckCredentials func(ctx context.Context, creds map[string]any) error
@@ -52,6 +79,10 @@ type Options struct {
 	// Logf receives progress lines and the adapter's own log; default
 	// silent. Credentials are never logged.
 	Logf func(format string, args ...any)
+
+	// invalidWhy says which rule of ProvisionSchema the derived invalid
+	// parameters break; empty when they were given.
+	invalidWhy string
 }
 
 const (
@@ -111,6 +142,9 @@ func (o Options) prepare() (Options, adapters.Plan, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return o, plan, err
+	}
+	if o.InvalidProvisionParameters == nil && o.ProvisionSchema != nil {
+		o.InvalidProvisionParameters, o.invalidWhy = invalidFromSchema(o.ProvisionSchema)
 	}
 
 	if o.Settings == nil {
@@ -175,5 +209,5 @@ func Run(ctx context.Context, opts Options) Report {
 	// must not reach a testing.T that has finished.
 	defer r.log.close()
 	r.run()
-	return Report{Results: r.results}
+	return Report{Results: r.results, Unverified: r.unverifiedTypes()}
 }

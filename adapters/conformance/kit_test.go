@@ -360,6 +360,26 @@ func TestRunFailsExactlyTheBrokenCheck(t *testing.T) {
 			wantDetail: "identical credentials",
 		},
 		{
+			name: "bind on a never-provisioned instance issues credentials",
+			factory: func(b *memadapter.Backend) adapters.Factory {
+				return wrapped(b, func(inner *memadapter.Adapter) adapters.Adapter {
+					return &variant{Adapter: inner, bind: func(ctx context.Context, req adapters.BindRequest) (adapters.BindResult, error) {
+						res, err := inner.Bind(ctx, req)
+						if !errors.Is(err, adapters.ErrNotFound) {
+							return res, err
+						}
+						// Creates the instance on the way instead of answering not found.
+						if _, err := inner.Provision(ctx, adapters.ProvisionRequest{InstanceID: req.InstanceID, Plan: req.Plan}); err != nil {
+							return adapters.BindResult{}, err
+						}
+						return inner.Bind(ctx, req)
+					}}
+				})
+			},
+			want:       []string{"bind-missing-instance"},
+			wantDetail: "returned credentials",
+		},
+		{
 			name: "unbind of a never-created binding errors",
 			factory: func(b *memadapter.Backend) adapters.Factory {
 				return wrapped(b, func(inner *memadapter.Adapter) adapters.Adapter {
@@ -379,7 +399,7 @@ func TestRunFailsExactlyTheBrokenCheck(t *testing.T) {
 					}
 				})
 			},
-			want:       []string{"unbind-missing"},
+			want:       []string{"unbind-missing", "unbind-missing-instance"},
 			wantDetail: "no such user",
 		},
 		{
@@ -623,14 +643,15 @@ func TestRunSkipsWhatIsNotConfigured(t *testing.T) {
 		t.Fatalf("unexpected failure:\n%s", printed(report))
 	}
 	want := map[string]string{
-		"ping":                "adapters.Pinger",
-		"update":              "adapters.Updater",
-		"inspect":             "adapters.Inspector",
-		"inspect-gone":        "adapters.Inspector",
-		"credentials-work":    "CheckCredentials",
-		"credentials-revoked": "CheckRevoked",
-		"isolation":           "CheckIsolation",
-		"invalid-parameters":  "InvalidProvisionParameters",
+		"ping":                         "adapters.Pinger",
+		"update":                       "adapters.Updater",
+		"inspect":                      "adapters.Inspector",
+		"inspect-gone":                 "adapters.Inspector",
+		"credentials-work":             "unverified: type (none)",
+		"credentials-revoked":          "unverified: type (none)",
+		"isolation":                    "unverified: type (none)",
+		"deprovision-revokes-bindings": "unverified: type (none)",
+		"invalid-parameters":           "InvalidProvisionParameters",
 	}
 	for name, reason := range want {
 		c := result(report, name)
@@ -638,8 +659,11 @@ func TestRunSkipsWhatIsNotConfigured(t *testing.T) {
 			t.Errorf("%s: skipped=%v detail=%q, want skipped naming %q", name, c.Skipped, c.Detail, reason)
 		}
 	}
-	if got := report.Summary(); got != "18 passed, 0 failed, 8 skipped" {
+	if got := report.Summary(); got != "20 passed, 0 failed, 9 skipped, unverified: type (none)" {
 		t.Errorf("Summary() = %q", got)
+	}
+	if !slices.Equal(report.Unverified, []string{"(none)"}) {
+		t.Errorf("Unverified = %q, want the missing type once", report.Unverified)
 	}
 }
 
@@ -716,4 +740,32 @@ func printed(r conformance.Report) string {
 	var b bytes.Buffer
 	r.Print(&b)
 	return b.String()
+}
+
+// TestRunDerivesInvalidParametersFromTheSchema proves the check runs with
+// no invalid parameters given, from the plan's schema alone, and fails
+// an adapter that accepts what the schema forbids.
+func TestRunDerivesInvalidParametersFromTheSchema(t *testing.T) {
+	schema := map[string]any{"type": "object", "properties": map[string]any{
+		"max_keys": map[string]any{"type": "integer", "minimum": 1, "maximum": 1000},
+	}}
+	backend := memadapter.NewBackend()
+	opts := options(backend, memadapter.Factory(backend))
+	opts.InvalidProvisionParameters, opts.ProvisionSchema = nil, schema
+	// The reference adapter rejects max_keys 0 (minimum 1); it takes any
+	// larger number, so the derived 1001 (past the maximum) is accepted.
+	report := conformance.Run(t.Context(), opts)
+	c := result(report, "invalid-parameters")
+	if !c.Failed() || !strings.Contains(c.Detail, `{"max_keys":1001}`) || !strings.Contains(c.Detail, "above its maximum 1000") {
+		t.Errorf("invalid-parameters = %+v, want it failed on the derived max_keys 1001", c)
+	}
+
+	schema["properties"] = map[string]any{"max_keys": map[string]any{"type": "integer", "minimum": 1}}
+	report = conformance.Run(t.Context(), opts)
+	if c := result(report, "invalid-parameters"); !c.Passed {
+		t.Errorf("invalid-parameters with the derived max_keys 0 = %+v, want passed", c)
+	}
+	if left := backend.Databases(); len(left) > 0 {
+		t.Errorf("the runs left databases behind: %q", left)
+	}
 }

@@ -36,6 +36,8 @@ type runner struct {
 	instances []*instanceRef
 	bindings  []*bindingRef
 	cleaned   bool
+	// unverifiedSeen are the credential types the run could not use.
+	unverifiedSeen []string
 
 	// What the main flow hands from one check to the next.
 	main   *instanceRef

@@ -313,7 +313,7 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	}
 	a.logger.InfoContext(ctx, "bound", "instance_id", req.InstanceID, "binding_id", req.BindingID, "user", user, "password_reset", userExists)
 	return adapters.DatabaseCredentials{
-		Scheme: "mysql", JDBCScheme: "mysql",
+		Type: adapters.TypeMySQL, Scheme: "mysql", JDBCScheme: "mysql",
 		Host: a.settings.AppHost(), Port: a.settings.Port,
 		Database: n.database, Username: user, Password: password,
 	}.BindResult(), nil

@@ -306,6 +306,11 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 			return adapters.BindResult{}, err
 		}
 		return adapters.BindResult{Pending: true, OperationToken: opToken{Kind: adapters.OpBind, Operation: out.Operation}.encode()}, nil
+	case http.StatusNotFound:
+		// OSB defines no 404 for a bind, but brokers answer it for an
+		// instance they do not have; the adapters contract calls that
+		// ErrNotFound, and a bind fails either way.
+		return adapters.BindResult{}, fmt.Errorf("%w: %w", adapters.ErrNotFound, a.client.failure(c, resp))
 	}
 	return adapters.BindResult{}, a.client.failure(c, resp)
 }

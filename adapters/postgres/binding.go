@@ -47,7 +47,7 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	}
 	a.logger.InfoContext(ctx, "bound", "instance_id", req.InstanceID, "binding_id", req.BindingID, "role", role, "password_reset", roleExists)
 	return adapters.DatabaseCredentials{
-		Scheme: "postgres", JDBCScheme: "postgresql",
+		Type: adapters.TypePostgreSQL, Scheme: "postgres", JDBCScheme: "postgresql",
 		Host: a.settings.AppHost(), Port: a.settings.Port,
 		Database: n.database, Username: role, Password: password,
 		Query: url.Values{"sslmode": {a.settings.SSLMode}},

@@ -139,7 +139,7 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 		RawPath: "/" + url.PathEscape(vhost),
 	}
 	return adapters.BindResult{
-		Credentials: map[string]any{
+		Credentials: adapters.Typed(adapters.TypeRabbitMQ, map[string]any{
 			"uri":            uri.String(),
 			"host":           a.host,
 			"port":           a.settings.AMQPPort,
@@ -147,7 +147,7 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 			"username":       user,
 			"password":       password,
 			"management_url": a.managementURL,
-		},
+		}),
 		Endpoints: []adapters.Endpoint{{Host: a.host, Ports: []string{port}, Protocol: "tcp"}},
 		Receipt:   adapters.Receipt{"username": user, "vhost": vhost},
 	}, nil

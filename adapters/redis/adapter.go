@@ -137,14 +137,14 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	}
 	port, _ := strconv.Atoi(a.port) // validated in New
 	return adapters.BindResult{
-		Credentials: map[string]any{
+		Credentials: adapters.Typed(adapters.TypeRedis, map[string]any{
 			"host":       a.host,
 			"port":       port,
 			"username":   user,
 			"password":   password,
 			"key_prefix": prefix,
 			"uri":        uri.String(),
-		},
+		}),
 		Endpoints: []adapters.Endpoint{{Host: a.host, Ports: []string{a.port}, Protocol: "tcp"}},
 		Receipt:   adapters.Receipt{"username": user, "key_prefix": prefix},
 	}, nil

@@ -329,9 +329,14 @@ func (c *Client) judge(ctx context.Context, cl call, status int, header http.Hea
 		switch {
 		case ctx.Err() != nil:
 			// The caller gave up; that says nothing about the adapter.
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return false, neutral, fmt.Errorf("%s: %s: no answer before the call's deadline: %w", c.who, cl, err)
+			}
 			return false, neutral, fmt.Errorf("%s: %s: %w", c.who, cl, err)
 		case errors.Is(err, context.DeadlineExceeded):
 			return true, failed, fmt.Errorf("%s: %s: no answer within %s: %w", c.who, cl, c.timeout, err)
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return true, failed, fmt.Errorf("%s: %s: the adapter closed the connection without a complete answer: %w", c.who, cl, err)
 		case status != 0:
 			return true, failed, fmt.Errorf("%s: %s: reading the answer: %w", c.who, cl, err)
 		}

@@ -29,8 +29,18 @@ type ConformanceOptions struct {
 	// the Check functions are passed to the kit (conformance.Options).
 	ProvisionParameters, BindParameters map[string]any
 	InvalidProvisionParameters          map[string]any
-	CheckCredentials, CheckRevoked      func(ctx context.Context, creds map[string]any) error
-	CheckIsolation                      func(ctx context.Context, credsA, credsB map[string]any) error
+	// ProvisionSchema is the plan's provision parameters schema, from
+	// which the kit derives invalid parameters when none are given.
+	ProvisionSchema                map[string]any
+	CheckCredentials, CheckRevoked func(ctx context.Context, creds map[string]any) error
+	CheckIsolation                 func(ctx context.Context, credsA, credsB map[string]any) error
+	// Verifiers use the credentials by their type: pass
+	// credcheck.Defaults(dial), as `agora adapter test` does with a plain
+	// dialer. A remote adapter chooses the hosts in its credentials, so a
+	// caller that must not connect everywhere (the producer gate) passes
+	// a dialer that enforces its allow-list. Nil verifies nothing: every
+	// type is reported unverified.
+	Verifiers map[string]conformance.Verifier
 	// Capabilities are what the offering's config.capabilities lists, for
 	// a gate that judges a catalog entry; nil when it lists none (the
 	// producer gate then fills them in from Report.Capabilities). Each
@@ -134,14 +144,17 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 		ProvisionParameters:        opts.ProvisionParameters,
 		BindParameters:             opts.BindParameters,
 		InvalidProvisionParameters: opts.InvalidProvisionParameters,
+		ProvisionSchema:            opts.ProvisionSchema,
 		CheckCredentials:           opts.CheckCredentials,
 		CheckRevoked:               opts.CheckRevoked,
 		CheckIsolation:             opts.CheckIsolation,
+		Verifiers:                  opts.Verifiers,
+		Audience:                   conformance.ProtocolAudience,
 		CallTimeout:                opts.Timeout,
 		Logf:                       opts.Logf,
 	})
 	results = append(results, kit.Results...)
-	return conformance.Report{Results: results, Capabilities: declared}, nil
+	return conformance.Report{Results: results, Capabilities: declared, Unverified: kit.Unverified}, nil
 }
 
 // declared are the capabilities the adapter declared that this Agora

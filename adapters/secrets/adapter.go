@@ -223,7 +223,7 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	return adapters.BindResult{
 		ExpiresAt:   expires,
 		RenewBefore: renew,
-		Credentials: map[string]any{
+		Credentials: adapters.Typed(adapters.TypeVault, map[string]any{
 			"vault_addr": a.settings.PublicVaultAddr,
 			"role_id":    roleID,
 			"secret_id":  secretID,
@@ -231,7 +231,7 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 			"kv_mount":   sp.kvMount,
 			"path":       sp.path,
 			"policy":     sp.policy,
-		},
+		}),
 		Endpoints: publicEndpoints(a.settings.PublicVaultAddr),
 		// Names and an accessor only: Agora keeps receipts in Redis.
 		Receipt: adapters.Receipt{

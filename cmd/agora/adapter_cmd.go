@@ -13,9 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/agora-osb/agora"
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/conformance"
+	"github.com/agora-osb/agora/adapters/conformance/credcheck"
 	"github.com/agora-osb/agora/adapters/remote"
 	"github.com/agora-osb/agora/internal/devvault"
 	"github.com/agora-osb/agora/internal/scaffold"
@@ -141,6 +144,7 @@ func releaseVersion() string {
 type adapterTestOptions struct {
 	url, secret, planID, planName, output *string
 	params, bindParams, invalidParams     *string
+	slicePath                             *string
 	caFile, certFile, keyFile             *string
 	timeout                               *time.Duration
 	verbose                               *bool
@@ -154,7 +158,8 @@ func adapterTestFlags(fs *flag.FlagSet) adapterTestOptions {
 		planName:      fs.String("plan-name", "default", "plan name the adapter sees"),
 		params:        fs.String("params", "", "valid provision parameters, a JSON object"),
 		bindParams:    fs.String("bind-params", "", "valid bind parameters, a JSON object"),
-		invalidParams: fs.String("invalid-params", "", `provision parameters the adapter must reject, a JSON object such as '{"bogus":1}' (unset: check skipped)`),
+		invalidParams: fs.String("invalid-params", "", `provision parameters the adapter must reject, a JSON object such as '{"bogus":1}' (unset: derived from the --slice plan's parameters schema, else the check is skipped)`),
+		slicePath:     fs.String("slice", "", "the slice.yml of the adapter's offering: the kit derives invalid parameters from the plan's parameters schema (the plan named --plan-name, else the first)"),
 		timeout:       fs.Duration("timeout", 30*time.Second, "time limit of each call"),
 		output:        outputFlag(fs),
 		caFile:        fs.String("ca-file", "", "CA certificate (PEM) to trust for an https adapter"),
@@ -168,7 +173,7 @@ func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := newFlagSet("adapter test")
 	o := adapterTestFlags(fs)
 	url, secret, planID, planName, output := o.url, o.secret, o.planID, o.planName, o.output
-	params, bindParams, invalidParams := o.params, o.bindParams, o.invalidParams
+	params, bindParams, invalidParams, slicePath := o.params, o.bindParams, o.invalidParams, o.slicePath
 	caFile, certFile, keyFile, timeout, verbose := o.caFile, o.certFile, o.keyFile, o.timeout, o.verbose
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -189,6 +194,9 @@ func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	opts := remote.ConformanceOptions{
 		URL: *url, Secret: *secret, Plan: adapters.Plan{ID: *planID, Name: *planName}, Timeout: *timeout,
+		// The producer runs this on her own machine: the kit may connect
+		// wherever her adapter's credentials point.
+		Verifiers: credcheck.Defaults(nil),
 	}
 	for _, p := range []struct {
 		flag string
@@ -208,6 +216,13 @@ func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		} else if *p.into == nil {
 			errs = append(errs, fmt.Errorf("%s: not a JSON object", p.flag))
 		}
+	}
+	if *slicePath != "" {
+		schema, err := sliceSchema(*slicePath, *planName)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--slice: %w", err))
+		}
+		opts.ProvisionSchema = schema
 	}
 	if *caFile != "" || *certFile != "" || *keyFile != "" {
 		opts.TLS = &remote.TLSSettings{CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile}
@@ -248,6 +263,49 @@ func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
+// sliceSchema reads the provision parameters schema of one plan of a
+// slice: the plan called planName, else the first plan of the first
+// offering. Nil when that plan has no schema.
+func sliceSchema(path, planName string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	type plan struct {
+		Name    string `yaml:"name"`
+		Schemas struct {
+			ServiceInstance struct {
+				Create struct {
+					Parameters map[string]any `yaml:"parameters"`
+				} `yaml:"create"`
+			} `yaml:"service_instance"`
+		} `yaml:"schemas"`
+	}
+	var s struct {
+		Offerings []struct {
+			Plans []plan `yaml:"plans"`
+		} `yaml:"offerings"`
+	}
+	if err := yaml.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var first *plan
+	for _, o := range s.Offerings {
+		for i, p := range o.Plans {
+			if p.Name == planName {
+				return p.Schemas.ServiceInstance.Create.Parameters, nil
+			}
+			if first == nil {
+				first = &o.Plans[i]
+			}
+		}
+	}
+	if first == nil {
+		return nil, fmt.Errorf("%s has no plans", path)
+	}
+	return first.Schemas.ServiceInstance.Create.Parameters, nil
+}
+
 // writeReportJSON is the shape a CI job or the registration gate reads.
 func writeReportJSON(w io.Writer, url string, report conformance.Report) error {
 	type check struct {
@@ -265,7 +323,10 @@ func writeReportJSON(w io.Writer, url string, report conformance.Report) error {
 		// Capabilities are what the adapter declared; absent when it did
 		// not answer GET /v1/capabilities.
 		Capabilities []string `json:"capabilities,omitempty"`
-	}{URL: url, Passed: !report.Failed(), Summary: report.Summary(), Checks: []check{}, Capabilities: report.Capabilities}
+		// Unverified are the credential types the kit could not use.
+		Unverified []string `json:"unverified,omitempty"`
+	}{URL: url, Passed: !report.Failed(), Summary: report.Summary(), Checks: []check{}, Capabilities: report.Capabilities,
+		Unverified: report.Unverified}
 	for _, c := range report.Results {
 		result := "pass"
 		switch {

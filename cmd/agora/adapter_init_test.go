@@ -15,9 +15,11 @@ import (
 	"github.com/agora-osb/agora/internal/devvault"
 )
 
-// appChecks are the kit's checks the CLI cannot run: they play the bound
-// application, or need parameters the adapter must refuse.
-var appChecks = []string{"credentials-work", "credentials-revoked", "isolation", "invalid-parameters"}
+// appChecks are the kit's checks the CLI cannot run against these
+// projects: they use the credentials, whose type ("files" storage with a
+// token) the kit has no verifier for, or need parameters the adapter must
+// refuse.
+var appChecks = []string{"credentials-work", "credentials-revoked", "isolation", "deprovision-revokes-bindings", "invalid-parameters"}
 
 // TestAdapterInitProjectsPassTheKit is the producer's first minutes, for
 // each language: `agora adapter init`, `DIR/run --listen --secret` with
