@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -128,4 +129,28 @@ func (s *Service) CheckEgress(ctx context.Context, rawURL string) error {
 		return nil
 	}
 	return s.egress(ctx, rawURL)
+}
+
+// Health returns the canary's latest verdict on every offering it checks,
+// by producer and offering name: the platform engineer's view. Empty
+// when no canary runs.
+func (s *Service) Health(ctx context.Context) ([]CanaryResult, error) {
+	out := []CanaryResult{}
+	if s.health == nil {
+		return out, nil
+	}
+	all, err := s.health(ctx)
+	if err != nil {
+		return nil, Unavailable(err, "Redis is unavailable: the canary's results could not be read")
+	}
+	for _, r := range all {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Producer != out[j].Producer {
+			return out[i].Producer < out[j].Producer
+		}
+		return out[i].Offering < out[j].Offering
+	})
+	return out, nil
 }

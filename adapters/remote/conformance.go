@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,6 +40,9 @@ type ConformanceOptions struct {
 	Capabilities []string
 	// Timeout bounds each call; default 30s.
 	Timeout time.Duration
+	// Dial, when set, makes every connection to the adapter (the gate's
+	// egress rules).
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Logf receives progress lines; default silent.
 	Logf func(format string, args ...any)
 }
@@ -76,7 +80,7 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 	}
 	noRetries := 0
 	settings := Settings{URL: opts.URL, Secret: opts.Secret, Timeout: opts.Timeout.String(), Retries: &noRetries, TLS: opts.TLS, Producer: "under test"}
-	client, err := New(settings, Options{})
+	client, err := New(settings, Options{Dial: opts.Dial})
 	if err != nil {
 		return conformance.Report{}, fmt.Errorf("conformance options: %w", err)
 	}
@@ -127,7 +131,7 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 		raw["tls"] = map[string]any{"ca_file": opts.TLS.CAFile, "cert_file": opts.TLS.CertFile, "key_file": opts.TLS.KeyFile}
 	}
 	kit := conformance.Run(ctx, conformance.Options{
-		Factory:                    Factory(),
+		Factory:                    FactoryWith(Options{Dial: opts.Dial}),
 		Settings:                   adapters.MapSettings(raw),
 		Plans:                      []adapters.PlanConfig{{Plan: opts.Plan}},
 		Offering:                   "conformance",
