@@ -27,9 +27,11 @@ const adminUsage = `Usage: agora admin <command> [flags] [args]
   producers auto-approve NAME true|false her slices go live once the gate passes
   producers token NAME                   a new token (the old one stops working); shown ONCE
   slices list NAME                       her slice versions
-  slices approve NAME VERSION            make a pending version live
+  slices show NAME VERSION               one version: its gate report, every check with its hint
+  slices approve NAME VERSION            make a pending version live (its gate report is printed)
   slices reject NAME VERSION [--reason TEXT]
   catalog                                the catalog generation, in Redis and on the replica that answers
+  canary                                 the canary's latest verdict on every live producer offering
   instances list [--producer P] [--offering O] [--state failed|in_progress|stuck] [--stuck-for 30m]
                                          every producer's instances, page by page (--limit, --cursor)
   instances show ID                      one instance: bindings, latest operation in full, receipt
@@ -53,7 +55,7 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	group := args[0]
 	args = args[1:]
 	cmd := ""
-	if group != "catalog" && group != "orphans" {
+	if group != "catalog" && group != "orphans" && group != "canary" {
 		if len(args) == 0 {
 			return fmt.Errorf("usage:\n%s", adminUsage)
 		}
@@ -162,6 +164,15 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return emit(stdout, *output, vs, func(w io.Writer) { printVersions(w, vs) })
+	case "slices show":
+		if err := want(2, "slices show NAME VERSION"); err != nil {
+			return err
+		}
+		v, err := version(pos[1])
+		if err != nil {
+			return err
+		}
+		return adminSliceShow(ctx, c, stdout, *output, pos[0], v)
 	case "slices approve":
 		if err := want(2, "slices approve NAME VERSION"); err != nil {
 			return err
@@ -229,6 +240,8 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return emit(stdout, *output, rec, func(w io.Writer) { printReconciliation(w, rec) })
 	case "orphans ":
 		return sweepOrphans(ctx, c, stdout, stderr, *output, *apply)
+	case "canary ":
+		return adminCanary(ctx, c, stdout, *output)
 	case "catalog ":
 		st, err := c.CatalogStatus(ctx)
 		if err != nil {

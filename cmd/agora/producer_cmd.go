@@ -367,14 +367,15 @@ func printGate(w io.Writer, g *producers.GateResult) {
 			fmt.Fprintf(w, "  SKIP %s: %s\n", c.Name, c.Detail)
 		default:
 			fmt.Fprintf(w, "  FAIL %s: %s\n", c.Name, c.Detail)
-			if c.Hint != "" {
-				fmt.Fprintf(w, "        hint: %s\n", c.Hint)
-			}
+		}
+		if c.Result != "pass" && c.Hint != "" {
+			fmt.Fprintf(w, "        hint: %s\n", c.Hint)
 		}
 	}
 	if len(g.Checks) > 0 {
 		fmt.Fprintln(w, g.Summary)
 	}
+	printGateVerdict(w, g)
 }
 
 func printStatus(w io.Writer, st *producers.Status) {
@@ -383,9 +384,11 @@ func printStatus(w io.Writer, st *producers.Status) {
 	if len(st.Pending) > 0 {
 		fmt.Fprintf(w, "pending    %v\n", st.Pending)
 	}
-	fmt.Fprintf(w, "failures   %d latest operations failed (agora producer operations --failed)\n\n", st.Failures)
+	fmt.Fprintf(w, "failures   %d latest operations failed (agora producer operations --failed)\n", st.Failures)
+	printHealth(w, st.Offerings)
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "OFFERING\tPLANS\tINSTANCES\tIN CATALOG")
+	fmt.Fprintln(tw, "OFFERING\tPLANS\tINSTANCES\tIN CATALOG\tHEALTH")
 	for _, o := range st.Offerings {
 		var plans []string
 		for _, pl := range o.Plans {
@@ -395,7 +398,7 @@ func printStatus(w io.Writer, st *producers.Status) {
 				plans = append(plans, pl.Name)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%t\n", o.Name, strings.Join(plans, ", "), o.Instances, o.InCatalog)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%t\t%s\n", o.Name, strings.Join(plans, ", "), o.Instances, o.InCatalog, healthWord(o.Health))
 	}
 	_ = tw.Flush()
 }
@@ -407,6 +410,9 @@ func printVersions(w io.Writer, vs []producers.SliceVersion) {
 		gate := ""
 		if v.Gate != nil {
 			gate = v.Gate.Summary
+			if n := len(v.Gate.NotAutoApprovable); n > 0 {
+				gate += fmt.Sprintf("; needs the platform engineer (%d reason(s): agora admin slices show)", n)
+			}
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", v.Version, v.Status, v.CreatedAt.Format("2006-01-02 15:04:05"), v.Author, v.Action, gate)
 	}
