@@ -344,6 +344,9 @@ func applyOutcome(w io.Writer, output string, res *producers.ApplyResult, err er
 			fmt.Fprintf(w, "the platform team approves it with: agora admin slices approve %s %d\n", res.Producer, res.Version)
 		}
 		for _, warning := range res.Warnings {
+			if res.Gate != nil && strings.HasPrefix(warning, "not approved automatically: ") {
+				continue // printed with the gate's report
+			}
 			fmt.Fprintf(w, "warning: %s\n", warning)
 		}
 	})
