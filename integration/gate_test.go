@@ -119,7 +119,7 @@ var _ = Describe("the gate and the canary", func() {
 		Expect(os.WriteFile(broken, nil, 0o600)).To(Succeed())
 		var after *producers.CanaryResult
 		Eventually(func() bool { after = health(); return after != nil && after.At.After(brokeAt) }).
-			WithTimeout(interval+60*time.Second).WithPolling(250*time.Millisecond).Should(BeTrue())
+			WithTimeout(interval + 60*time.Second).WithPolling(250 * time.Millisecond).Should(BeTrue())
 		Expect(after.Passed).To(BeFalse(), "the first canary run after the breakage passed: %+v", after)
 		Expect(after.Failed).NotTo(BeEmpty())
 		Expect(after.LastSuccess).NotTo(BeZero())
