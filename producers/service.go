@@ -35,6 +35,9 @@ type GateRequest struct {
 	// enforces the platform engineer's egress rules on the addresses a
 	// host name resolves to, at the moment of connecting.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// CleanupAttempts is how many times the kit tries to remove what it
+	// created (default 1; the canary, unattended, retries).
+	CleanupAttempts int
 }
 
 // EgressCheck refuses an adapter URL the gate and the canary must not

@@ -40,6 +40,9 @@ type ConformanceOptions struct {
 	Capabilities []string
 	// Timeout bounds each call; default 30s.
 	Timeout time.Duration
+	// CleanupAttempts is passed to the kit (conformance.Options): how
+	// many times to try removing what the run left; default 1.
+	CleanupAttempts int
 	// Dial, when set, makes every connection to the adapter (the gate's
 	// egress rules).
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
@@ -142,6 +145,7 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 		CheckRevoked:               opts.CheckRevoked,
 		CheckIsolation:             opts.CheckIsolation,
 		CallTimeout:                opts.Timeout,
+		CleanupAttempts:            opts.CleanupAttempts,
 		Logf:                       opts.Logf,
 	})
 	results = append(results, kit.Results...)

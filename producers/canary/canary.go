@@ -27,6 +27,10 @@ import (
 	"github.com/agora-osb/agora/producers"
 )
 
+// cleanupAttempts is how many times a canary run tries to remove what it
+// created (1s, then 2s apart).
+const cleanupAttempts = 3
+
 // Store keeps the lease and the results (redisstore.CanaryResults).
 type Store interface {
 	Acquire(ctx context.Context, holder string, ttl time.Duration) (bool, error)
@@ -171,6 +175,9 @@ func (c *Canary) forgetGone(ctx context.Context, live []producers.LiveOffering, 
 // offering's health.
 func (c *Canary) check(ctx context.Context, off producers.LiveOffering, problem error) producers.CanaryResult {
 	req := off.Request
+	// Unattended against a live backend: what the run created is removed
+	// even if the backend stumbles once; what stays is in the result.
+	req.CleanupAttempts = cleanupAttempts
 	start := c.cfg.Now()
 	res := producers.CanaryResult{OfferingID: off.ID, Producer: req.Producer, Offering: req.Offering, At: start.UTC()}
 	result := "error"

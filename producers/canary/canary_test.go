@@ -43,6 +43,9 @@ func (g *fakeGate) run(_ context.Context, req producers.GateRequest) (conformanc
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls = append(g.calls, req.URL)
+	if req.CleanupAttempts < 2 {
+		return conformance.Report{}, errors.New("the canary must retry its cleanup")
+	}
 	r := conformance.Report{Results: []conformance.CheckResult{{Name: "provision", Passed: true}}}
 	if g.failing[req.URL] {
 		r.Results = append(r.Results, conformance.CheckResult{Name: "credentials-revoked", Detail: "the credentials still work after unbind (secret " + req.Secret + ")"})
