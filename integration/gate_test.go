@@ -130,6 +130,9 @@ var _ = Describe("the gate and the canary", func() {
 		Expect(res.Stdout).To(MatchRegexp(`(?m)^canary\s+` + offName + `: FAILING`))
 		res = admin.Must(ctx, "", append([]string{"admin", "canary"}, adminFlags(b)...)...)
 		Expect(res.Stdout).To(MatchRegexp(ada + `\s+` + offName + `\s+FAILING`))
+		status, _, page := getPage(b.URL+"/marketplace", basicAuth(b.OSB.user, b.OSB.pass))
+		Expect(status).To(Equal(http.StatusOK))
+		Expect(page).To(ContainSubstring(`data-canary="failed"`), "the marketplace page does not show the failing canary")
 		families := scrape(b.URL)
 		labels := map[string]string{"producer": ada, "offering": offName}
 		Expect(gauge(families, "agora_canary_healthy", labels)).To(BeZero())
