@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/agora-osb/agora/internal/egress"
 )
 
 // Config is everything `agora serve` needs.
@@ -553,10 +555,8 @@ func (c Config) Validate() error {
 	if iv := time.Duration(c.Gate.Canary.Interval); iv != 0 && iv < 5*time.Second {
 		add("gate.canary.interval: %s is shorter than 5s (0 turns the canary off)", iv)
 	}
-	for i, a := range c.Gate.Egress.Allow {
-		if strings.TrimSpace(a) == "" {
-			add("gate.egress.allow[%d]: is empty", i)
-		}
+	if _, _, err := egress.ParseAllow(c.Gate.Egress.Allow); err != nil {
+		errs = append(errs, err)
 	}
 	if c.CatalogWebhook.Timeout < 0 {
 		add("catalog_webhook.timeout: must not be negative")

@@ -89,31 +89,11 @@ func New(ctx context.Context, cfg Config) (*Policy, error) {
 	if p.resolver == nil {
 		p.resolver = net.DefaultResolver
 	}
-	var errs []error
-	for i, a := range cfg.Allow {
-		a = strings.TrimSpace(a)
-		if strings.Contains(a, "/") {
-			pfx, err := netip.ParsePrefix(a)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("gate.egress.allow[%d]: %q is not a CIDR such as 10.0.0.0/8", i, a))
-				continue
-			}
-			p.prefixes = append(p.prefixes, pfx.Masked())
-			continue
-		}
-		if addr, err := netip.ParseAddr(a); err == nil {
-			p.prefixes = append(p.prefixes, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
-			continue
-		}
-		if !validHost(strings.TrimPrefix(a, "*.")) {
-			errs = append(errs, fmt.Errorf("gate.egress.allow[%d]: %q is neither a CIDR nor a host name", i, a))
-			continue
-		}
-		p.hosts = append(p.hosts, strings.ToLower(a))
-	}
-	if err := errors.Join(errs...); err != nil {
+	prefixes, hosts, err := ParseAllow(cfg.Allow)
+	if err != nil {
 		return nil, err
 	}
+	p.prefixes, p.hosts = prefixes, hosts
 	for _, e := range cfg.Own {
 		host, port, err := net.SplitHostPort(e.HostPort)
 		if err != nil {
@@ -136,6 +116,39 @@ func New(ctx context.Context, cfg Config) (*Policy, error) {
 	}
 	p.dialer = &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: p.control}
 	return p, nil
+}
+
+// ParseAllow splits an allow-list into CIDRs (a bare address is its own
+// /32 or /128) and host names, reporting every entry that is neither.
+func ParseAllow(allow []string) ([]netip.Prefix, []string, error) {
+	var prefixes []netip.Prefix
+	var hosts []string
+	var errs []error
+	for i, a := range allow {
+		a = strings.TrimSpace(a)
+		switch {
+		case a == "":
+			errs = append(errs, fmt.Errorf("gate.egress.allow[%d]: is empty", i))
+		case strings.Contains(a, "/"):
+			pfx, err := netip.ParsePrefix(a)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("gate.egress.allow[%d]: %q is not a CIDR such as 10.0.0.0/8", i, a))
+				continue
+			}
+			prefixes = append(prefixes, pfx.Masked())
+		default:
+			if addr, err := netip.ParseAddr(a); err == nil {
+				prefixes = append(prefixes, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+				continue
+			}
+			if !validHost(strings.TrimPrefix(a, "*.")) {
+				errs = append(errs, fmt.Errorf("gate.egress.allow[%d]: %q is neither a CIDR nor a host name", i, a))
+				continue
+			}
+			hosts = append(hosts, strings.ToLower(a))
+		}
+	}
+	return prefixes, hosts, errors.Join(errs...)
 }
 
 // validHost is a loose host-name check: letters, digits, dots and dashes.
