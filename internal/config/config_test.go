@@ -159,7 +159,7 @@ gate:
 				}
 			}},
 		{name: "every gate problem at once", path: good,
-			env:     map[string]string{"AGORA_GATE_EGRESS_ALLOW": "10.0.0.0/8,,10.0.0.0/33,not a host", "AGORA_GATE_CANARY_INTERVAL": "1s"},
+			env: map[string]string{"AGORA_GATE_EGRESS_ALLOW": "10.0.0.0/8,,10.0.0.0/33,not a host", "AGORA_GATE_CANARY_INTERVAL": "1s"},
 			wantErr: []string{"gate.canary.interval: 1s is shorter than 5s", "gate.egress.allow[1]: is empty",
 				`gate.egress.allow[2]: "10.0.0.0/33" is not a CIDR`, `gate.egress.allow[3]: "not a host" is neither a CIDR nor a host name`}},
 		{name: "catalog webhook", path: good,
