@@ -65,6 +65,11 @@ var _ = Describe("the gate and the canary", func() {
 		Expect(res.Stdout).To(MatchRegexp(`(?m)^        hint: `))
 		Expect(res.Stdout).To(MatchRegexp(`not approved automatically: offering ` + offName + `: \d+ check\(s\) failed: `))
 		Expect(res.Stdout).NotTo(ContainSubstring(adapter.Secret))
+		res = she.Must(ctx, "", "producer", "status")
+		Expect(res.Stdout).To(MatchRegexp(`(?m)^gate\s+v1 \(pending_approval\): \d+ passed, [1-9]\d* failed`))
+		Expect(res.Stdout).To(MatchRegexp(`(?m)^\s+FAIL ` + offName + `/\S+: `))
+		Expect(res.Stdout).To(MatchRegexp(`(?m)^\s+hint: `))
+		Expect(res.Stdout).To(ContainSubstring("not approved automatically"))
 
 		By("the platform engineer sees the same report before she decides")
 		admin := newCLIUser()

@@ -247,7 +247,10 @@ type Status struct {
 	Producer  Producer       `json:"producer"`
 	Offerings []OfferingView `json:"offerings"`
 	Pending   []int          `json:"pending_versions"`
-	Failures  int            `json:"failed_operations"`
+	// Latest is her newest slice version (without its text), with the
+	// gate's report: every check with its hint, and why it waits.
+	Latest   *SliceVersion `json:"latest_version,omitempty"`
+	Failures int           `json:"failed_operations"`
 	// FailuresPartial says Failures counts the first page of her
 	// instances only (agora producer operations --failed walks them all).
 	FailuresPartial bool `json:"failed_operations_partial,omitempty"`

@@ -331,6 +331,9 @@ func TestTheGateRunsOnEveryApply(t *testing.T) {
 	if rec, _ := ts.store.Get(ctx, "team-x"); rec.LiveVersion != 1 {
 		t.Errorf("live version %d, want 1", rec.LiveVersion)
 	}
+	if st, err := ts.Status(ctx, "team-x"); err != nil || st.Latest == nil || st.Latest.Version != res.Version || !st.Latest.Gate.Failed {
+		t.Errorf("her status does not carry the latest version's failing report: %+v %v", st, err)
+	}
 	// The platform engineer may still decide otherwise, with the report.
 	ar, err := ts.ApproveSlice(ctx, "team-x", res.Version, "admin:ops")
 	if err != nil || ar.Status != SliceLive || ar.Gate == nil || !ar.Gate.Failed {

@@ -368,9 +368,12 @@ func (s *Service) Status(ctx context.Context, name string) (*Status, error) {
 		return nil, err
 	}
 	st := &Status{Producer: p, Offerings: offs, Pending: []int{}, Failures: len(failed.Operations), FailuresPartial: failed.NextCursor != ""}
-	for _, v := range versions {
+	for i, v := range versions {
 		if v.Status == SlicePendingApproval {
 			st.Pending = append(st.Pending, v.Version)
+		}
+		if st.Latest == nil || v.Version > st.Latest.Version {
+			st.Latest = &versions[i]
 		}
 	}
 	return st, nil

@@ -107,3 +107,29 @@ func adminSliceShow(ctx context.Context, c *producerapi.Client, stdout io.Writer
 		}
 	})
 }
+
+// printLatest prints her newest version's gate verdict in her status:
+// the checks that did not pass, with their hints, and why it waits.
+func printLatest(w io.Writer, v *producers.SliceVersion) {
+	if v == nil || v.Gate == nil {
+		return
+	}
+	fmt.Fprintf(w, "gate       v%d (%s): %s\n", v.Version, v.Status, v.Gate.Summary)
+	for _, c := range v.Gate.Checks {
+		if c.Result != "fail" {
+			continue
+		}
+		fmt.Fprintf(w, "           FAIL %s/%s: %s\n", c.Offering, c.Name, firstLineOf(c.Detail))
+		if c.Hint != "" {
+			fmt.Fprintf(w, "             hint: %s\n", firstLineOf(c.Hint))
+		}
+	}
+	for _, u := range v.Gate.Unverified {
+		fmt.Fprintf(w, "           unverified: %s\n", u)
+	}
+	if v.Status == producers.SlicePendingApproval {
+		for _, why := range v.Gate.NotAutoApprovable {
+			fmt.Fprintf(w, "           not approved automatically: %s\n", why)
+		}
+	}
+}

@@ -388,6 +388,7 @@ func printStatus(w io.Writer, st *producers.Status) {
 		fmt.Fprintf(w, "pending    %v\n", st.Pending)
 	}
 	fmt.Fprintf(w, "failures   %d latest operations failed (agora producer operations --failed)\n", st.Failures)
+	printLatest(w, st.Latest)
 	printHealth(w, st.Offerings)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
