@@ -113,7 +113,20 @@ type BrokerOptions struct {
 	// URL is then https.
 	TLS       string
 	ClientTLS *tls.Config
+	// Gate, when set, replaces the gate: section every broker gets: the
+	// egress allow-list opened to loopback (the suite's adapters listen
+	// there) and the canary off.
+	Gate string
 }
+
+// loopbackGate lets the gate and the canary call the suite's adapters on
+// loopback (Agora's own Redis and Vault stay refused), canary off.
+const loopbackGate = `gate:
+  egress:
+    allow: [127.0.0.0/8, "::1/128"]
+  canary:
+    interval: 0s
+`
 
 // catalogWebhookSecret signs every broker's catalog webhook deliveries.
 const catalogWebhookSecret = "integration-webhook-secret"
@@ -253,8 +266,8 @@ audit:
   file: %q
 %s
 %s
-`, port, catalogPath, user, pass, opts.RedisAddr, opts.Prefix, opts.VaultAddr, cmp.Or(opts.VaultAuth, "  token: root"), cmp.Or(opts.VaultPrefix, vaultPrefix()), opts.Concurrency, claimIdle,
-		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile, opts.TLS, opts.ExtraConfig) + webhookConfig(opts.CatalogWebhook)
+%s`, port, catalogPath, user, pass, opts.RedisAddr, opts.Prefix, opts.VaultAddr, cmp.Or(opts.VaultAuth, "  token: root"), cmp.Or(opts.VaultPrefix, vaultPrefix()), opts.Concurrency, claimIdle,
+		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile, opts.TLS, opts.ExtraConfig, cmp.Or(opts.Gate, loopbackGate)) + webhookConfig(opts.CatalogWebhook)
 }
 
 // vaultPrefix is vault.prefix of every broker of this run.

@@ -127,8 +127,9 @@ type pyAdapter struct {
 
 // initPyAdapter has u make a Python adapter project for offering with
 // the CLI, and starts its ./run on a free port (port 0: it prints the
-// one it got); it is stopped when the current node ends.
-func initPyAdapter(ctx context.Context, u *cliUser, offering string) *pyAdapter {
+// one it got); it is stopped when the current node ends. Each edit runs
+// on the project before it starts (a deliberately broken copy).
+func initPyAdapter(ctx context.Context, u *cliUser, offering string, edits ...func(dir string)) *pyAdapter {
 	GinkgoHelper()
 	_, err := exec.LookPath("python3")
 	Expect(err).NotTo(HaveOccurred(), "the producer journey runs a Python adapter: python3 must be on PATH")
@@ -139,6 +140,9 @@ func initPyAdapter(ctx context.Context, u *cliUser, offering string) *pyAdapter 
 	a.Secret = a.sliceField("secret")
 	Expect(a.Secret).To(MatchRegexp(`^[0-9a-f]{64}$`), "init wrote no fresh secret into slice.yml")
 	Expect(a.sliceField("name")).To(Equal(offering))
+	for _, edit := range edits {
+		edit(a.Dir)
+	}
 
 	a.cmd = exec.Command(filepath.Join(a.Dir, "run"), "--listen", "127.0.0.1:0", "--secret", a.Secret)
 	a.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PYTHONUNBUFFERED=1"}

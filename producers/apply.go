@@ -2,18 +2,15 @@ package producers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/broker/catalog"
 )
@@ -233,6 +230,14 @@ func (s *Service) newVersion(ctx context.Context, rec Record, sl *slice, v int, 
 	}
 	s.log.Info("slice version stored", "producer", rec.Name, "version", v, "action", action, "author", author, "gate", gate.Summary)
 	res := &ApplyResult{Producer: rec.Name, Version: v, Status: SlicePendingApproval, Gate: gate, Warnings: warnings}
+	if live && !gate.AutoApprovable() {
+		// Trust in a producer never outweighs her adapter's report.
+		for _, why := range gate.NotAutoApprovable {
+			res.Warnings = append(res.Warnings, "not approved automatically: "+why)
+		}
+		s.log.Info("slice version not approved automatically", "producer", rec.Name, "version", v, "reasons", gate.NotAutoApprovable)
+		return res, nil
+	}
 	if !live {
 		return res, nil
 	}
@@ -625,62 +630,30 @@ func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf f
 	defer cancel()
 	reports := map[string]conformance.Report{}
 	var order []string
-	live, err := s.liveGated(ctx, p.Name)
-	if err != nil {
-		return nil, err
-	}
 	for i := range sl.producer().Offerings {
 		o := &sl.producer().Offerings[i]
 		cfg := mapValue(sl.offeringNode(i), "config")
-		settings := map[string]any{}
-		if cfg != nil && cfg.Kind == yaml.MappingNode {
-			if err := cfg.Decode(&settings); err != nil {
-				return nil, invalid([]FieldProblem{{Path: fmt.Sprintf("offerings[%d].config", i), Line: cfg.Line, Message: err.Error()}})
-			}
-		}
-		var secret string
-		if sn := mapValue(cfg, "secret"); sn != nil {
-			v, err := secretOf(sn)
-			if err != nil {
-				return nil, Unavailable(err, "Vault is unavailable: the protocol secret of offering %q could not be read for the gate", o.Name)
-			}
-			secret = v
-			settings["secret"] = secret
-		}
-		if prev, ok := live[o.Name]; ok && prev.fingerprint == gateFingerprint(o, settings) {
-			// Only what reaches the adapter matters; a new description or
-			// a deprecation does not send it to the gate again.
-			if cfg != nil && mapValue(cfg, "capabilities") == nil && prev.capabilities != nil {
-				setMapValue(cfg, "capabilities", prev.capabilities)
-			}
-			reports[o.Name] = conformance.Report{Results: []conformance.CheckResult{{Name: "unchanged", Skipped: true,
-				Detail: fmt.Sprintf("adapter, config and plans are as in live version %d, which passed the gate; not run again", prev.version)}}}
-			order = append(order, o.Name)
-			continue
-		}
-		url, _ := settings["url"].(string)
-		timeout := ""
-		if t, ok := settings["timeout"]; ok {
-			timeout = fmt.Sprint(t)
-		}
-		plans := make([]adapters.PlanConfig, len(o.Plans))
-		for j := range o.Plans {
-			pc := adapters.PlanConfig{Plan: adapters.Plan{ID: planID(p.Name, o, &o.Plans[j]), Name: o.Plans[j].Name}}
-			pc.Settings = adapters.JSONSettings(nil)
-			if !isAbsentNode(&o.Plans[j].Config) {
-				var m map[string]any
-				if err := o.Plans[j].Config.Decode(&m); err == nil {
-					if raw, err := json.Marshal(m); err == nil {
-						pc.Settings = adapters.JSONSettings(raw)
-					}
-				}
-			}
-			plans[j] = pc
-		}
-		report, err := s.gate(ctx, GateRequest{
-			Producer: p.Name, Offering: o.Name, URL: url, Secret: secret, Timeout: timeout, Settings: settings, Plans: plans,
-		})
+		req, err := s.gateRequest(ctx, p, sl, i, secretOf)
 		if err != nil {
+			return nil, err
+		}
+		url, secret := req.URL, req.Secret
+		if s.egress != nil {
+			// Before any request: the platform engineer decides where the
+			// gate may connect, and an address it may not is her input's
+			// problem, not her adapter's.
+			if err := s.egress(ctx, url); err != nil {
+				fp := FieldProblem{Path: fmt.Sprintf("offerings[%d].config.url", i), Message: err.Error()}
+				if un := mapValue(cfg, "url"); un != nil {
+					fp.Line = un.Line
+				}
+				s.observeGate(p.Name, "refused")
+				return nil, invalid([]FieldProblem{fp})
+			}
+		}
+		report, err := s.gate(ctx, req)
+		if err != nil {
+			s.observeGate(p.Name, "error")
 			return nil, &Error{Kind: ErrGateFailed, Message: scrub(fmt.Sprintf("the conformance gate could not run against offering %q (%s): %v", o.Name, url, err), secret)}
 		}
 		reports[o.Name] = scrubReport(report, secret)
@@ -693,95 +666,36 @@ func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf f
 			s.log.Info("capabilities filled in from the adapter", "producer", p.Name, "offering", o.Name, "capabilities", report.Capabilities)
 		}
 	}
-	g := gateResult(reports, order)
+	g := gateResult(reports, order, s.allowUnverified)
 	if len(order) == 0 {
 		g.Note = "the slice has no offering to check"
 	}
-	if g.Failed {
-		return nil, &Error{Kind: ErrGateFailed, Message: fmt.Sprintf("the conformance gate failed (%s): fix your adapter and apply again; nothing was stored", g.Summary), Gate: g}
+	// A failing slice is stored all the same, pending: the platform
+	// engineer decides with the report in front of her, and automatic
+	// approval never applies to it (newVersion).
+	switch {
+	case g.Failed:
+		s.observeGate(p.Name, "fail")
+	case !g.AutoApprovable():
+		s.observeGate(p.Name, "unverified")
+	default:
+		s.observeGate(p.Name, "pass")
 	}
 	return g, nil
 }
 
-// gatedOffering is an offering of the live slice, as the gate judged it.
-type gatedOffering struct {
-	version      int
-	fingerprint  string
-	capabilities *yaml.Node
+// allowUnverified reports whether the platform engineer lets slices with
+// credentials of type t go live automatically although the kit cannot
+// verify them (gate.allow_unverified_types).
+func (s *Service) allowUnverified(t string) bool {
+	return slices.Contains(s.allowedUnverified, t)
 }
 
-// liveGated fingerprints the offerings of the producer's live slice, so
-// the gate runs only for offerings whose adapter, config or plans change.
-func (s *Service) liveGated(ctx context.Context, name string) (map[string]gatedOffering, error) {
-	rec, err := s.store.Get(ctx, name)
-	if err != nil {
-		return nil, storeErr(err)
+// observeGate counts one gate run of a producer's slice by its result.
+func (s *Service) observeGate(producer, result string) {
+	if s.onGate != nil {
+		s.onGate(producer, result)
 	}
-	out := map[string]gatedOffering{}
-	if rec.LiveVersion == 0 {
-		return out, nil
-	}
-	live, err := s.store.Version(ctx, name, rec.LiveVersion)
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	sl, err := parseSlice(liveSource(name, live.Version), []byte(live.Slice))
-	if err != nil {
-		return nil, err
-	}
-	for i := range sl.producer().Offerings {
-		o := &sl.producer().Offerings[i]
-		cfg := mapValue(sl.offeringNode(i), "config")
-		settings := map[string]any{}
-		if cfg != nil && cfg.Kind == yaml.MappingNode {
-			if err := cfg.Decode(&settings); err != nil {
-				continue // gated again
-			}
-		}
-		if sn := mapValue(cfg, "secret"); sn != nil {
-			secret, err := s.resolveRef(ctx, sn.Value)
-			if err != nil {
-				continue // not knowing means gating again
-			}
-			settings["secret"] = secret
-		}
-		out[o.Name] = gatedOffering{version: live.Version, fingerprint: gateFingerprint(o, settings), capabilities: mapValue(cfg, "capabilities")}
-	}
-	return out, nil
-}
-
-// gateFingerprint is what the gate's verdict depends on: the adapter, its
-// config (the secret as a hash, and capabilities left out: the gate fills
-// them in) and the plans it serves.
-func gateFingerprint(o *catalog.OfferingSpec, settings map[string]any) string {
-	cfg := make(map[string]any, len(settings))
-	for k, v := range settings {
-		cfg[k] = v
-	}
-	delete(cfg, "capabilities")
-	if secret, ok := cfg["secret"].(string); ok {
-		sum := sha256.Sum256([]byte(secret))
-		cfg["secret"] = hex.EncodeToString(sum[:])
-	}
-	type plan struct {
-		ID, Name string
-		Config   any
-	}
-	plans := make([]plan, len(o.Plans))
-	for j := range o.Plans {
-		var pc any
-		if !isAbsentNode(&o.Plans[j].Config) {
-			_ = o.Plans[j].Config.Decode(&pc)
-		}
-		plans[j] = plan{ID: o.Plans[j].ID, Name: o.Plans[j].Name, Config: pc}
-	}
-	data, _ := json.Marshal(struct {
-		Adapter string
-		Config  map[string]any
-		Plans   []plan
-	}{o.Adapter, cfg, plans})
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 // capabilitiesNode is config.capabilities as the gate fills it in.
@@ -806,7 +720,7 @@ func scrub(s, secret string) string {
 }
 
 func scrubReport(r conformance.Report, secret string) conformance.Report {
-	out := conformance.Report{Results: make([]conformance.CheckResult, len(r.Results)), Capabilities: r.Capabilities}
+	out := conformance.Report{Results: make([]conformance.CheckResult, len(r.Results)), Capabilities: r.Capabilities, Unverified: r.Unverified}
 	for i, c := range r.Results {
 		c.Detail, c.Hint = scrub(c.Detail, secret), scrub(c.Hint, secret)
 		out.Results[i] = c

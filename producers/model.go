@@ -2,6 +2,7 @@ package producers
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/agora-osb/agora/adapters/conformance"
@@ -83,7 +84,20 @@ type GateResult struct {
 	// Note explains a version that did not run the gate (a deprecation
 	// or removal changes no adapter).
 	Note string `json:"note,omitempty"`
+	// Unverified are the credential types the kit could not verify by
+	// using them, as "offering: type", allowed by the platform engineer
+	// or not.
+	Unverified []string `json:"unverified,omitempty"`
+	// NotAutoApprovable says why the slice may not go live without the
+	// platform engineer, however trusted its producer: failed checks,
+	// credential types nobody verified. Empty when nothing stands in the
+	// way. The platform engineer sees it, with the checks, on approval.
+	NotAutoApprovable []string `json:"not_auto_approvable,omitempty"`
 }
+
+// AutoApprovable reports whether the gate lets the slice go live without
+// the platform engineer's decision.
+func (g *GateResult) AutoApprovable() bool { return g != nil && len(g.NotAutoApprovable) == 0 }
 
 // GateCheck is one check of the conformance kit against one offering.
 type GateCheck struct {
@@ -95,11 +109,14 @@ type GateCheck struct {
 	DurationMS int64  `json:"duration_ms"`
 }
 
-// gateResult flattens the per-offering reports.
-func gateResult(reports map[string]conformance.Report, order []string) *GateResult {
+// gateResult flattens the per-offering reports, and says what keeps the
+// slice from automatic approval: any failed check, and any credential
+// type the kit could not verify unless allowed names it.
+func gateResult(reports map[string]conformance.Report, order []string, allowed func(credentialType string) bool) *GateResult {
 	g := &GateResult{Checks: []GateCheck{}}
 	var passed, failed, skipped int
 	for _, off := range order {
+		var failedHere []string
 		for _, c := range reports[off].Results {
 			gc := GateCheck{Offering: off, Name: c.Name, Detail: c.Detail, Hint: c.Hint, DurationMS: c.Duration.Milliseconds()}
 			switch {
@@ -112,8 +129,19 @@ func gateResult(reports map[string]conformance.Report, order []string) *GateResu
 			default:
 				gc.Result = "fail"
 				failed++
+				failedHere = append(failedHere, c.Name)
 			}
 			g.Checks = append(g.Checks, gc)
+		}
+		if len(failedHere) > 0 {
+			g.NotAutoApprovable = append(g.NotAutoApprovable, fmt.Sprintf("offering %s: %d check(s) failed: %s", off, len(failedHere), strings.Join(failedHere, ", ")))
+		}
+		for _, t := range reports[off].Unverified {
+			g.Unverified = append(g.Unverified, off+": "+t)
+			if allowed == nil || !allowed(t) {
+				g.NotAutoApprovable = append(g.NotAutoApprovable, fmt.Sprintf(
+					"offering %s: the kit could not verify credentials of type %q by using them (the platform engineer may allow the type with gate.allow_unverified_types)", off, t))
+			}
 		}
 	}
 	g.Failed = failed > 0
@@ -162,6 +190,9 @@ type OfferingView struct {
 	Hidden    bool       `json:"hidden"` // every plan is deprecated
 	Plans     []PlanView `json:"plans"`
 	Instances int        `json:"instances"`
+	// Health is the canary's latest verdict on the offering; absent
+	// while the canary has not run against it (or runs nowhere).
+	Health *CanaryResult `json:"health,omitempty"`
 }
 
 // PlanView is one plan of an offering.
@@ -216,7 +247,10 @@ type Status struct {
 	Producer  Producer       `json:"producer"`
 	Offerings []OfferingView `json:"offerings"`
 	Pending   []int          `json:"pending_versions"`
-	Failures  int            `json:"failed_operations"`
+	// Latest is her newest slice version (without its text), with the
+	// gate's report: every check with its hint, and why it waits.
+	Latest   *SliceVersion `json:"latest_version,omitempty"`
+	Failures int           `json:"failed_operations"`
 	// FailuresPartial says Failures counts the first page of her
 	// instances only (agora producer operations --failed walks them all).
 	FailuresPartial bool `json:"failed_operations_partial,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"regexp"
 	"sort"
 	"strings"
@@ -30,7 +31,19 @@ type GateRequest struct {
 	// gate that builds the adapter through its factory.
 	Settings map[string]any
 	Plans    []adapters.PlanConfig
+	// Dial, when set, is how the gate must connect to the adapter: it
+	// enforces the platform engineer's egress rules on the addresses a
+	// host name resolves to, at the moment of connecting.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// CleanupAttempts is how many times the kit tries to remove what it
+	// created (default 1; the canary, unattended, retries).
+	CleanupAttempts int
 }
+
+// EgressCheck refuses an adapter URL the gate and the canary must not
+// call, with a message that names the rule; nil allows it. It runs before
+// any request is sent.
+type EgressCheck func(ctx context.Context, rawURL string) error
 
 // Gate runs the conformance kit against one offering's adapter. An error
 // means the kit could not run at all; a failing adapter is a Report with
@@ -72,6 +85,21 @@ type Config struct {
 	// Imports, when set, caches upstream catalogs per generation for the
 	// go-live build (shared with the replica's livecatalog.Loader).
 	Imports *catalog.ImportCache
+	// Egress, when set, refuses adapter URLs before the gate calls them
+	// (a 400 on apply naming the rule), and Dial connects the gate
+	// through the same rules.
+	Egress EgressCheck
+	Dial   func(ctx context.Context, network, address string) (net.Conn, error)
+	// AllowUnverifiedTypes are the credential types whose slices may go
+	// live automatically although the kit could not verify them
+	// (gate.allow_unverified_types).
+	AllowUnverifiedTypes []string
+	// OnGate, when set, is told each gate run's result per producer:
+	// pass, fail, unverified, refused (egress) or error (could not run).
+	OnGate func(producer, result string)
+	// Health, when set, reads the canary's latest verdict per offering
+	// ID, shown in the producer's status.
+	Health func(ctx context.Context) (map[string]CanaryResult, error)
 }
 
 // Service is producer self-service: the logic behind /producers and
@@ -89,6 +117,12 @@ type Service struct {
 	now         func() time.Time
 	gateTimeout time.Duration
 	imports     *catalog.ImportCache
+
+	egress            EgressCheck
+	dial              func(ctx context.Context, network, address string) (net.Conn, error)
+	allowedUnverified []string
+	onGate            func(producer, result string)
+	health            func(ctx context.Context) (map[string]CanaryResult, error)
 }
 
 // New returns a Service. Store, Secrets, Instances and Catalog are
@@ -123,7 +157,8 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		store: cfg.Store, base: cfg.Base, build: cfg.Build, secrets: cfg.Secrets, gate: cfg.Gate,
 		instances: cfg.Instances, catalog: cfg.Catalog, log: cfg.Logger, now: cfg.Now, gateTimeout: cfg.GateTimeout,
-		imports: cfg.Imports,
+		imports: cfg.Imports, egress: cfg.Egress, dial: cfg.Dial, allowedUnverified: cfg.AllowUnverifiedTypes,
+		onGate: cfg.OnGate, health: cfg.Health,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,6 +66,9 @@ type testService struct {
 	secrets *memSecrets
 	gated   []GateRequest
 	failing map[string]bool // URLs whose gate fails
+	// unverified are the credential types the gate reports it could not
+	// verify, per URL.
+	unverified map[string][]string
 }
 
 func newTestService(t *testing.T) *testService {
@@ -77,7 +81,7 @@ func newTestService(t *testing.T) *testService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testService{store: newMemStore(), secrets: &memSecrets{values: map[string]string{}}, failing: map[string]bool{}}
+	ts := &testService{store: newMemStore(), secrets: &memSecrets{values: map[string]string{}}, failing: map[string]bool{}, unverified: map[string][]string{}}
 	build := catalog.BuildOptions{Registry: reg, Resolve: ts.secrets.resolve}
 	cat, err := catalog.Build(context.Background(), build, base)
 	if err != nil {
@@ -86,6 +90,13 @@ func newTestService(t *testing.T) *testService {
 	ts.Service, err = New(Config{
 		Store: ts.store, Base: []*catalog.File{base}, Build: build, Secrets: ts.secrets, Instances: noInstances{},
 		Catalog: func() *catalog.Catalog { return cat }, Gate: ts.gate,
+		AllowUnverifiedTypes: []string{"x-allowed"},
+		Egress: func(_ context.Context, rawURL string) error {
+			if strings.Contains(rawURL, "127.0.0.1") {
+				return errors.New("refused: 127.0.0.1 is a loopback address (rule: loopback is refused unless gate.egress.allow lists it)")
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +110,7 @@ func (ts *testService) gate(_ context.Context, req GateRequest) (conformance.Rep
 	if ts.failing[req.URL] {
 		r.Results = append(r.Results, conformance.CheckResult{Name: "unbind", Detail: "credentials still work", Hint: "revoke them"})
 	}
+	r.Unverified = ts.unverified[req.URL]
 	return r, nil
 }
 
@@ -247,27 +259,29 @@ func TestApplyGatesStoresAndGoesLive(t *testing.T) {
 	}
 
 	ts.failing["http://broken"] = true
-	_, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(sliceText("team-x-files", "http://broken")))
-	var pe *Error
-	if !errors.Is(err, ErrGateFailed) || !errors.As(err, &pe) || pe.Gate == nil || !pe.Gate.Failed {
-		t.Fatalf("Apply with a failing gate = %v, want gate_failed with the report", err)
+	res, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(sliceText("team-x-files", "http://broken")))
+	if err != nil {
+		t.Fatalf("Apply with a failing gate = %v, want the version stored pending with the report", err)
 	}
-	if vs, _ := ts.store.Versions(ctx, "team-x"); len(vs) != 0 || len(ts.secrets.values) != 0 {
-		t.Fatalf("a slice that failed the gate left a version %v or a secret %v", vs, ts.secrets.values)
+	if res.Status != SlicePendingApproval || res.Gate == nil || !res.Gate.Failed || res.Gate.AutoApprovable() {
+		t.Fatalf("Apply with a failing gate = %+v, want pending, failed, not auto-approvable", res)
+	}
+	if sv, _ := ts.store.Version(ctx, "team-x", res.Version); sv.Gate == nil || !sv.Gate.Failed || sv.Gate.Checks[1].Hint != "revoke them" {
+		t.Fatalf("the stored version does not keep the failing report for the platform engineer: %+v", sv.Gate)
 	}
 
-	res, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(sliceText("team-x-files", "http://good")))
+	res, err = ts.Apply(ctx, "team-x", "producer:team-x", []byte(sliceText("team-x-files", "http://good")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != SlicePendingApproval || res.Version != 1 {
-		t.Fatalf("result %+v, want version 1 pending (a refused slice takes no number)", res)
+	if res.Status != SlicePendingApproval || res.Version != 2 {
+		t.Fatalf("result %+v, want version 2 pending", res)
 	}
 	stored, err := ts.store.Version(ctx, "team-x", res.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(stored.Slice, "protocol-secret") || !strings.Contains(stored.Slice, "vault:secret/agora/producers/team-x/secret#v1.team-x-files") {
+	if strings.Contains(stored.Slice, "protocol-secret") || !strings.Contains(stored.Slice, "vault:secret/agora/producers/team-x/secret#v2.team-x-files") {
 		t.Errorf("the stored slice keeps the secret or lacks its reference:\n%s", stored.Slice)
 	}
 	if gen, _ := ts.store.Generation(ctx); gen != 0 {
@@ -278,15 +292,15 @@ func TestApplyGatesStoresAndGoesLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, _ := ts.store.Get(ctx, "team-x")
-	if gen, _ := ts.store.Generation(ctx); rec.LiveVersion != 1 || gen != 1 {
-		t.Errorf("after approval: live v%d, generation %d; want v1 and 1", rec.LiveVersion, gen)
+	if gen, _ := ts.store.Generation(ctx); rec.LiveVersion != 2 || gen != 1 {
+		t.Errorf("after approval: live v%d, generation %d; want v2 and 1", rec.LiveVersion, gen)
 	}
 	if _, err := ts.RejectSlice(ctx, "team-x", res.Version, "admin:ops", "no"); !errors.Is(err, ErrConflict) {
 		t.Errorf("rejecting the live version: %v, want a conflict", err)
 	}
 }
 
-func TestTheGateRunsOnlyForOfferingsThatChanged(t *testing.T) {
+func TestTheGateRunsOnEveryApply(t *testing.T) {
 	ctx := context.Background()
 	ts := newTestService(t)
 	if _, err := ts.Create(ctx, CreateRequest{Name: "team-x", Contact: "x@example.com", AutoApproveSlices: true}); err != nil {
@@ -296,35 +310,82 @@ func TestTheGateRunsOnlyForOfferingsThatChanged(t *testing.T) {
 	if res, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(v1)); err != nil || res.Status != SliceLive {
 		t.Fatalf("v1: %+v %v", res, err)
 	}
-	if len(ts.gated) != 1 {
-		t.Fatalf("v1 gated %d times, want 1", len(ts.gated))
-	}
-
+	// An adapter can break without its slice changing: a new description
+	// sends it through the whole kit again.
 	described := strings.Replace(v1, "description: Files.", "description: Files, now with a better description.", 1)
+	ts.failing["http://files"] = true
 	res, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(described))
-	if err != nil || res.Status != SliceLive {
-		t.Fatalf("v2: %+v %v", res, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(ts.gated) != 1 {
-		t.Errorf("a new description sent the unchanged adapter to the gate again")
+	if len(ts.gated) != 2 {
+		t.Fatalf("gated %d times, want 2 (every apply)", len(ts.gated))
 	}
-	if len(res.Gate.Checks) != 1 || res.Gate.Checks[0].Name != "unchanged" || res.Gate.Checks[0].Result != "skip" {
-		t.Errorf("v2's gate report %+v does not say the offering was unchanged", res.Gate.Checks)
+	if res.Status != SlicePendingApproval {
+		t.Errorf("v2 with a failing check is %s, want pending_approval although she is trusted", res.Status)
 	}
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool {
+		return strings.Contains(w, "not approved automatically") && strings.Contains(w, "unbind")
+	}) {
+		t.Errorf("the warnings %q do not say which check kept v2 from automatic approval", res.Warnings)
+	}
+	if rec, _ := ts.store.Get(ctx, "team-x"); rec.LiveVersion != 1 {
+		t.Errorf("live version %d, want 1", rec.LiveVersion)
+	}
+	if st, err := ts.Status(ctx, "team-x"); err != nil || st.Latest == nil || st.Latest.Version != res.Version || !st.Latest.Gate.Failed {
+		t.Errorf("her status does not carry the latest version's failing report: %+v %v", st, err)
+	}
+	// The platform engineer may still decide otherwise, with the report.
+	ar, err := ts.ApproveSlice(ctx, "team-x", res.Version, "admin:ops")
+	if err != nil || ar.Status != SliceLive || ar.Gate == nil || !ar.Gate.Failed {
+		t.Errorf("approval of the failing version: %+v %v, want live with its report", ar, err)
+	}
+}
 
-	moved := strings.Replace(described, "http://files", "http://files-v2", 1)
-	if _, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(moved)); err != nil {
+func TestAutoApprovalNeedsVerifiedCredentialTypes(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestService(t)
+	if _, err := ts.Create(ctx, CreateRequest{Name: "team-x", Contact: "x@example.com", AutoApproveSlices: true}); err != nil {
 		t.Fatal(err)
 	}
-	if len(ts.gated) != 2 || ts.gated[1].URL != "http://files-v2" {
-		t.Errorf("a new URL was not gated: %+v", ts.gated)
-	}
-	resecret := strings.Replace(moved, "protocol-secret", "rotated-secret", 1)
-	if _, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(resecret)); err != nil {
+	ts.unverified["http://custom"] = []string{"x-custom"}
+	res, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(sliceText("team-x-files", "http://custom")))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ts.gated) != 3 {
-		t.Errorf("a new protocol secret was not gated")
+	if res.Status != SlicePendingApproval || res.Gate.Failed || !slices.Equal(res.Gate.Unverified, []string{"team-x-files: x-custom"}) {
+		t.Fatalf("an unverified type: %+v (gate %+v), want pending, not failed, unverified named", res, res.Gate)
+	}
+	if len(res.Gate.NotAutoApprovable) != 1 || !strings.Contains(res.Gate.NotAutoApprovable[0], "gate.allow_unverified_types") {
+		t.Errorf("the reason %q does not name the setting that allows the type", res.Gate.NotAutoApprovable)
+	}
+	ts.unverified["http://allowed"] = []string{"x-allowed"}
+	res, err = ts.Apply(ctx, "team-x", "producer:team-x", []byte(sliceText("team-x-files", "http://allowed")))
+	if err != nil || res.Status != SliceLive {
+		t.Fatalf("a type the platform engineer allows: %+v %v, want live", res, err)
+	}
+	if !slices.Equal(res.Gate.Unverified, []string{"team-x-files: x-allowed"}) {
+		t.Errorf("an allowed unverified type must still be shown: %+v", res.Gate.Unverified)
+	}
+}
+
+func TestEgressRefusalIsA400BeforeAnyRequest(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestService(t)
+	if _, err := ts.Create(ctx, CreateRequest{Name: "team-x", Contact: "x@example.com", AutoApproveSlices: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(sliceText("team-x-files", "http://127.0.0.1:6379")))
+	var pe *Error
+	if !errors.Is(err, ErrInvalid) || !errors.As(err, &pe) || len(pe.Problems) != 1 || pe.Problems[0].Path != "offerings[0].config.url" ||
+		!strings.Contains(pe.Problems[0].Message, "rule") {
+		t.Fatalf("Apply of a refused URL = %v, want 400 at offerings[0].config.url naming the rule", err)
+	}
+	if len(ts.gated) != 0 {
+		t.Error("the gate called a refused URL")
+	}
+	if vs, _ := ts.store.Versions(ctx, "team-x"); len(vs) != 0 || len(ts.secrets.values) != 0 {
+		t.Errorf("a refused slice left a version %v or a secret %v", vs, ts.secrets.values)
 	}
 }
 

@@ -102,6 +102,16 @@ func (s *Service) Offerings(ctx context.Context, name string) ([]OfferingView, e
 		return nil, err
 	}
 	cat := s.catalog()
+	var health map[string]CanaryResult
+	if s.health != nil {
+		// Health is a note on the listing: without Redis the counts below
+		// fail anyway, and a canary store error must not hide the rest.
+		if h, err := s.health(ctx); err != nil {
+			s.log.Warn("the canary's results could not be read", "error", err)
+		} else {
+			health = h
+		}
+	}
 	out := make([]OfferingView, 0, len(p.Offerings))
 	for i := range p.Offerings {
 		o := &p.Offerings[i]
@@ -113,6 +123,9 @@ func (s *Service) Offerings(ctx context.Context, name string) ([]OfferingView, e
 		v := OfferingView{Name: o.Name, ID: id, Hidden: len(o.Plans) > 0, Plans: make([]PlanView, 0, len(o.Plans)), Instances: int(count)}
 		if cat != nil {
 			_, v.InCatalog = cat.Offering(id)
+		}
+		if h, ok := health[id]; ok {
+			v.Health = &h
 		}
 		for j := range o.Plans {
 			v.Plans = append(v.Plans, PlanView{Name: o.Plans[j].Name, ID: planID(name, o, &o.Plans[j]), Deprecated: o.Plans[j].Deprecated})
@@ -355,9 +368,12 @@ func (s *Service) Status(ctx context.Context, name string) (*Status, error) {
 		return nil, err
 	}
 	st := &Status{Producer: p, Offerings: offs, Pending: []int{}, Failures: len(failed.Operations), FailuresPartial: failed.NextCursor != ""}
-	for _, v := range versions {
+	for i, v := range versions {
 		if v.Status == SlicePendingApproval {
 			st.Pending = append(st.Pending, v.Version)
+		}
+		if st.Latest == nil || v.Version > st.Latest.Version {
+			st.Latest = &versions[i]
 		}
 	}
 	return st, nil

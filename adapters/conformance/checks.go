@@ -695,7 +695,12 @@ func (r *runner) checkDeprovisionMissing() verdict {
 }
 
 func (r *runner) checkCleanup() verdict {
-	if left := r.cleanup(); len(left) > 0 {
+	left := r.cleanup()
+	for attempt := 1; len(left) > 0 && attempt < r.opts.CleanupAttempts; attempt++ {
+		time.Sleep(time.Duration(attempt) * time.Second)
+		left = r.cleanup()
+	}
+	if len(left) > 0 {
 		return fail("Unbind and Deprovision must succeed for everything the run created. Remove the leftovers listed here from the "+
 			"backend by hand; every ID the kit uses starts with conf-",
 			"could not remove what the run created:\n%s", strings.Join(left, "\n"))

@@ -76,6 +76,11 @@ type Options struct {
 	CallTimeout time.Duration
 	// PollInterval is the wait between Poll calls; default 500ms.
 	PollInterval time.Duration
+	// CleanupAttempts is how many times the final cleanup is tried for
+	// what is still left (a second after the first, two after that...);
+	// default 1. The canary, which runs unattended against live
+	// backends, retries.
+	CleanupAttempts int
 	// Logf receives progress lines and the adapter's own log; default
 	// silent. Credentials are never logged.
 	Logf func(format string, args ...any)

@@ -27,11 +27,17 @@ import (
 // The adapter it builds implements adapters.Updater and adapters.Poller
 // only as config.capabilities says (see Client.Adapter).
 func Factory() adapters.Factory {
+	return FactoryWith(Options{})
+}
+
+// FactoryWith is Factory with base Options for every Client it builds
+// (the conformance run passes its Dial).
+func FactoryWith(base Options) adapters.Factory {
 	return adapters.Factory{
 		Name:        "remote",
 		Description: "A producer's HTTP service in any language, over Agora's adapter protocol v1 (docs/adapter-protocol.md)",
 		New: func(_ context.Context, cfg adapters.Config) (adapters.Adapter, error) {
-			c, err := newFromConfig(cfg)
+			c, err := newFromConfig(cfg, base)
 			if err != nil {
 				return nil, err
 			}
@@ -49,7 +55,7 @@ func Factory() adapters.Factory {
 // rejects a field a catalog author sets by mistake.
 type planSettings struct{}
 
-func newFromConfig(cfg adapters.Config) (*Client, error) {
+func newFromConfig(cfg adapters.Config, base Options) (*Client, error) {
 	s, err := decodeConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -58,7 +64,8 @@ func newFromConfig(cfg adapters.Config) (*Client, error) {
 	if producer == "" {
 		producer = cfg.Offering
 	}
-	return New(s, Options{Producer: producer, Logger: cfg.Logger})
+	base.Producer, base.Logger = producer, cfg.Logger
+	return New(s, base)
 }
 
 // decodeConfig decodes and validates an offering's config without I/O:
@@ -103,6 +110,10 @@ type Options struct {
 	// probe (default 10s).
 	BreakerFailures int
 	BreakerCooldown time.Duration
+	// Dial, when set, makes every connection to the adapter: the producer
+	// gate and the canary pass one that enforces the platform engineer's
+	// egress rules on the address actually dialled.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 const (
@@ -191,10 +202,14 @@ func New(s Settings, opts Options) (*Client, error) {
 	if cooldown <= 0 {
 		cooldown = defaultBreakerCooldown
 	}
+	dial := opts.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
 	transport := &http.Transport{
 		// No Proxy from the environment: the adapter's address is what the
 		// catalog says, not what a variable on Agora's host says.
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         dial,
 		TLSClientConfig:     tlsConfig,
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -49,6 +51,12 @@ type ConformanceOptions struct {
 	Capabilities []string
 	// Timeout bounds each call; default 30s.
 	Timeout time.Duration
+	// CleanupAttempts is passed to the kit (conformance.Options): how
+	// many times to try removing what the run left; default 1.
+	CleanupAttempts int
+	// Dial, when set, makes every connection to the adapter (the gate's
+	// egress rules).
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Logf receives progress lines; default silent.
 	Logf func(format string, args ...any)
 }
@@ -86,7 +94,11 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 	}
 	noRetries := 0
 	settings := Settings{URL: opts.URL, Secret: opts.Secret, Timeout: opts.Timeout.String(), Retries: &noRetries, TLS: opts.TLS, Producer: "under test"}
-	client, err := New(settings, Options{})
+	// No circuit breaker either: an adapter that fails five calls in a row
+	// must still get the cleanup's calls (and the checks' own), or the kit
+	// would report the breaker's refusals as the adapter's answers.
+	clientOpts := Options{Dial: opts.Dial, BreakerFailures: math.MaxInt32}
+	client, err := New(settings, clientOpts)
 	if err != nil {
 		return conformance.Report{}, fmt.Errorf("conformance options: %w", err)
 	}
@@ -137,7 +149,7 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 		raw["tls"] = map[string]any{"ca_file": opts.TLS.CAFile, "cert_file": opts.TLS.CertFile, "key_file": opts.TLS.KeyFile}
 	}
 	kit := conformance.Run(ctx, conformance.Options{
-		Factory:                    Factory(),
+		Factory:                    FactoryWith(clientOpts),
 		Settings:                   adapters.MapSettings(raw),
 		Plans:                      []adapters.PlanConfig{{Plan: opts.Plan}},
 		Offering:                   "conformance",
@@ -151,6 +163,7 @@ func Conformance(ctx context.Context, opts ConformanceOptions) (conformance.Repo
 		Verifiers:                  opts.Verifiers,
 		Audience:                   conformance.ProtocolAudience,
 		CallTimeout:                opts.Timeout,
+		CleanupAttempts:            opts.CleanupAttempts,
 		Logf:                       opts.Logf,
 	})
 	results = append(results, kit.Results...)

@@ -44,6 +44,13 @@
 //	agora:{catalog-notices}:lease              string  the replica announcing a catalog change (PX)
 //	agora:{catalog-notices}:delivered          string  summary JSON of the catalog last announced (names, fingerprints)
 //
+// Canary (canary.go), one tag; bounded by the live offerings (a result
+// whose offering left the catalog is dropped) and 20 results each:
+//
+//	agora:{canary}:lease                       string  the replica running the canary (PX)
+//	agora:{canary}:latest                      hash    offering ID -> JSON of its latest result (producers.CanaryResult)
+//	agora:{canary}:history:<offering-id>       list    its last 20 results, newest first
+//
 // Producer self-service ({<name>} is a hash tag, so a producer's record
 // and versions change together in one MULTI; the claims share one tag so
 // one script decides a name and namespace atomically):

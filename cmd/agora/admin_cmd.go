@@ -77,7 +77,7 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	group := args[0]
 	args = args[1:]
 	cmd := ""
-	if group != "catalog" && group != "orphans" {
+	if group != "catalog" && group != "orphans" && group != "canary" {
 		if len(args) == 0 {
 			return usageError("agora admin %s <command>", group)
 		}
@@ -174,6 +174,15 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return emit(stdout, *output, vs, func(w io.Writer) { printVersions(w, vs) })
+	case "slices show":
+		if err := want(2, "slices show NAME VERSION"); err != nil {
+			return err
+		}
+		v, err := version(pos[1])
+		if err != nil {
+			return err
+		}
+		return adminSliceShow(ctx, c, stdout, *output, pos[0], v)
 	case "slices approve":
 		if err := want(2, "slices approve NAME VERSION"); err != nil {
 			return err
@@ -241,6 +250,8 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return emit(stdout, *output, rec, func(w io.Writer) { printReconciliation(w, rec) })
 	case "orphans ":
 		return sweepOrphans(ctx, c, stdout, stderr, *output, *apply)
+	case "canary ":
+		return adminCanary(ctx, c, stdout, *output)
 	case "catalog ":
 		st, err := c.CatalogStatus(ctx)
 		if err != nil {

@@ -172,14 +172,16 @@ func adminCommands() []command {
 			},
 		},
 		{
-			Name: "slices", Short: "a producer's slice versions: list, approve, reject",
+			Name: "slices", Short: "a producer's slice versions: list, show, approve, reject",
 			Subcommands: []command{
 				leaf(slicesPath, "list", "NAME", "her slice versions"),
-				leaf(slicesPath, "approve", "NAME VERSION", "make a pending version live"),
+				leaf(slicesPath, "show", "NAME VERSION", "one version: its gate report, every check with its hint"),
+				leaf(slicesPath, "approve", "NAME VERSION", "make a pending version live (its gate report is printed)"),
 				leaf(slicesPath, "reject", "NAME VERSION [--reason TEXT]", "refuse a pending version"),
 			},
 		},
 		leaf(nil, "catalog", "", "the catalog generation, in Redis and on the replica that answers"),
+		leaf(nil, "canary", "", "the canary's latest verdict on every live producer offering"),
 		{
 			Name: "instances", Short: "every producer's instances: list, show, repair",
 			Subcommands: []command{

@@ -88,6 +88,10 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Workers.ClaimIdle = config.Duration(10 * time.Second)
 	// The welcome text owns standard output; agora serve has the audit log.
 	cfg.Audit = config.Audit{}
+	// A producer developing on her laptop runs her adapter on loopback;
+	// the canary would only add noise to her terminal.
+	cfg.Gate.Egress.Allow = []string{"127.0.0.0/8", "::1/128"}
+	cfg.Gate.Canary.Interval = 0
 
 	// State: the given Redis, or an in-process miniredis that dies with us.
 	if url := os.Getenv("REDIS_URL"); url != "" {

@@ -209,6 +209,9 @@ func applyOutcome(w io.Writer, output string, res *producers.ApplyResult, err er
 			fmt.Fprintf(w, "the platform team approves it with: agora admin slices approve %s %d\n", res.Producer, res.Version)
 		}
 		for _, warning := range res.Warnings {
+			if res.Gate != nil && strings.HasPrefix(warning, "not approved automatically: ") {
+				continue // printed with the gate's report
+			}
 			fmt.Fprintf(w, "warning: %s\n", warning)
 		}
 	})
@@ -232,14 +235,15 @@ func printGate(w io.Writer, g *producers.GateResult) {
 			fmt.Fprintf(w, "  SKIP %s: %s\n", c.Name, c.Detail)
 		default:
 			fmt.Fprintf(w, "  FAIL %s: %s\n", c.Name, c.Detail)
-			if c.Hint != "" {
-				fmt.Fprintf(w, "        hint: %s\n", c.Hint)
-			}
+		}
+		if c.Result != "pass" && c.Hint != "" {
+			fmt.Fprintf(w, "        hint: %s\n", c.Hint)
 		}
 	}
 	if len(g.Checks) > 0 {
 		fmt.Fprintln(w, g.Summary)
 	}
+	printGateVerdict(w, g)
 }
 
 func printStatus(w io.Writer, st *producers.Status) {
@@ -248,9 +252,12 @@ func printStatus(w io.Writer, st *producers.Status) {
 	if len(st.Pending) > 0 {
 		fmt.Fprintf(w, "pending    %v\n", st.Pending)
 	}
-	fmt.Fprintf(w, "failures   %d latest operations failed (agora producer operations --failed)\n\n", st.Failures)
+	fmt.Fprintf(w, "failures   %d latest operations failed (agora producer operations --failed)\n", st.Failures)
+	printLatest(w, st.Latest)
+	printHealth(w, st.Offerings)
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "OFFERING\tPLANS\tINSTANCES\tIN CATALOG")
+	fmt.Fprintln(tw, "OFFERING\tPLANS\tINSTANCES\tIN CATALOG\tHEALTH")
 	for _, o := range st.Offerings {
 		var plans []string
 		for _, pl := range o.Plans {
@@ -260,7 +267,7 @@ func printStatus(w io.Writer, st *producers.Status) {
 				plans = append(plans, pl.Name)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%t\n", o.Name, strings.Join(plans, ", "), o.Instances, o.InCatalog)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%t\t%s\n", o.Name, strings.Join(plans, ", "), o.Instances, o.InCatalog, healthWord(o.Health))
 	}
 	_ = tw.Flush()
 }
@@ -272,6 +279,9 @@ func printVersions(w io.Writer, vs []producers.SliceVersion) {
 		gate := ""
 		if v.Gate != nil {
 			gate = v.Gate.Summary
+			if n := len(v.Gate.NotAutoApprovable); n > 0 {
+				gate += fmt.Sprintf("; needs the platform engineer (%d reason(s): agora admin slices show)", n)
+			}
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", v.Version, v.Status, v.CreatedAt.Format("2006-01-02 15:04:05"), v.Author, v.Action, gate)
 	}

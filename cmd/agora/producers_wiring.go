@@ -48,7 +48,7 @@ func producerSelfService(path string, cat *catalog.Catalog) (*app.Producers, err
 // lists capabilities is checked against what the adapter declares; the
 // report says what it declared, for a config that lists none.
 func remoteGate(ctx context.Context, req producers.GateRequest) (conformance.Report, error) {
-	opts := remote.ConformanceOptions{URL: req.URL, Secret: req.Secret}
+	opts := remote.ConformanceOptions{URL: req.URL, Secret: req.Secret, Dial: req.Dial, CleanupAttempts: req.CleanupAttempts}
 	var settings remote.Settings
 	if err := adapters.MapSettings(req.Settings).Decode(&settings); err != nil {
 		return conformance.Report{}, fmt.Errorf("config: %w", err)

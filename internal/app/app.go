@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -30,9 +31,11 @@ import (
 	"github.com/agora-osb/agora/broker/vaultstore"
 	"github.com/agora-osb/agora/internal/audit"
 	"github.com/agora-osb/agora/internal/config"
+	"github.com/agora-osb/agora/internal/egress"
 	"github.com/agora-osb/agora/internal/metrics"
 	"github.com/agora-osb/agora/marketplace"
 	"github.com/agora-osb/agora/producers"
+	"github.com/agora-osb/agora/producers/canary"
 	"github.com/agora-osb/agora/producers/producerapi"
 )
 
@@ -93,12 +96,17 @@ func Run(ctx context.Context, opts Options) error {
 	claimIdle := time.Duration(cfg.Workers.ClaimIdle)
 	queue := redisstore.NewQueue(opts.Redis, redisstore.QueueOptions{Prefix: cfg.Redis.Prefix, ClaimIdle: claimIdle})
 	var b *broker.Broker
-	m := metrics.New(metrics.Sources{
+	canaryStore := redisstore.NewCanaryResults(opts.Redis, cfg.Redis.Prefix)
+	sources := metrics.Sources{
 		Catalog: func() *catalog.Catalog { return b.Catalog() },
 		Counts:  planCounts[metrics.PlanCount](state),
 		Queue:   queueDepth(queue),
 		Checks:  map[string]func(context.Context) error{"redis": state.Ping, "vault": opts.Vault.Check},
-	})
+	}
+	if opts.Producers != nil && cfg.Gate.Canary.Interval > 0 {
+		sources.Canary = canaryHealth(canaryStore)
+	}
+	m := metrics.New(sources)
 	opts.Redis.AddHook(m.RedisHook())
 	vaultstore.Observe(opts.Vault.Client(), func(method string, err error, took time.Duration) {
 		m.StoreCalled("vault", strings.ToLower(method), err, took)
@@ -135,19 +143,29 @@ func Run(ctx context.Context, opts Options) error {
 	var routes []httpapi.Route
 	var loader *livecatalog.Loader
 	var svc *producers.Service
+	var canaryRunner *canary.Canary
 	if opts.Producers != nil {
-		api, l, s, err := producerSelfService(ctx, opts, b, state, admins)
+		api, l, s, err := producerSelfService(ctx, opts, b, state, admins, m, canaryStore)
 		if err != nil {
 			return err
 		}
 		routes, loader, svc = api.Routes(), l, s
+		if iv := time.Duration(cfg.Gate.Canary.Interval); iv > 0 {
+			canaryRunner, err = canary.New(canary.Config{
+				Store: canaryStore, Source: svc, Gate: opts.Producers.Gate, Interval: iv,
+				Observe: m.CanaryRun, Logger: log.With("component", "canary"),
+			})
+			if err != nil {
+				return err
+			}
+		}
 	}
 	observers := httpapi.Observers{m}
 	if cfg.Metrics.Enabled {
 		routes = append(routes, metricsRoute(cfg.Metrics, m))
 	}
 	if cfg.Marketplace.Enabled {
-		page, err := marketplacePage(cfg.Marketplace, b, state, svc, m, admins)
+		page, err := marketplacePage(cfg.Marketplace, b, state, svc, m, admins, canaryRunner != nil, canaryStore)
 		if err != nil {
 			return err
 		}
@@ -190,6 +208,9 @@ func Run(ctx context.Context, opts Options) error {
 	})
 	if loader != nil {
 		wg.Go(func() { loader.Run(workCtx) })
+	}
+	if canaryRunner != nil {
+		wg.Go(func() { canaryRunner.Run(workCtx) })
 	}
 	if cfg.CatalogWebhook.URL != "" {
 		notifier, err := catalogNotifier(cfg, opts.Redis, b, loader, log)
@@ -243,14 +264,17 @@ func metricsRoute(cfg config.Metrics, m *metrics.Metrics) httpapi.Route {
 
 // marketplacePage wires GET /marketplace: the catalog in force, the
 // admin's and the read-only credential, producer tokens when producer
-// self-service is on (svc), the plans' counts, and the adapters' recent
-// calls. No canary is wired yet: the page shows none until one is.
-func marketplacePage(cfg config.Marketplace, b *broker.Broker, state *redisstore.Store, svc *producers.Service, m *metrics.Metrics, admins *httpapi.BasicAuth) (*marketplace.Page, error) {
+// self-service is on (svc), the plans' counts, the adapters' recent
+// calls, and the canary's verdicts when a canary runs.
+func marketplacePage(cfg config.Marketplace, b *broker.Broker, state *redisstore.Store, svc *producers.Service, m *metrics.Metrics, admins *httpapi.BasicAuth, canaryRuns bool, results *redisstore.CanaryResults) (*marketplace.Page, error) {
 	opts := marketplace.Options{
 		Catalog: b.Catalog,
 		Admins:  admins,
 		Counts:  planCounts[marketplace.PlanCount](state),
 		Calls:   recentCalls{m},
+	}
+	if canaryRuns {
+		opts.Canary = marketplaceCanary{results}
 	}
 	if cfg.Username != "" {
 		opts.Viewers = httpapi.NewBasicAuth([]httpapi.Credential{{Username: cfg.Username, Password: cfg.Password}})
@@ -259,6 +283,30 @@ func marketplacePage(cfg config.Marketplace, b *broker.Broker, state *redisstore
 		opts.Producers = svc
 	}
 	return marketplace.New(opts)
+}
+
+// marketplaceCanary gives the marketplace the canary's latest verdicts.
+type marketplaceCanary struct{ results *redisstore.CanaryResults }
+
+func (c marketplaceCanary) LastResults(ctx context.Context) (map[string]marketplace.CanaryResult, error) {
+	all, err := c.results.Results(ctx)
+	out := make(map[string]marketplace.CanaryResult, len(all))
+	for id, r := range all {
+		out[id] = marketplace.CanaryResult{At: r.At, Passed: r.Passed, Summary: r.Summary}
+	}
+	return out, err
+}
+
+// canaryHealth gives the metrics the canary's latest verdicts.
+func canaryHealth(results *redisstore.CanaryResults) func(context.Context) ([]metrics.CanaryHealth, error) {
+	return func(ctx context.Context) ([]metrics.CanaryHealth, error) {
+		all, err := results.Results(ctx)
+		out := make([]metrics.CanaryHealth, 0, len(all))
+		for _, r := range all {
+			out = append(out, metrics.CanaryHealth{Producer: r.Producer, Offering: r.Offering, Passed: r.Passed, LastSuccess: r.LastSuccess})
+		}
+		return out, err
+	}
 }
 
 // recentCalls gives the marketplace the metrics' window of adapter calls.
@@ -335,8 +383,17 @@ func catalogNames(b *broker.Broker) audit.Names {
 // builds the live catalog once before serving, so a replica starts with
 // every producer's live slice. If that build fails (Vault down, say) the
 // replica serves Catalog and the loader keeps retrying, loudly.
-func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, state *redisstore.Store, admins *httpapi.BasicAuth) (*producerapi.API, *livecatalog.Loader, *producers.Service, error) {
+func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, state *redisstore.Store, admins *httpapi.BasicAuth,
+	m *metrics.Metrics, canaryStore *redisstore.CanaryResults) (*producerapi.API, *livecatalog.Loader, *producers.Service, error) {
 	cfg, log, p := opts.Config, opts.Logger, opts.Producers
+	policy, err := egressPolicy(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var health func(context.Context) (map[string]producers.CanaryResult, error)
+	if cfg.Gate.Canary.Interval > 0 {
+		health = canaryStore.Results
+	}
 	build := p.Build
 	if build.Resolve == nil {
 		build.Resolve = vaultstore.Resolver(opts.Vault.Client())
@@ -349,6 +406,8 @@ func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, st
 		Store: redisstore.NewProducerStore(opts.Redis, cfg.Redis.Prefix), Base: p.Base, Build: build,
 		Secrets: vaultstore.NewProducerSecrets(opts.Vault.Client(), cfg.Vault.Mount, cfg.Vault.Prefix), Gate: p.Gate,
 		Instances: state, Catalog: b.Catalog, Logger: log, Imports: imports,
+		Egress: policy.CheckURL, Dial: policy.DialContext, AllowUnverifiedTypes: cfg.Gate.AllowUnverifiedTypes,
+		OnGate: m.GateRun, Health: health,
 	})
 	if err != nil {
 		return nil, nil, nil, err
@@ -364,6 +423,34 @@ func producerSelfService(ctx context.Context, opts Options, b *broker.Broker, st
 		return nil, nil, nil, err
 	}
 	return api, loader, svc, nil
+}
+
+// egressPolicy is where the gate and the canary may connect: the
+// configured allow-list, never Agora's own Redis and Vault.
+func egressPolicy(ctx context.Context, cfg config.Config) (*egress.Policy, error) {
+	var own []egress.Endpoint
+	if u, err := url.Parse(cfg.Redis.URL); err == nil && u.Host != "" {
+		own = append(own, egress.Endpoint{Name: "Agora's Redis", HostPort: withPort(u.Host, "6379")})
+	}
+	for _, a := range cfg.Redis.Addrs {
+		own = append(own, egress.Endpoint{Name: "Agora's Redis", HostPort: withPort(a, "6379")})
+	}
+	if u, err := url.Parse(cfg.Vault.Addr); err == nil && u.Host != "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		own = append(own, egress.Endpoint{Name: "Agora's Vault", HostPort: withPort(u.Host, port)})
+	}
+	return egress.New(ctx, egress.Config{Allow: cfg.Gate.Egress.Allow, Own: own})
+}
+
+// withPort adds port to a host that has none.
+func withPort(host, port string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
 }
 
 // pingOffering pings the adapter of the named offering in cat.

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/agora-osb/agora/internal/egress"
 )
 
 // Config is everything `agora serve` needs.
@@ -57,6 +59,38 @@ type Config struct {
 	CatalogWebhook CatalogWebhook `yaml:"catalog_webhook"`
 	// Marketplace configures the marketplace page, GET /marketplace.
 	Marketplace Marketplace `yaml:"marketplace"`
+	// Gate configures the producer gate and the canary: what may go live
+	// automatically, where they may connect, how often the canary runs.
+	Gate Gate `yaml:"gate"`
+}
+
+// Gate configures the conformance gate of producers' slices and the
+// canary that runs the same kit against live offerings.
+type Gate struct {
+	// AllowUnverifiedTypes are credential types ("type" of a binding's
+	// credentials) that the kit cannot verify by using them and whose
+	// slices may still go live automatically. Empty: every unverified
+	// type waits for the platform engineer.
+	AllowUnverifiedTypes []string `yaml:"allow_unverified_types"`
+	Egress               Egress   `yaml:"egress"`
+	Canary               Canary   `yaml:"canary"`
+}
+
+// Egress is where the gate and the canary may connect (docs/operations.md,
+// "The gate's egress").
+type Egress struct {
+	// Allow are CIDRs and host names ("*.example.com" for subdomains).
+	// Empty allows every address except loopback, link-local and Agora's
+	// own Redis and Vault, which are refused unless a CIDR here contains
+	// them (Redis and Vault always).
+	Allow []string `yaml:"allow"`
+}
+
+// Canary runs the conformance kit against every live remote offering.
+type Canary struct {
+	// Interval between runs of one offering; 0 turns the canary off
+	// (default 10m for agora serve; agora dev leaves it off).
+	Interval Duration `yaml:"interval"`
 }
 
 // CatalogWebhook configures the announcement of catalog changes: an
@@ -224,6 +258,7 @@ func Defaults() Config {
 		Audit:         Audit{Enabled: true},
 		Metrics:       Metrics{Enabled: true},
 		Marketplace:   Marketplace{Enabled: true},
+		Gate:          Gate{Canary: Canary{Interval: Duration(10 * time.Minute)}},
 	}
 }
 
@@ -302,6 +337,22 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 	str("AGORA_CATALOG_WEBHOOK_SECRET", &cfg.CatalogWebhook.Secret)
 	str("AGORA_MARKETPLACE_USERNAME", &cfg.Marketplace.Username)
 	str("AGORA_MARKETPLACE_PASSWORD", &cfg.Marketplace.Password)
+	// AGORA_GATE_EGRESS_ALLOW="10.0.0.0/8,*.adapters.example.com" replaces
+	// the file's list.
+	if v, ok := lookup("AGORA_GATE_EGRESS_ALLOW"); ok && v != "" {
+		cfg.Gate.Egress.Allow = nil
+		for _, a := range strings.Split(v, ",") {
+			cfg.Gate.Egress.Allow = append(cfg.Gate.Egress.Allow, strings.TrimSpace(a))
+		}
+	}
+	if v, ok := lookup("AGORA_GATE_CANARY_INTERVAL"); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("AGORA_GATE_CANARY_INTERVAL: %q is not a duration like 10m", v))
+		} else {
+			cfg.Gate.Canary.Interval = Duration(d)
+		}
+	}
 	// AGORA_AUDIT is "off", "stdout" or a file path.
 	if v, ok := lookup("AGORA_AUDIT"); ok && v != "" {
 		switch v {
@@ -500,6 +551,12 @@ func (c Config) Validate() error {
 		if len(w.Secret) < 16 {
 			add("catalog_webhook.secret: must be at least 16 characters, to sign the deliveries (or AGORA_CATALOG_WEBHOOK_SECRET)")
 		}
+	}
+	if iv := time.Duration(c.Gate.Canary.Interval); iv != 0 && iv < 5*time.Second {
+		add("gate.canary.interval: %s is shorter than 5s (0 turns the canary off)", iv)
+	}
+	if _, _, err := egress.ParseAllow(c.Gate.Egress.Allow); err != nil {
+		errs = append(errs, err)
 	}
 	if c.CatalogWebhook.Timeout < 0 {
 		add("catalog_webhook.timeout: must not be negative")

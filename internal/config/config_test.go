@@ -134,6 +134,34 @@ log_level: loud
 		{name: "catalog webhook without a usable URL or secret", path: good,
 			env:     map[string]string{"AGORA_CATALOG_WEBHOOK_URL": "hooks.example.com/agora", "AGORA_CATALOG_WEBHOOK_SECRET": "short"},
 			wantErr: []string{"catalog_webhook.url: \"hooks.example.com/agora\" is not an http or https URL", "catalog_webhook.secret: must be at least 16 characters"}},
+		{name: "gate defaults: no allow-list, no unverified type, canary every 10m", path: good, check: func(t *testing.T, c Config) {
+			if len(c.Gate.Egress.Allow) != 0 || len(c.Gate.AllowUnverifiedTypes) != 0 || time.Duration(c.Gate.Canary.Interval) != 10*time.Minute {
+				t.Errorf("gate %+v", c.Gate)
+			}
+		}},
+		{name: "gate from the file", path: write("gate.yml", `
+credentials: [{username: a, password: b}]
+vault: {token: t}
+gate:
+  allow_unverified_types: [x-custom]
+  egress: {allow: [10.0.0.0/8, "*.adapters.example.com"]}
+  canary: {interval: 0s}
+`), check: func(t *testing.T, c Config) {
+			if len(c.Gate.Egress.Allow) != 2 || c.Gate.AllowUnverifiedTypes[0] != "x-custom" || c.Gate.Canary.Interval != 0 {
+				t.Errorf("gate %+v", c.Gate)
+			}
+		}},
+		{name: "gate from the environment", path: good,
+			env: map[string]string{"AGORA_GATE_EGRESS_ALLOW": "10.0.0.0/8, adapters.example.com", "AGORA_GATE_CANARY_INTERVAL": "1m"},
+			check: func(t *testing.T, c Config) {
+				if len(c.Gate.Egress.Allow) != 2 || c.Gate.Egress.Allow[1] != "adapters.example.com" || time.Duration(c.Gate.Canary.Interval) != time.Minute {
+					t.Errorf("gate %+v", c.Gate)
+				}
+			}},
+		{name: "every gate problem at once", path: good,
+			env: map[string]string{"AGORA_GATE_EGRESS_ALLOW": "10.0.0.0/8,,10.0.0.0/33,not a host", "AGORA_GATE_CANARY_INTERVAL": "1s"},
+			wantErr: []string{"gate.canary.interval: 1s is shorter than 5s", "gate.egress.allow[1]: is empty",
+				`gate.egress.allow[2]: "10.0.0.0/33" is not a CIDR`, `gate.egress.allow[3]: "not a host" is neither a CIDR nor a host name`}},
 		{name: "catalog webhook", path: good,
 			env: map[string]string{"AGORA_CATALOG_WEBHOOK_URL": "https://hooks.example.com/agora", "AGORA_CATALOG_WEBHOOK_SECRET": "sixteen-chars-or-more"},
 			check: func(t *testing.T, c Config) {

@@ -47,6 +47,17 @@ type Sources struct {
 	// Checks are the dependencies whose reachability is exported as
 	// agora_dependency_up (redis, vault).
 	Checks map[string]func(ctx context.Context) error
+	// Canary reads the canary's latest verdict per live offering, for the
+	// health gauges (the same on every replica, whichever ran it).
+	Canary func(ctx context.Context) ([]CanaryHealth, error)
+}
+
+// CanaryHealth is the canary's latest verdict on one offering.
+type CanaryHealth struct {
+	Producer, Offering string
+	Passed             bool
+	// LastSuccess is zero when the canary never passed on it.
+	LastSuccess time.Time
 }
 
 // PlanCount is one plan's instance and binding counts.
@@ -79,6 +90,10 @@ type Metrics struct {
 	throttled      *prometheus.CounterVec
 	running        *prometheus.GaugeVec
 	scrapeErrors   *prometheus.CounterVec
+	gateRuns       *prometheus.CounterVec
+	canaryRuns     *prometheus.CounterVec
+	canaryUpDesc   *prometheus.Desc
+	canaryLastDesc *prometheus.Desc
 	instancesDesc  *prometheus.Desc
 	bindingsDesc   *prometheus.Desc
 	queueDesc      *prometheus.Desc
@@ -127,6 +142,14 @@ func New(sources Sources) *Metrics {
 		Help: "Async jobs running on this replica, by producer."}, []string{"producer"})
 	m.scrapeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_scrape_errors_total",
 		Help: "Reads a scrape could not make (the metric it would have given is left out)."}, []string{"source"})
+	m.gateRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_gate_runs_total",
+		Help: "Conformance gate runs on producers' slices, by result (pass, fail: a check failed, unverified: a credential type the kit could not verify, refused: egress, error: the kit could not run)."},
+		[]string{"producer", "result"})
+	m.canaryRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_canary_runs_total",
+		Help: "Canary runs of the conformance kit against live offerings on this replica, by result (pass, fail, error: not run)."},
+		[]string{"producer", "offering", "result"})
+	m.canaryUpDesc = prometheus.NewDesc("agora_canary_healthy", "Whether the canary's latest run against the offering passed (1) or not (0).", []string{"producer", "offering"}, nil)
+	m.canaryLastDesc = prometheus.NewDesc("agora_canary_last_success_timestamp_seconds", "When the canary last passed against the offering (Unix time; absent when it never did).", []string{"producer", "offering"}, nil)
 	m.instancesDesc = prometheus.NewDesc("agora_instances", "Service instances per plan (ready ones; counted on commit).", []string{"producer", "offering", "plan"}, nil)
 	m.bindingsDesc = prometheus.NewDesc("agora_bindings", "Service bindings per plan they were bound on (counted on commit).", []string{"producer", "offering", "plan"}, nil)
 	m.queueDesc = prometheus.NewDesc("agora_async_queue_jobs", "Async jobs in the queue: queued (all), ready (in the stream), delayed (waiting for a next attempt).", []string{"state"}, nil)
@@ -142,7 +165,7 @@ func New(sources Sources) *Metrics {
 // registered besides).
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.requestSeconds, m.adapterCalls, m.adapterSeconds, m.storeCalls, m.storeSeconds,
-		m.attempts, m.throttled, m.running, scrapeCollector{m}}
+		m.attempts, m.throttled, m.running, m.gateRuns, m.canaryRuns, scrapeCollector{m}}
 }
 
 // Handler serves the registry (GET /metrics). A collector that fails does
@@ -228,6 +251,16 @@ func (m *Metrics) AttemptEnded(producer string, o broker.AttemptOutcome) {
 // Running implements broker.Observer.
 func (m *Metrics) Running(producer string, delta int) {
 	m.running.WithLabelValues(producer).Add(float64(delta))
+}
+
+// GateRun records one gate run on a producer's slice.
+func (m *Metrics) GateRun(producer, result string) {
+	m.gateRuns.WithLabelValues(producer, result).Inc()
+}
+
+// CanaryRun records one canary run against a live offering.
+func (m *Metrics) CanaryRun(producer, offering, result string) {
+	m.canaryRuns.WithLabelValues(producer, offering, result).Inc()
 }
 
 // StoreCalled records one call to Redis or Vault.

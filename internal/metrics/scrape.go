@@ -16,7 +16,7 @@ import (
 type scrapeCollector struct{ m *Metrics }
 
 func (c scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.m.instancesDesc, c.m.bindingsDesc, c.m.queueDesc, c.m.oldestDesc, c.m.circuitDesc, c.m.dependencyDesc} {
+	for _, d := range []*prometheus.Desc{c.m.instancesDesc, c.m.bindingsDesc, c.m.queueDesc, c.m.oldestDesc, c.m.circuitDesc, c.m.dependencyDesc, c.m.canaryUpDesc, c.m.canaryLastDesc} {
 		ch <- d
 	}
 	c.m.scrapeErrors.Describe(ch)
@@ -32,6 +32,9 @@ func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if m.sources.Queue != nil {
 		wg.Go(func() { c.queue(ctx, ch) })
+	}
+	if m.sources.Canary != nil {
+		wg.Go(func() { c.canary(ctx, ch) })
 	}
 	for name, check := range m.sources.Checks {
 		wg.Go(func() {
@@ -136,6 +139,29 @@ func (c scrapeCollector) circuits(ch chan<- prometheus.Metric) {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(c.m.circuitDesc, prometheus.GaugeValue, v, off.Producer, off.Name, s)
+		}
+	}
+}
+
+func (c scrapeCollector) canary(ctx context.Context, ch chan<- prometheus.Metric) {
+	var health []CanaryHealth
+	err := bounded(ctx, func(ctx context.Context) error {
+		var err error
+		health, err = c.m.sources.Canary(ctx)
+		return err
+	})
+	if err != nil {
+		c.m.scrapeErrors.WithLabelValues("canary").Inc()
+		return
+	}
+	for _, h := range health {
+		up := 0.0
+		if h.Passed {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.m.canaryUpDesc, prometheus.GaugeValue, up, h.Producer, h.Offering)
+		if !h.LastSuccess.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.m.canaryLastDesc, prometheus.GaugeValue, float64(h.LastSuccess.UnixNano())/1e9, h.Producer, h.Offering)
 		}
 	}
 }

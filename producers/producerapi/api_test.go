@@ -194,17 +194,25 @@ func TestSliceAsJSONWithoutNameOrContact(t *testing.T) {
 	}
 }
 
-func TestFailedGateAnswers422WithTheReportAndStoresNothing(t *testing.T) {
+func TestFailedGateStoresPendingWithTheReportForTheAdmin(t *testing.T) {
 	f := newFixture(t)
 	x := f.producer("team-x", true)
 	f.gate.failURLs["http://adapter.team-x.test"] = true
-	_, err := x.Apply(ctx, "team-x", readFile(t, "testdata/team-x.yml"))
-	ae := apiErr(t, err, http.StatusUnprocessableEntity)
-	if ae.Gate == nil || !ae.Gate.Failed || ae.Gate.Summary != "2 passed, 1 failed, 0 skipped" {
-		t.Fatalf("gate report %+v", ae.Gate)
+	res, err := x.Apply(ctx, "team-x", readFile(t, "testdata/team-x.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// She is trusted (auto_approve_slices), yet a failing check keeps the
+	// version for the platform engineer, who sees the same report.
+	if res.Status != producers.SlicePendingApproval || res.Gate == nil || !res.Gate.Failed || res.Gate.Summary != "2 passed, 1 failed, 0 skipped" {
+		t.Fatalf("apply result %+v, gate %+v", res, res.Gate)
+	}
+	vs, err := f.admin.AdminVersions(ctx, "team-x")
+	if err != nil || len(vs) != 1 || vs[0].Gate == nil || len(vs[0].Gate.NotAutoApprovable) != 1 {
+		t.Fatalf("the admin's listing %+v %v does not carry the reason it waits", vs, err)
 	}
 	var bind producers.GateCheck
-	for _, c := range ae.Gate.Checks {
+	for _, c := range res.Gate.Checks {
 		if c.Name == "bind" {
 			bind = c
 		}
@@ -215,11 +223,9 @@ func TestFailedGateAnswers422WithTheReportAndStoresNothing(t *testing.T) {
 	if strings.Contains(bind.Detail, "s3cr3t-protocol-secret-x") {
 		t.Fatalf("the gate report echoes the protocol secret: %q", bind.Detail)
 	}
-	if vs, _ := x.Versions(ctx, "team-x"); len(vs) != 0 {
-		t.Fatalf("a failed gate stored a version: %+v", vs)
-	}
-	if len(f.secrets.data) != 0 {
-		t.Fatal("a failed gate stored the secret in Vault")
+	ar, err := f.admin.ApproveSlice(ctx, "team-x", res.Version)
+	if err != nil || ar.Gate == nil || !ar.Gate.Failed {
+		t.Fatalf("approval %+v %v: the admin must see the failing report", ar, err)
 	}
 }
 

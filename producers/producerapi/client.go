@@ -315,6 +315,12 @@ func (c *Client) CatalogStatus(ctx context.Context) (*CatalogStatus, error) {
 	return &out, c.doJSON(ctx, http.MethodGet, "/admin/catalog", nil, &out)
 }
 
+// Canary reads the canary's latest verdict on every live offering.
+func (c *Client) Canary(ctx context.Context) ([]producers.CanaryResult, error) {
+	var out []producers.CanaryResult
+	return out, c.doJSON(ctx, http.MethodGet, "/admin/canary", nil, &out)
+}
+
 // AllInstances reads one page of the platform engineer's listing.
 func (c *Client) AllInstances(ctx context.Context, f producers.InstanceFilter, cursor string, limit int) (*producers.InstancePage, error) {
 	q := url.Values{}

@@ -108,6 +108,7 @@ func New(opts Options) (*API, error) {
 //	GET    /admin/producers/{name}/slices                        her versions
 //	POST   /admin/producers/{name}/slices/{version}/approve | /reject
 //	GET    /admin/catalog                                        catalog generation (Redis, this replica)
+//	GET    /admin/canary                                         the canary's latest verdict on every live offering
 //	GET    /admin/instances[?producer=&offering=&state=failed|in_progress|stuck&stuck_for=30m&cursor=&limit=]
 //	GET    /admin/instances/{id}                                 one instance: bindings, latest operation in full, receipt
 //	POST   /admin/instances/{id}/retry                           {"binding_id"}: run its failed operation again
@@ -151,6 +152,7 @@ func (a *API) Routes() []httpapi.Route {
 		admin("approve_slice", http.MethodPost, "/producers/{name}/slices/{version}/approve", a.approveSlice),
 		admin("reject_slice", http.MethodPost, "/producers/{name}/slices/{version}/reject", a.rejectSlice),
 		admin("catalog", http.MethodGet, "/catalog", a.catalogStatus),
+		admin("canary", http.MethodGet, "/canary", a.canaryHealth),
 		admin("list_instances", http.MethodGet, "/instances", a.listInstances),
 		admin("get_instance", http.MethodGet, "/instances/{id}", a.getInstance),
 		admin("retry", http.MethodPost, "/instances/{id}/retry", a.retry),
@@ -462,6 +464,11 @@ func (a *API) catalogStatus(w http.ResponseWriter, r *http.Request, _ caller) {
 		st.Replica = &s
 	}
 	a.respond(w, r, http.StatusOK, st, err)
+}
+
+func (a *API) canaryHealth(w http.ResponseWriter, r *http.Request, _ caller) {
+	h, err := a.svc.Health(r.Context())
+	a.respond(w, r, http.StatusOK, h, err)
 }
 
 // decode reads a JSON body strictly; false means the error is answered.
