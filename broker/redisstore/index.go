@@ -58,16 +58,6 @@ func (s *Store) ScanOfferingInstances(ctx context.Context, serviceID, cursor str
 	return ids, strconv.FormatUint(next, 10), nil
 }
 
-// CountOfferingInstances returns how many IDs the offering's index holds
-// (SCARD, constant time): an upper bound, since the index is a superset.
-func (s *Store) CountOfferingInstances(ctx context.Context, serviceID string) (int64, error) {
-	n, err := s.rdb.SCard(ctx, s.offeringInstancesKey(serviceID)).Result()
-	if err != nil {
-		return 0, fmt.Errorf("redis: count instance index of service %q: %w", serviceID, err)
-	}
-	return n, nil
-}
-
 // LoadMany reads several instances in one pipelined round trip.
 func (s *Store) LoadMany(ctx context.Context, reqs []broker.LoadRequest) ([]broker.Snapshot, error) {
 	if len(reqs) == 0 {

@@ -30,7 +30,9 @@ const producerUsage = `Usage: agora producer <command> [flags] [args]
   restore VERSION         make an earlier version current again (re-checked)
   deprecate OFFERING PLAN stop new instances of a plan; existing ones keep working
   remove OFFERING         take an offering without instances out of the catalog
-  instances               your instances and bindings (never credentials)
+  instances [--limit N] [--cursor C]
+                          your instances and bindings (never credentials); with
+                          --limit or --cursor one page, and the cursor of the next
   operations [--failed]   latest operations, failures with their reasons
 
 Every command takes -o json for scripts. The login is kept in
@@ -199,11 +201,15 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		})
 	}
 
-	var file string
+	var file, cursor string
 	var failedOnly bool
+	var limit int
 	switch cmd {
 	case "apply":
 		fs.StringVar(&file, "f", "", "the slice file (YAML or JSON); - for stdin")
+	case "instances":
+		fs.StringVar(&cursor, "cursor", "", "go on from this page (printed at the end of the last)")
+		fs.IntVar(&limit, "limit", 0, "instances per page (1-1000); without it and --cursor, every page")
 	case "operations":
 		fs.BoolVar(&failedOnly, "failed", false, "failures only")
 	}
@@ -281,8 +287,21 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		res, err := c.RemoveOffering(ctx, name, pos[0])
 		return applyOutcome(stdout, *output, res, err)
 	case "instances":
-		if err := want(0, "instances"); err != nil {
+		if err := want(0, "instances [--limit N] [--cursor C]"); err != nil {
 			return err
+		}
+		if cursor != "" || limit != 0 {
+			// One page: what a script walking a million instances wants.
+			page, err := c.InstancePage(ctx, name, cursor, limit)
+			if err != nil {
+				return err
+			}
+			return emit(stdout, *output, page, func(w io.Writer) {
+				printInstances(w, page.Instances)
+				if page.NextCursor != "" {
+					fmt.Fprintf(w, "\nmore: agora producer instances --cursor %s%s\n", page.NextCursor, limitFlag(limit))
+				}
+			})
 		}
 		insts, err := c.Instances(ctx, name)
 		if err != nil {
@@ -300,6 +319,14 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return emit(stdout, *output, ops, func(w io.Writer) { printOperations(w, ops) })
 	}
 	return fmt.Errorf("unknown command %q\n\n%s", cmd, producerUsage)
+}
+
+// limitFlag repeats --limit in a "more:" hint when it was given.
+func limitFlag(limit int) string {
+	if limit == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" --limit %d", limit)
 }
 
 // emit prints v as JSON (-o json) or through text.
