@@ -44,8 +44,8 @@ func main() {
 	var o options
 	sizes := flag.String("sizes", "1000,1000000", "the two instance counts to compare, small first")
 	flag.IntVar(&o.rounds, "rounds", 3, "alternating rounds per path")
-	flag.IntVar(&o.samples, "samples", 200, "requests per round and size for catalog, last_operation, GET instance; a tenth of it for listing pages")
-	flag.IntVar(&o.vaultSamples, "vault-samples", 20, "provisions, binds and deprovisions per round and size (each calls Vault or PostgreSQL)")
+	flag.IntVar(&o.samples, "samples", 200, "requests per round and size for catalog, last_operation, GET instance; a quarter of it for listing pages")
+	flag.IntVar(&o.vaultSamples, "vault-samples", 20, "provisions, binds and deprovisions per round and size, secrets and postgres (each calls Vault or PostgreSQL)")
 	redisAddrs := flag.String("redis", "", "two Redis addresses (comma-separated) to use instead of starting redis-servers; each must hold nothing but bench keys")
 	flag.Parse()
 	for _, s := range strings.Split(*sizes, ",") {
