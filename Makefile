@@ -55,3 +55,7 @@ test: vet devvault ## Everything: vet, unit tests, adapter tests against real se
 .PHONY: bench
 bench: devvault ## The three benchmark ratios (catalog, last_operation, bind) against their baselines
 	$(GO) run ./tools/bench
+
+.PHONY: bench-scale
+bench-scale: devvault ## 1k vs 1M stored instances: p50/p99 of every OSB path and listing, ratios, RSS, slowlog (own Redis; minutes)
+	$(GO) run ./tools/benchscale

@@ -90,6 +90,9 @@ type BrokerOptions struct {
 	// RedisAddr is the Redis the broker keeps its state in (default: the
 	// suite's shared Redis).
 	RedisAddr string
+	// RedisClusterAddrs, when set, makes the broker use a Redis Cluster
+	// (redis.addrs) instead of RedisAddr.
+	RedisClusterAddrs []string
 	// Catalog, when set, is the catalog file's whole content instead of
 	// catalogTemplate (adapters_test.go serves the repository's offerings).
 	Catalog string
@@ -248,7 +251,7 @@ credentials:
   - username: %s
     password: %s
 redis:
-  url: redis://%s/0
+%s
   prefix: %s
 vault:
   addr: %s
@@ -266,8 +269,16 @@ audit:
   file: %q
 %s
 %s
-%s`, port, catalogPath, user, pass, opts.RedisAddr, opts.Prefix, opts.VaultAddr, cmp.Or(opts.VaultAuth, "  token: root"), cmp.Or(opts.VaultPrefix, vaultPrefix()), opts.Concurrency, claimIdle,
+%s`, port, catalogPath, user, pass, redisConfig(opts), opts.Prefix, opts.VaultAddr, cmp.Or(opts.VaultAuth, "  token: root"), cmp.Or(opts.VaultPrefix, vaultPrefix()), opts.Concurrency, claimIdle,
 		cmp.Or(opts.LogLevel, "info"), cmp.Or(opts.LogFormat, "json"), opts.AuditFile, opts.TLS, opts.ExtraConfig, cmp.Or(opts.Gate, loopbackGate)) + webhookConfig(opts.CatalogWebhook)
+}
+
+// redisConfig is where the redis section says the state lives.
+func redisConfig(opts BrokerOptions) string {
+	if len(opts.RedisClusterAddrs) > 0 {
+		return "  addrs: [" + strings.Join(opts.RedisClusterAddrs, ", ") + "]"
+	}
+	return "  url: redis://" + opts.RedisAddr + "/0"
 }
 
 // vaultPrefix is vault.prefix of every broker of this run.

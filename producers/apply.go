@@ -151,16 +151,21 @@ func (s *Service) RemoveOffering(ctx context.Context, name, author, offering str
 		return nil, Fail(ErrNotFound, "offering %q is not in your live slice (v%d)", offering, live.Version)
 	}
 	id := offeringID(name, &sl.producer().Offerings[oi])
-	insts, err := s.loadInstances(ctx, id)
-	if err != nil {
+	// Ten are enough to refuse and to name: the walk stops there, so an
+	// offering with a million instances is refused after one page.
+	var ids []string
+	if err := s.eachInstance(ctx, id, func(li loadedInstance) bool {
+		ids = append(ids, li.inst.ID)
+		return len(ids) < 10
+	}); err != nil {
 		return nil, err
 	}
-	if n := len(insts); n > 0 {
-		ids := make([]string, 0, min(n, 10))
-		for _, in := range insts[:min(n, 10)] {
-			ids = append(ids, in.inst.ID)
+	if n := len(ids); n > 0 {
+		atLeast := ""
+		if n == 10 {
+			atLeast = "at least "
 		}
-		return nil, Fail(ErrConflict, "offering %q still has %d instance(s) (%s): they must be deleted first; deprecate its plans to stop new ones", offering, n, strings.Join(ids, ", "))
+		return nil, Fail(ErrConflict, "offering %q still has %s%d instance(s) (%s): they must be deleted first; deprecate its plans to stop new ones", offering, atLeast, n, strings.Join(ids, ", "))
 	}
 	sl.removeOffering(oi)
 	if err := sl.reparse(sliceSource); err != nil {
@@ -553,7 +558,9 @@ func (s *Service) sliceRules(p Producer, sl *slice, mode secretMode) []FieldProb
 
 // removalProblems refuses a slice that drops an offering or plan that
 // still has instances: the broker resolves every operation on an instance
-// through the catalog, so they would be stranded.
+// through the catalog, so they would be stranded. Only offerings that lose
+// something are walked, and each walk stops once every plan it could
+// refuse has shown an instance: a slice that only adds costs no walk.
 func (s *Service) removalProblems(ctx context.Context, name string, live, next *catalog.Producer) ([]FieldProblem, error) {
 	nextIndex := map[string]int{}
 	for i := range next.Offerings {
@@ -563,33 +570,51 @@ func (s *Service) removalProblems(ctx context.Context, name string, live, next *
 	for i := range live.Offerings {
 		lo := &live.Offerings[i]
 		id := offeringID(name, lo)
-		insts, err := s.loadInstances(ctx, id)
-		if err != nil {
+		ni, kept := nextIndex[id]
+		// The plans whose instances would be stranded.
+		dropped := map[string]int{}
+		if kept {
+			nextPlans := map[string]bool{}
+			no := &next.Offerings[ni]
+			for j := range no.Plans {
+				nextPlans[planID(name, no, &no.Plans[j])] = true
+			}
+			for j := range lo.Plans {
+				if pid := planID(name, lo, &lo.Plans[j]); !nextPlans[pid] {
+					dropped[pid] = 0
+				}
+			}
+			if len(dropped) == 0 {
+				continue
+			}
+		}
+		found, seen := 0, 0
+		if err := s.eachInstance(ctx, id, func(li loadedInstance) bool {
+			found++
+			if n, ok := dropped[li.inst.PlanID]; ok {
+				if n == 0 {
+					seen++
+				}
+				dropped[li.inst.PlanID] = n + 1
+			}
+			// A dropped offering is refused by its first instance; a
+			// kept one once every dropped plan has one.
+			return kept && seen < len(dropped)
+		}); err != nil {
 			return nil, err
 		}
-		if len(insts) == 0 {
-			continue
-		}
-		ni, kept := nextIndex[id]
 		if !kept {
-			problems = append(problems, FieldProblem{Path: "offerings", Message: fmt.Sprintf(
-				"offering %q (id %s) has %d instance(s) and cannot leave the catalog: keep it until they are deleted (deprecate its plans to stop new ones)", lo.Name, id, len(insts))})
+			if found > 0 {
+				problems = append(problems, FieldProblem{Path: "offerings", Message: fmt.Sprintf(
+					"offering %q (id %s) has instances and cannot leave the catalog: keep it until they are deleted (deprecate its plans to stop new ones)", lo.Name, id)})
+			}
 			continue
-		}
-		perPlan := map[string]int{}
-		for _, in := range insts {
-			perPlan[in.inst.PlanID]++
-		}
-		nextPlans := map[string]bool{}
-		no := &next.Offerings[ni]
-		for j := range no.Plans {
-			nextPlans[planID(name, no, &no.Plans[j])] = true
 		}
 		for j := range lo.Plans {
 			pid := planID(name, lo, &lo.Plans[j])
-			if n := perPlan[pid]; n > 0 && !nextPlans[pid] {
+			if dropped[pid] > 0 {
 				problems = append(problems, FieldProblem{Path: fmt.Sprintf("offerings[%d].plans", ni), Message: fmt.Sprintf(
-					"plan %q (id %s) has %d instance(s) and cannot leave the catalog: keep it, with deprecated: true to stop new instances", lo.Plans[j].Name, pid, n)})
+					"plan %q (id %s) has at least %d instance(s) and cannot leave the catalog: keep it, with deprecated: true to stop new instances", lo.Plans[j].Name, pid, dropped[pid])})
 			}
 		}
 	}

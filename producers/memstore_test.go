@@ -205,7 +205,7 @@ func (noInstances) ScanOfferingInstances(context.Context, string, string, int) (
 	return nil, "", nil
 }
 
-func (noInstances) CountOfferingInstances(context.Context, string) (int64, error) { return 0, nil }
+func (noInstances) CountInstances(context.Context, string, []string) (int64, error) { return 0, nil }
 
 func (noInstances) LoadMany(_ context.Context, reqs []broker.LoadRequest) ([]broker.Snapshot, error) {
 	return make([]broker.Snapshot, len(reqs)), nil

@@ -57,9 +57,11 @@ type Instances interface {
 	// from cursor ("" to start), and the cursor to go on from ("" at the
 	// end). The index is a superset: IDs without a record are skipped.
 	ScanOfferingInstances(ctx context.Context, serviceID, cursor string, count int) (ids []string, next string, err error)
-	// CountOfferingInstances is the index's size, in constant time: an
-	// upper bound of the offering's instances.
-	CountOfferingInstances(ctx context.Context, serviceID string) (int64, error)
+	// CountInstances sums the broker's instance counters of the
+	// offering's plans, in one round trip whatever the number of
+	// instances. Counters are kept by the broker as it commits, so they
+	// show, not decide: rules that must be right walk the index.
+	CountInstances(ctx context.Context, serviceID string, planIDs []string) (int64, error)
 	// LoadMany reads several instances in one round trip.
 	LoadMany(ctx context.Context, reqs []broker.LoadRequest) ([]broker.Snapshot, error)
 }

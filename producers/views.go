@@ -54,20 +54,25 @@ func (s *Service) loadPage(ctx context.Context, serviceID, cursor string, count 
 	return out, next, nil
 }
 
-// loadInstances reads every instance of one offering, page by page: for
-// the rules that must see them all (an offering or plan may leave the
-// catalog only without instances), which are rare admin actions.
-func (s *Service) loadInstances(ctx context.Context, serviceID string) ([]loadedInstance, error) {
-	var out []loadedInstance
+// eachInstance walks every instance of one offering, a page at a time,
+// until visit returns false: for the rules that must see them (an
+// offering or plan may leave the catalog only without instances), which
+// are rare admin actions. Memory stays one page, and a rule that has seen
+// enough stops early.
+func (s *Service) eachInstance(ctx context.Context, serviceID string, visit func(loadedInstance) bool) error {
 	cursor := ""
 	for {
 		page, next, err := s.loadPage(ctx, serviceID, cursor, MaxPageSize)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, page...)
+		for _, li := range page {
+			if !visit(li) {
+				return nil
+			}
+		}
 		if next == "" {
-			return out, nil
+			return nil
 		}
 		cursor = next
 	}
@@ -116,7 +121,11 @@ func (s *Service) Offerings(ctx context.Context, name string) ([]OfferingView, e
 	for i := range p.Offerings {
 		o := &p.Offerings[i]
 		id := offeringID(name, o)
-		count, err := s.instances.CountOfferingInstances(ctx, id)
+		plans := make([]string, len(o.Plans))
+		for j := range o.Plans {
+			plans[j] = planID(name, o, &o.Plans[j])
+		}
+		count, err := s.instances.CountInstances(ctx, id, plans)
 		if err != nil {
 			return nil, Unavailable(err, "Redis is unavailable")
 		}

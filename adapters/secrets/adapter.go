@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-cleanhttp"
@@ -36,6 +37,13 @@ type Adapter struct {
 	client     *api.Client
 	httpClient *http.Client
 	logger     *slog.Logger
+
+	// accessors caches the AppRole mount's accessor per mount path, so a
+	// bind does not list sys/auth every time. An accessor changes only when
+	// the mount is disabled and enabled again; a bind that fails after
+	// using a cached one drops it (see forgetAccessor).
+	accessorsMu sync.Mutex
+	accessors   map[string]string
 }
 
 // New decodes and validates cfg, reporting every problem at once, and
@@ -57,6 +65,7 @@ func New(_ context.Context, cfg adapters.Config) (*Adapter, error) {
 		client:     client,
 		httpClient: httpClient,
 		logger:     cfg.Logger,
+		accessors:  map[string]string{},
 	}, nil
 }
 
@@ -119,7 +128,10 @@ func (a *Adapter) Provision(ctx context.Context, req adapters.ProvisionRequest) 
 	a.logger.InfoContext(ctx, "provisioned secret space", "instance", req.InstanceID, "path", sp.kvMount+"/"+sp.path, "policy", sp.policy)
 	return adapters.ProvisionResult{
 		Metadata: adapters.Metadata{Attributes: attrs},
-		Receipt:  sp.receipt(),
+		// The receipt says the instance's bindings are recorded, which is
+		// what lets Deprovision skip the scan of every role (see
+		// deleteBindingsOf).
+		Receipt: withRecords(sp.receipt()),
 	}, nil
 }
 
@@ -142,10 +154,11 @@ func (a *Adapter) checkKVv2(ctx context.Context, mount string) error {
 }
 
 // Bind gives the binding its own AppRole role, scoped by the instance's
-// policy, and one secret_id. Round trips: list auth methods, read entity,
-// create entity (first time only), write role, read role_id, create entity
-// alias (first time only), create secret_id; two more when AppRole has to
-// be enabled first.
+// policy, and one secret_id. Round trips: record the binding under the
+// instance, read entity, create entity (first time only), write role, read
+// role_id, create entity alias (first time only), create secret_id; one
+// more (list auth methods) the first time a replica uses the AppRole
+// mount, and two more when AppRole has to be enabled first.
 func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.BindResult, error) {
 	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.BindResult{}, err
@@ -156,11 +169,27 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	}
 	sp := a.spaceFromReceipt(req.InstanceID, req.InstanceReceipt)
 	mount := a.settings.ApproleMount
+
+	accessor, err := a.approleAccessor(ctx, mount)
+	if err != nil {
+		return adapters.BindResult{}, err
+	}
+	res, err := a.bind(ctx, req, plan, sp, mount, accessor)
+	if err != nil {
+		// The mount may have been disabled and enabled again under a new
+		// accessor: the next attempt asks Vault afresh.
+		a.forgetAccessor(mount)
+		return adapters.BindResult{}, err
+	}
+	return res, nil
+}
+
+func (a *Adapter) bind(ctx context.Context, req adapters.BindRequest, plan planConfig, sp space, mount, accessor string) (adapters.BindResult, error) {
 	role, entity := roleName(req.BindingID), entityName(req.BindingID)
 	rolePath := "auth/" + mount + "/role/" + role
-
-	accessor, err := a.ensureApprole(ctx, mount)
-	if err != nil {
+	// The record comes before the role, so a crash between the two leaves
+	// a record Deprovision cleans up, never a role nothing points to.
+	if err := a.recordBinding(ctx, sp, mount, role, entity); err != nil {
 		return adapters.BindResult{}, err
 	}
 	// The entity comes first: it claims the binding for this instance, so a
@@ -242,6 +271,31 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 			receiptSecretIDAccessor: secretIDAccessor,
 		},
 	}, nil
+}
+
+// approleAccessor returns the AppRole mount's accessor, from the cache
+// when a bind of this adapter has already asked Vault.
+func (a *Adapter) approleAccessor(ctx context.Context, mount string) (string, error) {
+	a.accessorsMu.Lock()
+	acc, ok := a.accessors[mount]
+	a.accessorsMu.Unlock()
+	if ok {
+		return acc, nil
+	}
+	acc, err := a.ensureApprole(ctx, mount)
+	if err != nil {
+		return "", err
+	}
+	a.accessorsMu.Lock()
+	a.accessors[mount] = acc
+	a.accessorsMu.Unlock()
+	return acc, nil
+}
+
+func (a *Adapter) forgetAccessor(mount string) {
+	a.accessorsMu.Lock()
+	delete(a.accessors, mount)
+	a.accessorsMu.Unlock()
 }
 
 // ensureApprole returns the accessor of the AppRole mount, enabling the
@@ -383,6 +437,11 @@ func (a *Adapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapt
 	if err := a.deleteBinding(ctx, mount, role, entity); err != nil {
 		return adapters.UnbindResult{}, err
 	}
+	// Bindings made before records existed have none; deleting an absent
+	// record is a no-op.
+	if err := a.forgetBinding(ctx, a.spaceFromReceipt(req.InstanceID, req.InstanceReceipt), role); err != nil {
+		return adapters.UnbindResult{}, err
+	}
 	a.logger.InfoContext(ctx, "unbound secret space", "instance", req.InstanceID, "binding", req.BindingID, "role", role)
 	return adapters.UnbindResult{}, nil
 }
@@ -403,7 +462,7 @@ func (a *Adapter) deleteBinding(ctx context.Context, mount, role, entity string)
 // when already done, so a repeat after a crash finishes the job.
 func (a *Adapter) Deprovision(ctx context.Context, req adapters.DeprovisionRequest) (adapters.DeprovisionResult, error) {
 	sp := a.spaceFromReceipt(req.InstanceID, req.Receipt)
-	removed, err := a.deleteBindingsOf(ctx, sp.policy)
+	removed, err := a.deleteBindingsOf(ctx, sp, req.Receipt[receiptRecords] != "")
 	if err != nil {
 		return adapters.DeprovisionResult{}, err
 	}
@@ -420,11 +479,41 @@ func (a *Adapter) Deprovision(ctx context.Context, req adapters.DeprovisionReque
 }
 
 // deleteBindingsOf removes the roles (and entities) of bindings that were
-// never unbound. Platforms normally unbind first, so this is a safety net:
-// it lists the AppRole roles and reads those named like ours, because a
-// role's name carries only its binding, and its token_policies tell the
-// instance.
-func (a *Adapter) deleteBindingsOf(ctx context.Context, policy string) (int, error) {
+// never unbound. Platforms normally unbind first (and Agora's own cascade
+// unbinds every binding it knows), so this is a safety net for binds that
+// failed half-way. Bind records each binding under the instance (see
+// recordBinding), so the net costs one LIST of the instance's own records
+// whatever the number of roles in Vault.
+//
+// An instance provisioned before records existed has no "records" key in
+// its receipt; its bindings may be unrecorded, so for it alone the old
+// scan runs: list every AppRole role and read those named like ours,
+// matching their token_policies against the instance's policy.
+func (a *Adapter) deleteBindingsOf(ctx context.Context, sp space, recorded bool) (int, error) {
+	removed := 0
+	recs, err := a.bindingRecords(ctx, sp)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range recs {
+		if err := a.deleteBinding(ctx, r.mount, r.role, r.entity); err != nil {
+			return removed, err
+		}
+		if err := a.forgetBinding(ctx, sp, r.role); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	if recorded {
+		return removed, nil
+	}
+	n, err := a.scanBindingsOf(ctx, sp.policy)
+	return removed + n, err
+}
+
+// scanBindingsOf is the fallback of deleteBindingsOf for instances
+// provisioned before bindings were recorded: O(every role on the mount).
+func (a *Adapter) scanBindingsOf(ctx context.Context, policy string) (int, error) {
 	mount := a.settings.ApproleMount
 	sec, err := a.client.Logical().ListWithContext(ctx, "auth/"+mount+"/role")
 	if err != nil {

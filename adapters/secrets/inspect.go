@@ -18,10 +18,15 @@ func (a *Adapter) Inspect(ctx context.Context, req adapters.InspectRequest) (ada
 	if rules == "" {
 		return adapters.InspectResult{Detail: "policy " + sp.policy + " missing"}, nil
 	}
+	receipt := sp.receipt()
+	if req.Receipt[receiptRecords] != "" {
+		// Only Provision may promise that every binding is recorded.
+		receipt = withRecords(receipt)
+	}
 	return adapters.InspectResult{
 		Exists:   true,
 		Detail:   "policy " + sp.policy + " exists, secrets at " + sp.kvMount + "/" + sp.path,
-		Receipt:  sp.receipt(),
+		Receipt:  receipt,
 		Metadata: adapters.Metadata{Attributes: map[string]any{"kv_mount": sp.kvMount, "path": sp.path}},
 	}, nil
 }

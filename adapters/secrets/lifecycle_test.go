@@ -482,26 +482,8 @@ func TestTokenWithoutPolicyIsTerminal(t *testing.T) {
 func TestReadmePolicyIsEnough(t *testing.T) {
 	root := rootClient(t)
 	ctx := t.Context()
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(readme), "```hcl\n")
-	hcl, _, ok2 := strings.Cut(after, "```")
-	if !ok || !ok2 {
-		t.Fatal("README.md has no ```hcl block with the adapter's policy")
-	}
-	policy := fmt.Sprintf("agora-secrets-adapter-test-%d", time.Now().UnixNano())
-	if err := root.Sys().PutPolicyWithContext(ctx, policy, hcl); err != nil {
-		t.Fatalf("the README's policy does not parse: %v", err)
-	}
-	t.Cleanup(func() { _ = root.Sys().DeletePolicyWithContext(context.Background(), policy) })
-	tok, err := root.Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{Policies: []string{policy}, TTL: "10m"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	a := vaultAdapter(t, map[string]any{"token": tok.Auth.ClientToken})
+	tok := tokenWithPolicy(ctx, t, root, readmePolicy(t))
+	a := vaultAdapter(t, map[string]any{"token": tok})
 	plan := defaultPlans()[0].Plan
 	inst := uniqueID(t, "inst")
 	p, err := a.Provision(ctx, adapters.ProvisionRequest{InstanceID: inst, Plan: plan})
@@ -531,4 +513,142 @@ func TestReadmePolicyIsEnough(t *testing.T) {
 	if _, err := login(ctx, t, binds[1].Credentials); err == nil {
 		t.Error("a leftover binding still logs in after Deprovision")
 	}
+}
+
+// TestDeprovisionListsNoRoles proves Deprovision is O(the instance): its
+// token holds the README's policy with listing AppRole roles denied, so a
+// scan of every role would fail with 403. The leftover binding must still
+// go, found through the instance's own records.
+func TestDeprovisionListsNoRoles(t *testing.T) {
+	root := rootClient(t)
+	ctx := t.Context()
+	hcl := readmePolicy(t) + "\npath \"auth/approle/role\" { capabilities = [\"deny\"] }\n"
+	tok := tokenWithPolicy(ctx, t, root, hcl)
+	a := vaultAdapter(t, map[string]any{"token": tok})
+	plan := defaultPlans()[0].Plan
+	inst := uniqueID(t, "inst")
+	p, err := a.Provision(ctx, adapters.ProvisionRequest{InstanceID: inst, Plan: plan})
+	if err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	var binds []adapters.BindResult
+	for i := range 2 {
+		b, err := a.Bind(ctx, adapters.BindRequest{InstanceID: inst, BindingID: uniqueID(t, fmt.Sprint("b", i)), Plan: plan, InstanceReceipt: p.Receipt})
+		if err != nil {
+			t.Fatalf("Bind: %v", err)
+		}
+		binds = append(binds, b)
+	}
+	if _, err := a.Unbind(ctx, adapters.UnbindRequest{InstanceID: inst, BindingID: "x", Plan: plan, InstanceReceipt: p.Receipt, Receipt: binds[0].Receipt}); err != nil {
+		t.Fatalf("Unbind: %v", err)
+	}
+	if _, err := a.Deprovision(ctx, adapters.DeprovisionRequest{InstanceID: inst, Plan: plan, Receipt: p.Receipt}); err != nil {
+		t.Fatalf("Deprovision without permission to list roles: %v", err)
+	}
+	assertSpaceGone(ctx, t, root, binds[0].Credentials["path"].(string), p.Receipt["policy"])
+	if _, err := login(ctx, t, binds[1].Credentials); err == nil {
+		t.Error("a leftover binding still logs in after Deprovision")
+	}
+	role := binds[1].Receipt["role"]
+	if sec, err := root.Logical().ReadWithContext(ctx, "auth/approle/role/"+role); err != nil || sec != nil {
+		t.Errorf("leftover role %s after Deprovision: %v %v", role, sec, err)
+	}
+	// No record outlives its instance.
+	records := "secret/metadata/" + binds[0].Credentials["path"].(string) + ".bindings"
+	if sec, err := root.Logical().ListWithContext(ctx, records); err != nil || len(keysOfList(sec)) != 0 {
+		t.Errorf("binding records after Deprovision: %v %v", sec, err)
+	}
+}
+
+// TestDeprovisionOfInstanceFromBeforeRecords: an instance provisioned by an
+// older Agora has no "records" in its receipt and its bindings no records
+// in Vault; Deprovision falls back to scanning the roles and still removes
+// its leftover binding, and only its own.
+func TestDeprovisionOfInstanceFromBeforeRecords(t *testing.T) {
+	a := vaultAdapter(t, nil)
+	ctx := t.Context()
+	plan := defaultPlans()[0].Plan
+	root := rootClient(t)
+	inst, other := uniqueID(t, "inst"), uniqueID(t, "other")
+	p, err := a.Provision(ctx, adapters.ProvisionRequest{InstanceID: inst, Plan: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Receipt["records"] == "" {
+		t.Fatalf("a new instance's receipt %v does not say its bindings are recorded", p.Receipt)
+	}
+	po, err := a.Provision(ctx, adapters.ProvisionRequest{InstanceID: other, Plan: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = a.Deprovision(context.Background(), adapters.DeprovisionRequest{InstanceID: other, Plan: plan, Receipt: po.Receipt})
+	})
+	b, err := a.Bind(ctx, adapters.BindRequest{InstanceID: inst, BindingID: uniqueID(t, "b"), Plan: plan, InstanceReceipt: p.Receipt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bo, err := a.Bind(ctx, adapters.BindRequest{InstanceID: other, BindingID: uniqueID(t, "bo"), Plan: plan, InstanceReceipt: po.Receipt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make it look old: no receipt key, no record.
+	old := adapters.Receipt{}
+	for k, v := range p.Receipt {
+		if k != "records" {
+			old[k] = v
+		}
+	}
+	record := "secret/metadata/" + b.Credentials["path"].(string) + ".bindings/" + b.Receipt["role"]
+	if _, err := root.Logical().DeleteWithContext(ctx, record); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Deprovision(ctx, adapters.DeprovisionRequest{InstanceID: inst, Plan: plan, Receipt: old}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := login(ctx, t, b.Credentials); err == nil {
+		t.Error("an unrecorded leftover binding still logs in after Deprovision")
+	}
+	if _, err := login(ctx, t, bo.Credentials); err != nil {
+		t.Errorf("another instance's binding after deprovision: %v", err)
+	}
+}
+
+func keysOfList(sec *api.Secret) []any {
+	if sec == nil {
+		return nil
+	}
+	keys, _ := sec.Data["keys"].([]any)
+	return keys
+}
+
+// readmePolicy is the adapter token's policy as README.md documents it.
+func readmePolicy(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "```hcl\n")
+	hcl, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no ```hcl block with the adapter's policy")
+	}
+	return hcl
+}
+
+// tokenWithPolicy writes hcl as a fresh policy and returns a token holding
+// only that policy.
+func tokenWithPolicy(ctx context.Context, t *testing.T, root *api.Client, hcl string) string {
+	t.Helper()
+	policy := fmt.Sprintf("agora-secrets-adapter-test-%d", time.Now().UnixNano())
+	if err := root.Sys().PutPolicyWithContext(ctx, policy, hcl); err != nil {
+		t.Fatalf("the policy does not parse: %v", err)
+	}
+	t.Cleanup(func() { _ = root.Sys().DeletePolicyWithContext(context.Background(), policy) })
+	tok, err := root.Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{Policies: []string{policy}, TTL: "10m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Auth.ClientToken
 }

@@ -67,6 +67,9 @@ const (
 	receiptEntity           = "entity"
 	receiptApproleMount     = "approle_mount"
 	receiptSecretIDAccessor = "secret_id_accessor"
+	// receiptRecords marks an instance whose every binding is recorded
+	// under recordsPath; its value is the record format's version.
+	receiptRecords = "records"
 )
 
 func (a *Adapter) spaceFor(instanceID string) space {

@@ -209,7 +209,7 @@ func TestRejectsParametersAndUnknownPlans(t *testing.T) {
 	}
 }
 
-func newAdapter(t *testing.T, settings map[string]any) *secrets.Adapter {
+func newAdapter(t testing.TB, settings map[string]any) *secrets.Adapter {
 	t.Helper()
 	a, err := secrets.New(t.Context(), adapters.Config{
 		Offering: "secrets-test",

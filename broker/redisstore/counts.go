@@ -50,6 +50,31 @@ func (s *Store) AddCounts(ctx context.Context, changes []broker.CountChange) err
 	return nil
 }
 
+// CountInstances sums the instance counters of one offering's plans with
+// one HMGET: constant time whatever the number of instances, and never a
+// command on the offering's whole index.
+func (s *Store) CountInstances(ctx context.Context, serviceID string, planIDs []string) (int64, error) {
+	if len(planIDs) == 0 {
+		return 0, nil
+	}
+	fields := make([]string, len(planIDs))
+	for i, pid := range planIDs {
+		fields[i] = serviceID + "|" + pid + "|instances"
+	}
+	vals, err := s.rdb.HMGet(ctx, s.countsKey(), fields...).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: read the instance counts of service %q: %w", serviceID, err)
+	}
+	var n int64
+	for _, v := range vals {
+		if str, ok := v.(string); ok {
+			c, _ := strconv.ParseInt(str, 10, 64)
+			n += c
+		}
+	}
+	return n, nil
+}
+
 // PlanCount is one plan's counts.
 type PlanCount struct {
 	ServiceID, PlanID   string

@@ -27,6 +27,22 @@ func (s *Store) AddInstance(ctx context.Context, serviceID, instanceID string) e
 	return nil
 }
 
+// AddInstances indexes many instances of one offering with one SADD, for
+// bulk loads.
+func (s *Store) AddInstances(ctx context.Context, serviceID string, instanceIDs []string) error {
+	if len(instanceIDs) == 0 {
+		return nil
+	}
+	members := make([]any, len(instanceIDs))
+	for i, id := range instanceIDs {
+		members[i] = id
+	}
+	if err := s.rdb.SAdd(ctx, s.offeringInstancesKey(serviceID), members...).Err(); err != nil {
+		return fmt.Errorf("redis: index %d instances of service %q: %w", len(instanceIDs), serviceID, err)
+	}
+	return nil
+}
+
 // RemoveInstance implements broker.InstanceIndex.
 func (s *Store) RemoveInstance(ctx context.Context, serviceID, instanceID string) error {
 	if err := s.rdb.SRem(ctx, s.offeringInstancesKey(serviceID), instanceID).Err(); err != nil {
@@ -56,16 +72,6 @@ func (s *Store) ScanOfferingInstances(ctx context.Context, serviceID, cursor str
 		return ids, "", nil
 	}
 	return ids, strconv.FormatUint(next, 10), nil
-}
-
-// CountOfferingInstances returns how many IDs the offering's index holds
-// (SCARD, constant time): an upper bound, since the index is a superset.
-func (s *Store) CountOfferingInstances(ctx context.Context, serviceID string) (int64, error) {
-	n, err := s.rdb.SCard(ctx, s.offeringInstancesKey(serviceID)).Result()
-	if err != nil {
-		return 0, fmt.Errorf("redis: count instance index of service %q: %w", serviceID, err)
-	}
-	return n, nil
 }
 
 // LoadMany reads several instances in one pipelined round trip.

@@ -301,8 +301,72 @@ return 0
 
 // Commit implements broker.StateStore.
 func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lock) error {
+	keys, args, err := s.commitArgs(m, unlock)
+	if err != nil {
+		return err
+	}
+	return commitErr(m.InstanceID, s.commit.Run(ctx, s.rdb, keys, args...).Err())
+}
+
+// CommitMany applies unconditional, unlocked mutations of distinct
+// instances with the same script as Commit, pipelined: one round trip for
+// all of them. It is for bulk loads (tools/benchscale seeds a million
+// instances with it), not for the broker, whose commits each follow a
+// lock. A failure of any mutation is returned; the others still apply.
+func (s *Store) CommitMany(ctx context.Context, ms []broker.Mutation) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	// EvalSha in a pipeline cannot fall back to EVAL per command, so the
+	// script is loaded first (on every node of a Cluster).
+	if err := s.loadCommitScript(ctx); err != nil {
+		return fmt.Errorf("redis: load the commit script: %w", err)
+	}
+	cmds := make([]*redis.Cmd, len(ms))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range ms {
+			keys, args, err := s.commitArgs(m, nil)
+			if err != nil {
+				return err
+			}
+			cmds[i] = s.commit.EvalSha(ctx, p, keys, args...)
+		}
+		return nil
+	})
+	for i, c := range cmds {
+		if c != nil && c.Err() != nil && !errors.Is(c.Err(), redis.Nil) {
+			return commitErr(ms[i].InstanceID, c.Err())
+		}
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redis: commit %d instances: %w", len(ms), err)
+	}
+	return nil
+}
+
+func (s *Store) loadCommitScript(ctx context.Context) error {
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error {
+			return s.commit.Load(ctx, c).Err()
+		})
+	}
+	return s.commit.Load(ctx, s.rdb).Err()
+}
+
+func commitErr(instanceID string, err error) error {
+	if err != nil && strings.HasPrefix(err.Error(), "STALE") {
+		return broker.ErrStale
+	}
+	if err != nil {
+		return fmt.Errorf("redis: commit instance %q: %w", instanceID, err)
+	}
+	return nil
+}
+
+// commitArgs are the keys and arguments of the commit script for m.
+func (s *Store) commitArgs(m broker.Mutation, unlock *broker.Lock) ([]string, []any, error) {
 	if m.InstanceID == "" {
-		return errors.New("redis: commit without an instance ID")
+		return nil, nil, errors.New("redis: commit without an instance ID")
 	}
 	k := s.keys(m.InstanceID)
 	tombstoneBinding := m.DeleteBinding
@@ -318,17 +382,17 @@ func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lo
 	}
 	instanceJSON, err := marshalOrEmpty(m.PutInstance)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	opJSON, err := marshalOrEmpty(m.PutOperation)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	bindingID, bindingJSON := "", ""
 	if m.PutBinding != nil {
 		bindingID = m.PutBinding.ID
 		if bindingJSON, err = marshalOrEmpty(m.PutBinding); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	opID := ""
@@ -341,7 +405,7 @@ func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lo
 	}
 	statusJSON, err := commitStatus(m)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	deleteInstance := "0"
 	if m.DeleteInstance {
@@ -350,7 +414,7 @@ func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lo
 	fenced, attempt := "0", ""
 	if m.Fence != nil {
 		if m.IfOperationInProgress == "" {
-			return errors.New("redis: a fenced commit must name its operation (IfOperationInProgress)")
+			return nil, nil, errors.New("redis: a fenced commit must name its operation (IfOperationInProgress)")
 		}
 		fenced, attempt = "1", m.Fence.Attempt
 	}
@@ -362,14 +426,7 @@ func (s *Store) Commit(ctx context.Context, m broker.Mutation, unlock *broker.Lo
 	for _, id := range m.DeleteOperations {
 		args = append(args, id)
 	}
-	err = s.commit.Run(ctx, s.rdb, keys, args...).Err()
-	if err != nil && strings.HasPrefix(err.Error(), "STALE") {
-		return broker.ErrStale
-	}
-	if err != nil {
-		return fmt.Errorf("redis: commit instance %q: %w", m.InstanceID, err)
-	}
-	return nil
+	return keys, args, nil
 }
 
 // commitStatus is the status key's new value for m ("" deletes it).

@@ -138,7 +138,7 @@ func producerCommands() []command {
 		leaf("restore", "VERSION", "make an earlier version current again (re-checked)"),
 		leaf("deprecate", "OFFERING PLAN", "stop new instances of a plan; existing ones keep working"),
 		leaf("remove", "OFFERING", "take an offering without instances out of the catalog"),
-		leaf("instances", "", "your instances and bindings (never credentials)"),
+		leaf("instances", "[--limit N] [--cursor C]", "your instances and bindings (never credentials); with --limit or --cursor one page"),
 		leaf("operations", "[--failed]", "latest operations, failures with their reasons"),
 		upgradeCommand("producer"),
 	}

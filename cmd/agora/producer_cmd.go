@@ -35,13 +35,15 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 // producerOptions are the flags of agora producer's commands; each
 // command declares only its own, and the rest stay at their zero value.
 type producerOptions struct {
-	output, url, name, token, contact, namespace, file, as *string
-	failed                                                 *bool
+	output, url, name, token, contact, namespace, file, as, cursor *string
+	failed                                                         *bool
+	limit                                                          *int
 }
 
 func producerFlags(cmd string, fs *flag.FlagSet) producerOptions {
 	o := producerOptions{output: outputFlag(fs), url: new(string), name: new(string), token: new(string),
-		contact: new(string), namespace: new(string), file: new(string), as: new(string), failed: new(bool)}
+		contact: new(string), namespace: new(string), file: new(string), as: new(string), failed: new(bool),
+		cursor: new(string), limit: new(int)}
 	switch cmd {
 	case "login":
 		o.url = fs.String("url", "", "Agora's URL")
@@ -60,6 +62,9 @@ func producerFlags(cmd string, fs *flag.FlagSet) producerOptions {
 	switch cmd {
 	case "apply":
 		o.file = fs.String("f", "", "the slice file (YAML or JSON); - for stdin")
+	case "instances":
+		o.cursor = fs.String("cursor", "", "go on from this page (printed at the end of the last)")
+		o.limit = fs.Int("limit", 0, "instances per page (1-1000); without it and --cursor, every page")
 	case "operations":
 		o.failed = fs.Bool("failed", false, "failures only")
 	}
@@ -89,7 +94,7 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return err
 	}
-	file, failedOnly := *flags.file, *flags.failed
+	file, failedOnly, cursor, limit := *flags.file, *flags.failed, *flags.cursor, *flags.limit
 	login, err := loadLogin(*flags.as)
 	if err != nil {
 		return err
@@ -160,8 +165,21 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		res, err := c.RemoveOffering(ctx, name, pos[0])
 		return applyOutcome(stdout, *output, res, err)
 	case "instances":
-		if err := want(0, "instances"); err != nil {
+		if err := want(0, "instances [--limit N] [--cursor C]"); err != nil {
 			return err
+		}
+		if cursor != "" || limit != 0 {
+			// One page: what a script walking a million instances wants.
+			page, err := c.InstancePage(ctx, name, cursor, limit)
+			if err != nil {
+				return err
+			}
+			return emit(stdout, *output, page, func(w io.Writer) {
+				printInstances(w, page.Instances)
+				if page.NextCursor != "" {
+					fmt.Fprintf(w, "\nmore: agora producer instances --cursor %s%s\n", page.NextCursor, limitFlag(limit))
+				}
+			})
 		}
 		insts, err := c.Instances(ctx, name)
 		if err != nil {
@@ -179,6 +197,14 @@ func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return emit(stdout, *output, ops, func(w io.Writer) { printOperations(w, ops) })
 	}
 	return usageError("unknown command %q", cmd)
+}
+
+// limitFlag repeats --limit in a "more:" hint when it was given.
+func limitFlag(limit int) string {
+	if limit == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" --limit %d", limit)
 }
 
 // applyOutcome prints what an apply, restore, deprecate or remove did:

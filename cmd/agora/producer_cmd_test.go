@@ -26,6 +26,13 @@ func fakeAgora(t *testing.T, token string) *httptest.Server {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		switch r.Method + " " + r.URL.Path {
+		case "GET /producers/team-x/instances":
+			// Two pages: the first names the cursor of the second.
+			page := producers.InstancePage{Instances: []producers.InstanceView{{ID: "inst-1", Offering: "team-x-db"}}, NextCursor: "c2"}
+			if r.URL.Query().Get("cursor") == "c2" {
+				page = producers.InstancePage{Instances: []producers.InstanceView{{ID: "inst-2", Offering: "team-x-db"}}}
+			}
+			_ = json.NewEncoder(w).Encode(page)
 		case "GET /producers/team-x":
 			_ = json.NewEncoder(w).Encode(producers.Status{Producer: producers.Producer{Name: "team-x", State: producers.StateActive}})
 		case "PUT /producers/team-x/slice":
@@ -106,5 +113,34 @@ func TestProducerApplyPrintsTheFailedGate(t *testing.T) {
 	}
 	if err == nil || json.Unmarshal(out.Bytes(), &body) != nil || body.Status != 422 || !body.Gate.Failed {
 		t.Fatalf("apply -o json: %v, %s", err, out.String())
+	}
+}
+
+func TestProducerInstancesPages(t *testing.T) {
+	srv := fakeAgora(t, "agp_team-x_secret")
+	t.Setenv("AGORA_PRODUCER_CONFIG", filepath.Join(t.TempDir(), "none.json"))
+	t.Setenv("AGORA_URL", srv.URL)
+	t.Setenv("AGORA_PRODUCER", "team-x")
+	t.Setenv("AGORA_PRODUCER_TOKEN", "agp_team-x_secret")
+	run := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := producerCmd(context.Background(), append([]string{"instances"}, args...), nil, &out, io.Discard); err != nil {
+			t.Fatalf("instances %v: %v", args, err)
+		}
+		return out.String()
+	}
+	// One page, and how to ask for the next.
+	first := run("--limit", "1")
+	if !strings.Contains(first, "inst-1") || strings.Contains(first, "inst-2") || !strings.Contains(first, "more: agora producer instances --cursor c2 --limit 1") {
+		t.Errorf("first page:\n%s", first)
+	}
+	last := run("--cursor", "c2")
+	if !strings.Contains(last, "inst-2") || strings.Contains(last, "more:") {
+		t.Errorf("last page:\n%s", last)
+	}
+	// Without paging flags, every page.
+	if all := run(); !strings.Contains(all, "inst-1") || !strings.Contains(all, "inst-2") {
+		t.Errorf("every page:\n%s", all)
 	}
 }

@@ -1,0 +1,438 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// goal is the largest 1M/1k ratio that counts as flat.
+const goal = 1.1
+
+// slowGoal is the longest single Redis command allowed while measuring.
+const slowGoal = 10 * time.Millisecond
+
+func run(ctx context.Context, o options) error {
+	sh, err := setUpShared(ctx)
+	defer sh.close()
+	if err != nil {
+		return err
+	}
+	envs := make([]*env, 2)
+	for i, size := range o.sizes {
+		addr := ""
+		if o.redisAddrs != nil {
+			addr = o.redisAddrs[i]
+		}
+		e, err := setUpEnv(ctx, sh, size, addr)
+		defer e.close()
+		if err != nil {
+			return fmt.Errorf("set up %s: %w", e.name, err)
+		}
+		envs[i] = e
+	}
+	seeding := make([]time.Duration, 2)
+	for i, e := range envs {
+		fmt.Printf("seeding %d instances, each with a binding, into the %s Redis\n", e.size, e.name)
+		if seeding[i], err = seed(ctx, e); err != nil {
+			return err
+		}
+		fmt.Printf("seeded %s in %s (%.0f instances/s)\n\n", e.name, seeding[i].Round(time.Millisecond), float64(e.size)/seeding[i].Seconds())
+	}
+	// The slowlog from here on is the measured paths' own.
+	for _, e := range envs {
+		if err := e.rdb.SlowLogReset(ctx).Err(); err != nil {
+			return err
+		}
+	}
+
+	paths := []path{
+		{name: "catalog", n: o.samples, do: func(ctx context.Context, e *env, _ int, _ *state) error {
+			_, err := e.get(ctx, "/v2/catalog", "")
+			return err
+		}},
+		{name: "last_operation", n: o.samples, do: func(ctx context.Context, e *env, _ int, _ *state) error {
+			_, err := e.get(ctx, "/v2/service_instances/"+seedID(rand.IntN(e.size))+"/last_operation", "")
+			return err
+		}},
+		{name: "get_instance", n: o.samples, do: func(ctx context.Context, e *env, _ int, _ *state) error {
+			_, err := e.get(ctx, "/v2/service_instances/"+seedID(rand.IntN(e.size)), "")
+			return err
+		}},
+		{name: "provision", n: o.vaultSamples, do: func(ctx context.Context, e *env, i int, st *state) error {
+			iid := fmt.Sprintf("m-%s-%d-%d", e.name, st.round, i)
+			st.ids = append(st.ids, iid)
+			return e.send(ctx, http.MethodPut, "/v2/service_instances/"+iid, map[string]any{
+				"service_id": e.secretsService, "plan_id": e.secretsPlan, "organization_guid": "bench-org", "space_guid": "bench-space",
+			}, http.StatusCreated)
+		}},
+		{name: "bind", n: o.vaultSamples, do: func(ctx context.Context, e *env, i int, st *state) error {
+			return e.send(ctx, http.MethodPut, "/v2/service_instances/"+st.ids[i]+"/service_bindings/"+st.ids[i]+"-b", map[string]any{
+				"service_id": e.secretsService, "plan_id": e.secretsPlan, "app_guid": "bench-app",
+			}, http.StatusCreated)
+		}},
+		{name: "deprovision_secrets", n: o.vaultSamples, do: func(ctx context.Context, e *env, i int, st *state) error {
+			// With its binding: the cascade unbinds it first, as for a
+			// client that deletes without unbinding.
+			return e.send(ctx, http.MethodDelete, "/v2/service_instances/"+st.ids[i]+"?service_id="+e.secretsService+"&plan_id="+e.secretsPlan, nil, http.StatusOK)
+		}},
+		{name: "deprovision_postgres", n: o.vaultSamples, prepare: func(ctx context.Context, e *env, i int, st *state) error {
+			iid := fmt.Sprintf("pg-%s-%d-%d", e.name, st.round, i)
+			st.pg = append(st.pg, iid)
+			return e.send(ctx, http.MethodPut, "/v2/service_instances/"+iid, map[string]any{
+				"service_id": e.postgresService, "plan_id": e.postgresPlan, "organization_guid": "bench-org", "space_guid": "bench-space",
+			}, http.StatusCreated)
+		}, do: func(ctx context.Context, e *env, i int, st *state) error {
+			return e.send(ctx, http.MethodDelete, "/v2/service_instances/"+st.pg[i]+"?service_id="+e.postgresService+"&plan_id="+e.postgresPlan, nil, http.StatusOK)
+		}},
+		{name: "producer_listing_first_page", n: max(o.samples/4, 5), do: func(ctx context.Context, e *env, _ int, _ *state) error {
+			page, err := e.instancePage(ctx, "/producers/"+producerName+"/instances?limit=100", e.prodToken)
+			if err == nil && len(page.Instances) == 0 {
+				err = errors.New("the first page is empty")
+			}
+			return err
+		}},
+		{name: "admin_listing_first_page", n: max(o.samples/4, 5), do: func(ctx context.Context, e *env, _ int, _ *state) error {
+			page, err := e.instancePage(ctx, "/admin/instances?limit=100", "")
+			if err == nil && len(page.Instances) == 0 {
+				err = errors.New("the first page is empty")
+			}
+			return err
+		}},
+	}
+
+	results := map[string]*[2][]time.Duration{}
+	for _, p := range paths {
+		results[p.name] = &[2][]time.Duration{}
+	}
+	fmt.Printf("load average before measuring: %s\n", loadAverage())
+	fmt.Printf("measuring: %d rounds, sizes alternating request by request, %d requests per round and size for the cheap paths, %d for those calling Vault or PostgreSQL\n", o.rounds, o.samples, o.vaultSamples)
+	for round := range o.rounds {
+		states := [2]*state{{round: round}, {round: round}}
+		for _, p := range paths {
+			lat, err := p.measure(ctx, envs, states, round)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			for i := range lat {
+				results[p.name][i] = append(results[p.name][i], lat[i]...)
+			}
+		}
+		fmt.Printf("  round %d of %d done\n", round+1, o.rounds)
+	}
+
+	// A full walk of the big size is long enough to average itself; the
+	// small one is walked again and again for as long (ten seconds at most), at least five
+	// times, and its median taken.
+	fmt.Println("\nfull walk of the producer's listing (pages of 1000)")
+	walkUS := [2]float64{}
+	var bigWalk time.Duration
+	for _, i := range []int{1, 0} {
+		e := envs[i]
+		var per []float64
+		start := time.Now()
+		for len(per) < 5 || (i == 0 && time.Since(start) < min(bigWalk, 10*time.Second)) {
+			took, n, err := e.fullWalk(ctx)
+			if err != nil {
+				return fmt.Errorf("full walk on %s: %w", e.name, err)
+			}
+			if n < e.size {
+				return fmt.Errorf("the full walk on %s saw %d instances, fewer than the %d seeded", e.name, n, e.size)
+			}
+			per = append(per, perInstance(took, n))
+			if i == 1 {
+				bigWalk = took
+				break
+			}
+		}
+		slices.Sort(per)
+		walkUS[i] = per[len(per)/2]
+		fmt.Printf("  %s: %.1f µs per instance (median of %d walks)\n", e.name, walkUS[i], len(per))
+	}
+	fmt.Printf("\n%-30s %12s %12s %12s %12s\n", "path (ms)", "p50 "+envs[0].name, "p99 "+envs[0].name, "p50 "+envs[1].name, "p99 "+envs[1].name)
+	for _, p := range paths {
+		r := results[p.name]
+		fmt.Printf("%-30s %12.3f %12.3f %12.3f %12.3f\n", p.name, ms(pct(r[0], 50)), ms(pct(r[0], 99)), ms(pct(r[1], 50)), ms(pct(r[1], 99)))
+	}
+	fmt.Println()
+	for _, p := range paths {
+		r := results[p.name]
+		printRatio(p.name, float64(pct(r[1], 50))/float64(pct(r[0], 50)))
+	}
+	printRatio("producer_listing_full_walk_per_instance", walkUS[1]/walkUS[0])
+
+	fmt.Println()
+	for i, e := range envs {
+		rss, peak := rssKiB(e.agora.Process.Pid)
+		fmt.Printf("agora RSS %s: %.1f MiB (peak %.1f MiB)\n", e.name, float64(rss)/1024, float64(peak)/1024)
+		mem, _ := e.rdb.Info(ctx, "memory").Result()
+		fmt.Printf("redis used_memory %s: %s\n", e.name, infoField(mem, "used_memory_human"))
+		fmt.Printf("seeding %s: %s\n", e.name, seeding[i].Round(time.Millisecond))
+	}
+	fmt.Printf("load average at the end: %s\n", loadAverage())
+	for _, e := range envs {
+		sl, err := slowest(ctx, e.rdb)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("slowlog %s longest %.3f ms (%s)\n", e.name, ms(sl.any), sl.anyCmd)
+		verdict := "met"
+		if sl.grows > slowGoal {
+			verdict = "NOT MET"
+		}
+		fmt.Printf("slowlog %s longest of the commands whose cost can grow with the data %.3f ms (%s) goal <= %d ms %s\n",
+			e.name, ms(sl.grows), sl.growsCmd, slowGoal.Milliseconds(), verdict)
+	}
+	return nil
+}
+
+// state carries what one round's paths hand each other on one size: the
+// instances provision created, for bind and deprovision.
+type state struct {
+	round int
+	ids   []string
+	pg    []string
+}
+
+// path is one measured request kind: prepare (unmeasured) then do, n
+// times, sequentially.
+type path struct {
+	name    string
+	n       int
+	prepare func(ctx context.Context, e *env, i int, st *state) error
+	do      func(ctx context.Context, e *env, i int, st *state) error
+}
+
+// measure runs the path n times on each size, alternating sizes request
+// by request (which goes first alternates too), so that a burst of load
+// on this shared machine lands on both sizes alike.
+func (p path) measure(ctx context.Context, envs []*env, states [2]*state, round int) ([2][]time.Duration, error) {
+	var out [2][]time.Duration
+	for i := range p.n {
+		for k := range 2 {
+			which := (i + k + round) % 2
+			if p.prepare != nil {
+				if err := p.prepare(ctx, envs[which], i, states[which]); err != nil {
+					return out, fmt.Errorf("on %s: %w", envs[which].name, err)
+				}
+			}
+		}
+	}
+	for i := range p.n {
+		for k := range 2 {
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			which := (i + k + round) % 2
+			start := time.Now()
+			if err := p.do(ctx, envs[which], i, states[which]); err != nil {
+				return out, fmt.Errorf("on %s: %w", envs[which].name, err)
+			}
+			out[which] = append(out[which], time.Since(start))
+		}
+	}
+	return out, nil
+}
+
+func printRatio(name string, v float64) {
+	verdict := "met"
+	if !(v <= goal) {
+		verdict = "NOT MET"
+	}
+	fmt.Printf("ratio %s %.3f goal <= %.1f %s\n", name, v, goal, verdict)
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[min(max(i-1, 0), len(s)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func perInstance(d time.Duration, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(n)
+}
+
+func infoField(info, field string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	return "?"
+}
+
+// slowLog is what the slowlog held after the measurements: the longest
+// entry, and the longest of the commands Redis does not flag "fast" (O(1)
+// or O(log N)). A fast command in the slowlog (a GET of one small key
+// taking 50 ms) is the Redis process waiting for a CPU on this shared
+// machine, not work that grows with the number of instances; a slow
+// SSCAN, HGETALL or script is where growth would show.
+type slowLog struct {
+	any, grows       time.Duration
+	anyCmd, growsCmd string
+}
+
+func slowest(ctx context.Context, rdb *redis.Client) (slowLog, error) {
+	sl := slowLog{anyCmd: "none over 1 ms", growsCmd: "none over 1 ms"}
+	logs, err := rdb.SlowLogGet(ctx, -1).Result()
+	if err != nil {
+		return sl, err
+	}
+	commands, err := rdb.Command(ctx).Result()
+	if err != nil {
+		return sl, err
+	}
+	for _, l := range logs {
+		if len(l.Args) == 0 {
+			continue
+		}
+		name := strings.ToLower(l.Args[0])
+		info := commands[name]
+		fast := info != nil && slices.Contains(info.Flags, "fast")
+		args := l.Args
+		if len(args) > 3 {
+			args = append(args[:3:3], "...")
+		}
+		what := strings.Join(args, " ")
+		if l.Duration > sl.any {
+			sl.any, sl.anyCmd = l.Duration, what
+		}
+		if !fast && l.Duration > sl.grows {
+			sl.grows, sl.growsCmd = l.Duration, what
+		}
+	}
+	return sl, nil
+}
+
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(data))[:3], " ")
+}
+
+// ---- HTTP ----
+
+func (e *env) request(ctx context.Context, method, path, bearer string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, e.url+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	} else {
+		req.SetBasicAuth(user, pass)
+	}
+	req.Header.Set("X-Broker-API-Version", apiVersion)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
+}
+
+// get answers the body of a 200, or an error naming what came instead.
+func (e *env) get(ctx context.Context, path, bearer string) ([]byte, error) {
+	req, err := e.request(ctx, http.MethodGet, path, bearer, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
+	}
+	return body, nil
+}
+
+func (e *env) send(ctx context.Context, method, path string, body any, want int) error {
+	var r io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(data)
+	}
+	req, err := e.request(ctx, method, path, "", r)
+	if err != nil {
+		return err
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %s, want %d: %s", method, path, resp.Status, want, bytes.TrimSpace(answer))
+	}
+	return nil
+}
+
+type instancePage struct {
+	Instances  []json.RawMessage `json:"instances"`
+	NextCursor string            `json:"next_cursor"`
+}
+
+func (e *env) instancePage(ctx context.Context, path, bearer string) (*instancePage, error) {
+	body, err := e.get(ctx, path, bearer)
+	if err != nil {
+		return nil, err
+	}
+	var page instancePage
+	return &page, json.Unmarshal(body, &page)
+}
+
+// fullWalk reads every page of the producer's listing.
+func (e *env) fullWalk(ctx context.Context) (time.Duration, int, error) {
+	start := time.Now()
+	n, pages := 0, 0
+	for cursor := ""; ; {
+		q := url.Values{"limit": {strconv.Itoa(1000)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		page, err := e.instancePage(ctx, "/producers/"+producerName+"/instances?"+q.Encode(), e.prodToken)
+		if err != nil {
+			return 0, n, err
+		}
+		n += len(page.Instances)
+		pages++
+		if pages%200 == 0 {
+			fmt.Printf("    %s: %d pages, %d instances, %s\n", e.name, pages, n, time.Since(start).Round(time.Second))
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			return time.Since(start), n, nil
+		}
+	}
+}
