@@ -15,6 +15,14 @@ import (
 
 const headerRequestID = "X-Broker-API-Request-Identity"
 
+// The OSB headers in net/http's canonical spelling, for lookups: a
+// non-canonical key costs an allocation on every Get and Set.
+const (
+	canonicalRequestID           = "X-Broker-Api-Request-Identity"
+	canonicalAPIVersion          = "X-Broker-Api-Version"
+	canonicalOriginatingIdentity = "X-Broker-Api-Originating-Identity"
+)
+
 // Middleware is the usual net/http decorator.
 type Middleware func(http.Handler) http.Handler
 
@@ -77,34 +85,42 @@ func (e *edge) withInfo(surface requestinfo.Surface, classify func(*http.Request
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			endpoint, resource := classify(r)
-			info := &requestinfo.Info{ID: r.Header.Get(headerRequestID), Surface: surface, Endpoint: endpoint, Resource: resource}
-			if info.ID == "" {
-				info.ID = requestinfo.NewID()
-			}
-			w.Header().Set(headerRequestID, info.ID)
-			if v := r.Header.Get(headerAPIVersion); v != "" {
-				info.APIVersion, _ = requestinfo.ParseVersion(v)
-			}
-			if header := r.Header.Get(headerOriginatingIdentity); header != "" {
-				id, err := requestinfo.ParseOriginatingIdentity(header)
-				switch {
-				case err != nil:
-					// A platform bug, not the app developer's: the spec says
-					// not to fail the request, so it is logged and dropped.
-					// The value is not logged: user data of unknown shape.
-					e.logger.LogAttrs(r.Context(), slog.LevelWarn, "ignoring malformed "+headerOriginatingIdentity,
-						slog.String("request_id", info.ID), slog.String("error", err.Error()))
-				case id.UserID == "" && (id.Platform == requestinfo.PlatformCloudFoundry || id.Platform == requestinfo.PlatformKubernetes):
-					e.logger.LogAttrs(r.Context(), slog.LevelWarn, headerOriginatingIdentity+" names no user",
-						slog.String("request_id", info.ID), slog.String("platform", id.Platform))
-					info.Originating = id
-				default:
-					info.Originating = id
-				}
-			}
+			info := e.newInfo(w, r, surface, endpoint, resource)
 			next.ServeHTTP(w, r.WithContext(requestinfo.With(r.Context(), info)))
 		})
 	}
+}
+
+// newInfo is withInfo's work, shared with the fast paths: it decodes the
+// request's identity, API version and originating identity, and echoes
+// the request id on w.
+func (e *edge) newInfo(w http.ResponseWriter, r *http.Request, surface requestinfo.Surface, endpoint string, resource map[string]string) *requestinfo.Info {
+	info := &requestinfo.Info{ID: r.Header.Get(canonicalRequestID), Surface: surface, Endpoint: endpoint, Resource: resource}
+	if info.ID == "" {
+		info.ID = requestinfo.NewID()
+	}
+	w.Header()[canonicalRequestID] = []string{info.ID}
+	if v := r.Header.Get(canonicalAPIVersion); v != "" {
+		info.APIVersion, _ = requestinfo.ParseVersion(v)
+	}
+	if header := r.Header.Get(canonicalOriginatingIdentity); header != "" {
+		id, err := requestinfo.ParseOriginatingIdentity(header)
+		switch {
+		case err != nil:
+			// A platform bug, not the app developer's: the spec says
+			// not to fail the request, so it is logged and dropped.
+			// The value is not logged: user data of unknown shape.
+			e.logger.LogAttrs(r.Context(), slog.LevelWarn, "ignoring malformed "+headerOriginatingIdentity,
+				slog.String("request_id", info.ID), slog.String("error", err.Error()))
+		case id.UserID == "" && (id.Platform == requestinfo.PlatformCloudFoundry || id.Platform == requestinfo.PlatformKubernetes):
+			e.logger.LogAttrs(r.Context(), slog.LevelWarn, headerOriginatingIdentity+" names no user",
+				slog.String("request_id", info.ID), slog.String("platform", id.Platform))
+			info.Originating = id
+		default:
+			info.Originating = id
+		}
+	}
+	return info
 }
 
 // withAccessLog reports each request once, when it completes, to the log
@@ -123,7 +139,7 @@ func (e *edge) withAccessLog(next http.Handler) http.Handler {
 					status = http.StatusInternalServerError // panicking: recoverPanics answers 500
 				}
 			}
-			e.requestDone(r, path, status, time.Since(start))
+			e.requestDone(r, requestinfo.From(r.Context()), path, status, time.Since(start))
 		}()
 		next.ServeHTTP(rec, r)
 		completed = true
@@ -137,8 +153,7 @@ func (e *edge) withAccessLog(next http.Handler) http.Handler {
 // Redis or Vault failed); WARN for a producer's adapter failing and for
 // authentication failures; INFO for everything a client caused or got
 // right, 4xx included; DEBUG for health probes, which would drown the rest.
-func (e *edge) requestDone(r *http.Request, path string, status int, took time.Duration) {
-	info := requestinfo.From(r.Context())
+func (e *edge) requestDone(r *http.Request, info *requestinfo.Info, path string, status int, took time.Duration) {
 	if e.observer != nil {
 		e.observer.RequestDone(info, r.Method, status, took)
 	}
@@ -240,7 +255,7 @@ func (e *edge) recoverPanics(next http.Handler) http.Handler {
 			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(p) // a deliberate abort; net/http handles it quietly
 			}
-			requestID := w.Header().Get(headerRequestID)
+			requestID := w.Header().Get(canonicalRequestID)
 			e.logger.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.EscapedPath()),
