@@ -23,6 +23,16 @@ const (
 	canonicalOriginatingIdentity = "X-Broker-Api-Originating-Identity"
 )
 
+// headerValue is h.Get(key) for a key already canonical, without Get's
+// check of every byte of the key: a fifth of a catalog request's CPU in
+// Agora's own code.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // Middleware is the usual net/http decorator.
 type Middleware func(http.Handler) http.Handler
 
@@ -95,15 +105,15 @@ func (e *edge) withInfo(surface requestinfo.Surface, classify func(*http.Request
 // request's identity, API version and originating identity, and echoes
 // the request id on w.
 func (e *edge) newInfo(w http.ResponseWriter, r *http.Request, surface requestinfo.Surface, endpoint string, resource map[string]string) *requestinfo.Info {
-	info := &requestinfo.Info{ID: r.Header.Get(canonicalRequestID), Surface: surface, Endpoint: endpoint, Resource: resource}
+	info := &requestinfo.Info{ID: headerValue(r.Header, canonicalRequestID), Surface: surface, Endpoint: endpoint, Resource: resource}
 	if info.ID == "" {
 		info.ID = requestinfo.NewID()
 	}
 	w.Header()[canonicalRequestID] = []string{info.ID}
-	if v := r.Header.Get(canonicalAPIVersion); v != "" {
+	if v := headerValue(r.Header, canonicalAPIVersion); v != "" {
 		info.APIVersion, _ = requestinfo.ParseVersion(v)
 	}
-	if header := r.Header.Get(canonicalOriginatingIdentity); header != "" {
+	if header := headerValue(r.Header, canonicalOriginatingIdentity); header != "" {
 		id, err := requestinfo.ParseOriginatingIdentity(header)
 		switch {
 		case err != nil:

@@ -114,7 +114,7 @@ func (f *fastOSB) answer(w http.ResponseWriter, r *http.Request, info *requestin
 		denyBasic(w, r.WithContext(requestinfo.With(r.Context(), info)), "agora", "broker credentials")
 		return http.StatusUnauthorized
 	}
-	if problem := versionProblem(info, r.Header.Get(canonicalAPIVersion)); problem != "" {
+	if problem := versionProblem(info, headerValue(r.Header, canonicalAPIVersion)); problem != "" {
 		return fail(http.StatusPreconditionFailed, problem)
 	}
 	if endpoint == EndpointLastOperation {

@@ -42,8 +42,8 @@ type Options struct {
 	// Broker implements the OSB operations behind /v2.
 	Broker domain.ServiceBroker
 	// CatalogJSON returns the precomputed GET /v2/catalog body. It is called
-	// per request because the catalog can be swapped at runtime; it must not
-	// marshal per call.
+	// per request because the catalog can be swapped at runtime; it must
+	// neither marshal nor copy per call (the bytes are only written).
 	CatalogJSON func() []byte
 	// Credentials are the accepted basic-auth pairs for /v2; at least one.
 	Credentials []Credential

@@ -190,7 +190,7 @@ const supportedVersions = "this broker supports X-Broker-API-Version 2.13 to 2.1
 // which would let a 2.18 platform assume behaviour we do not implement.
 func (s *osb) requireAPIVersion(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if problem := versionProblem(requestinfo.From(r.Context()), r.Header.Get(canonicalAPIVersion)); problem != "" {
+		if problem := versionProblem(requestinfo.From(r.Context()), headerValue(r.Header, canonicalAPIVersion)); problem != "" {
 			WriteError(w, r, http.StatusPreconditionFailed, "", problem)
 			return
 		}

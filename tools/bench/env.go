@@ -181,7 +181,11 @@ func setUp(ctx context.Context, o options) (*env, error) {
 	e.closers = append(e.closers, agora.Close)
 	e.agoraURL = agora.URL
 
-	floor := httptest.NewServer(newFloor(e.cat.JSON(), e.rdb, e.prefix))
+	// The floor gets a Redis client of its own, with the same options but
+	// without Agora's metrics hook.
+	floorRedis := redis.NewClient(e.redisOpts)
+	e.closers = append(e.closers, func() { floorRedis.Close() })
+	floor := httptest.NewServer(newFloor(e.cat.JSON(), floorRedis, e.prefix))
 	e.closers = append(e.closers, floor.Close)
 	e.floorURL = floor.URL
 	return e, nil
@@ -190,7 +194,7 @@ func setUp(ctx context.Context, o options) (*env, error) {
 // handler is Agora's HTTP handler over b, wired as app.Run wires it.
 func (e *env) handler(b *broker.Broker, observer httpapi.Observer) (http.Handler, error) {
 	return httpapi.NewHandler(httpapi.Options{
-		Broker: b, CatalogJSON: e.cat.JSON, Logger: slog.New(slog.DiscardHandler),
+		Broker: b, CatalogJSON: e.cat.SharedJSON, Logger: slog.New(slog.DiscardHandler),
 		Credentials: []httpapi.Credential{{Username: user, Password: pass}},
 		KnownPlan:   b.KnownPlan, InstancePlan: b.InstancePlan, Observer: observer,
 	})
@@ -247,13 +251,21 @@ func (e *env) compareBind(ctx context.Context, o options) (result, error) {
 	}
 	var ratios []float64
 	for i := range o.rounds {
-		a, err := e.bindRound(ctx, o.binds, e.viaAgora)
+		first, second := e.viaAgora, e.viaBackends
+		if i%2 == 1 {
+			first, second = second, first
+		}
+		x, err := e.bindRound(ctx, o.binds, first)
 		if err != nil {
 			return result{}, err
 		}
-		d, err := e.bindRound(ctx, o.binds, e.viaBackends)
+		y, err := e.bindRound(ctx, o.binds, second)
 		if err != nil {
 			return result{}, err
+		}
+		a, d := x, y
+		if i%2 == 1 {
+			a, d = y, x
 		}
 		ratios = append(ratios, a/d)
 		fmt.Printf("  round %d/%d: Agora p50 %6.2f ms  direct p50 %6.2f ms  ratio %.3f\n", i+1, o.rounds, a, d, a/d)

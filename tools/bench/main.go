@@ -13,10 +13,11 @@
 //     the same Redis writes (goal <= 1.10).
 //
 // Both sides of a comparison are served over loopback HTTP by this
-// process and driven by the same client. Rounds alternate between Agora
-// and its floor, and the reported value is the median of the per-round
-// ratios, because this machine is shared and noisy: drift hits both sides
-// of a round alike. Each ratio ends in one line scripts can read:
+// process and driven by the same client. Each round measures Agora and
+// its floor back to back (who goes first alternates), and the reported
+// value is the median of the per-round ratios: on a shared, noisy machine
+// many short paired rounds cancel the load of others, which hits both
+// sides of a round alike. Each ratio ends in one line scripts can read:
 //
 //	ratio <name> <value> goal <op> <number> <met|NOT MET>
 //
@@ -60,19 +61,36 @@ type options struct {
 	observer    bool
 	protocol    int
 	roundTrips  bool
+	only        map[string]bool // empty: every comparison
+	together    bool            // run both sides of a round at once
 }
+
+// runs reports whether the comparison name is to be run.
+func (o options) runs(name string) bool { return len(o.only) == 0 || o.only[name] }
 
 func main() {
 	var o options
-	flag.IntVar(&o.rounds, "rounds", 5, "alternating rounds per comparison (the median of the per-round ratios is reported)")
-	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of one throughput round")
+	flag.IntVar(&o.rounds, "rounds", 41, "alternating rounds per comparison (the median of the per-round ratios is reported)")
+	flag.DurationVar(&o.duration, "duration", 250*time.Millisecond, "length of one side of a throughput round")
 	flag.IntVar(&o.concurrency, "c", 16, "concurrent clients for the throughput comparisons")
 	flag.IntVar(&o.binds, "binds", 40, "binds per round for the latency comparison")
 	flag.StringVar(&o.profileDir, "cpuprofile", "", "directory to write a CPU profile of Agora under each load into (catalog.pprof, last_operation.pprof, bind.pprof)")
 	observer := flag.String("observer", "on", "on: Agora runs with its metrics Observer and Redis hook, as deployed; off: without them")
 	flag.IntVar(&o.protocol, "redis-protocol", 3, "RESP version go-redis speaks to Redis: 3 (go-redis's default, as Agora runs) or 2")
 	flag.BoolVar(&o.roundTrips, "roundtrips", false, "also count the Redis round trips of each OSB operation")
+	flag.BoolVar(&o.together, "together", false, "run Agora and its floor at the same time in each round (same concurrency each), rather than one after the other: steadier on a loaded machine")
+	only := flag.String("only", "", "comma-separated comparisons to run (catalog, last_operation, bind); empty: all three")
 	flag.Parse()
+	if *only != "" {
+		o.only = map[string]bool{}
+		for _, name := range strings.Split(*only, ",") {
+			if name != "catalog" && name != "last_operation" && name != "bind" {
+				fmt.Fprintf(os.Stderr, "bench: -only names catalog, last_operation or bind, not %q\n", name)
+				os.Exit(2)
+			}
+			o.only[name] = true
+		}
+	}
 	switch *observer {
 	case "on":
 		o.observer = true
@@ -120,35 +138,42 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("bench: %d rounds, %s per throughput round, concurrency %d, %d binds per round, observer %s, RESP%d\n\n",
 		o.rounds, o.duration, o.concurrency, o.binds, observer, o.protocol)
 
-	catalog := func(c *http.Client) error { return get(c, env.agoraURL+"/v2/catalog") }
-	fmt.Printf("catalog: GET /v2/catalog req/s (%d bytes), Agora vs a net/http server with the same bytes and basic auth\n", len(env.cat.JSON()))
-	ratios := []result{compareThroughput(ctx, o, "catalog", catalog,
-		func(c *http.Client) error { return get(c, env.floorURL+"/v2/catalog") }, 1.0)}
-	if err := profile(ctx, o, "catalog", func() { throughput(ctx, o, catalog) }); err != nil {
-		return err
+	var ratios []result
+	if o.runs("catalog") {
+		catalog := func(c *http.Client) error { return get(c, env.agoraURL+"/v2/catalog") }
+		fmt.Printf("catalog: GET /v2/catalog req/s (%d bytes), Agora vs a net/http server with the same bytes and basic auth\n", len(env.cat.JSON()))
+		ratios = append(ratios, compareThroughput(ctx, o, "catalog", catalog,
+			func(c *http.Client) error { return get(c, env.floorURL+"/v2/catalog") }, 1.0))
+		if err := profile(ctx, o, "catalog", func() { throughput(ctx, o, catalog) }); err != nil {
+			return err
+		}
 	}
 
-	iid, opID, err := env.asyncInstance(ctx)
-	if err != nil {
-		return err
-	}
-	query := fmt.Sprintf("/v2/service_instances/%s/last_operation?operation=%s", iid, opID)
-	poll := func(c *http.Client) error { return get(c, env.agoraURL+query) }
-	fmt.Printf("last_operation: req/s, Agora vs a net/http server doing basic auth, one Redis GET of the same key and a small JSON answer\n")
-	ratios = append(ratios, compareThroughput(ctx, o, "last_operation", poll,
-		func(c *http.Client) error { return get(c, env.floorURL+query) }, 0.95))
-	if err := profile(ctx, o, "last_operation", func() { throughput(ctx, o, poll) }); err != nil {
-		return err
+	if o.runs("last_operation") {
+		iid, opID, err := env.asyncInstance(ctx)
+		if err != nil {
+			return err
+		}
+		query := fmt.Sprintf("/v2/service_instances/%s/last_operation?operation=%s", iid, opID)
+		poll := func(c *http.Client) error { return get(c, env.agoraURL+query) }
+		fmt.Printf("last_operation: req/s, Agora vs a net/http server doing basic auth, one Redis GET of the same key and a small JSON answer\n")
+		ratios = append(ratios, compareThroughput(ctx, o, "last_operation", poll,
+			func(c *http.Client) error { return get(c, env.floorURL+query) }, 0.95))
+		if err := profile(ctx, o, "last_operation", func() { throughput(ctx, o, poll) }); err != nil {
+			return err
+		}
 	}
 
-	fmt.Printf("bind: p50 ms of %d sequential binds, Agora's PUT bind vs the adapter bind + Vault put + the same Redis writes\n", o.binds)
-	bind, err := env.compareBind(ctx, o)
-	if err != nil {
-		return err
-	}
-	ratios = append(ratios, bind)
-	if err := profile(ctx, o, "bind", func() { _, _ = env.bindRound(ctx, o.binds, env.viaAgora) }); err != nil {
-		return err
+	if o.runs("bind") {
+		fmt.Printf("bind: p50 ms of %d sequential binds, Agora's PUT bind vs the adapter bind + Vault put + the same Redis writes\n", o.binds)
+		bind, err := env.compareBind(ctx, o)
+		if err != nil {
+			return err
+		}
+		ratios = append(ratios, bind)
+		if err := profile(ctx, o, "bind", func() { _, _ = env.bindRound(ctx, o.binds, env.viaAgora) }); err != nil {
+			return err
+		}
 	}
 
 	if o.roundTrips {
@@ -192,14 +217,28 @@ func (r result) line() string {
 // compareThroughput alternates rounds of Agora and its floor after a short
 // warm-up of each, printing each round as it ends.
 func compareThroughput(ctx context.Context, o options, name string, agora, floor func(*http.Client) error, goal float64) result {
-	warm := o
-	warm.duration = o.duration / 4
-	throughput(ctx, warm, agora)
-	throughput(ctx, warm, floor)
+	agoraClient, floorClient := newClient(o.concurrency), newClient(o.concurrency)
+	defer agoraClient.CloseIdleConnections()
+	defer floorClient.CloseIdleConnections()
+	throughputWith(ctx, o, agoraClient, agora) // warm-up: connections, caches
+	throughputWith(ctx, o, floorClient, floor)
 	var ratios []float64
 	for i := range o.rounds {
-		a := throughput(ctx, o, agora)
-		f := throughput(ctx, o, floor)
+		// Who goes first alternates, so a trend in the machine's load
+		// favours neither side.
+		var a, f float64
+		if o.together {
+			var wg sync.WaitGroup
+			wg.Go(func() { a = throughputWith(ctx, o, agoraClient, agora) })
+			wg.Go(func() { f = throughputWith(ctx, o, floorClient, floor) })
+			wg.Wait()
+		} else if i%2 == 0 {
+			a = throughputWith(ctx, o, agoraClient, agora)
+			f = throughputWith(ctx, o, floorClient, floor)
+		} else {
+			f = throughputWith(ctx, o, floorClient, floor)
+			a = throughputWith(ctx, o, agoraClient, agora)
+		}
 		ratios = append(ratios, a/f)
 		fmt.Printf("  round %d/%d: Agora %8.0f req/s  floor %8.0f req/s  ratio %.3f\n", i+1, o.rounds, a, f, a/f)
 	}
@@ -273,8 +312,12 @@ func get(c *http.Client, url string) error {
 // returns completed calls per second. Failed calls are not counted, and
 // reported, so a broken side cannot look fast.
 func throughput(ctx context.Context, o options, fn func(*http.Client) error) float64 {
-	client := newClient(o.concurrency)
-	defer client.CloseIdleConnections()
+	return throughputWith(ctx, o, newClient(o.concurrency), fn)
+}
+
+// throughputWith is throughput on a client whose connections persist
+// across rounds, so no round pays for dialling.
+func throughputWith(ctx context.Context, o options, client *http.Client, fn func(*http.Client) error) float64 {
 	var n, failed atomic.Int64
 	var firstErr atomic.Value
 	deadline := time.Now().Add(o.duration)
