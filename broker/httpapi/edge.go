@@ -258,43 +258,47 @@ func (e *edge) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
-			p := recover()
-			if p == nil {
-				return
+			if p := recover(); p != nil {
+				e.answerPanic(w, r, p, rec.status != 0)
 			}
-			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
-				panic(p) // a deliberate abort; net/http handles it quietly
-			}
-			requestID := w.Header().Get(canonicalRequestID)
-			e.logger.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.EscapedPath()),
-				slog.String("request_id", requestID),
-				slog.Any("panic", p),
-				slog.String("stack", string(debug.Stack())),
-			)
-			if rec.status != 0 {
-				// Too late for a clean 500. Aborting makes the client see a
-				// broken response instead of a truncated one that looks whole.
-				panic(http.ErrAbortHandler)
-			}
-			// Drop whatever the failed handler set (Content-Type, Retry-After)
-			// but keep the request id the 500 cites. The request seen here is
-			// the one before withInfo, so the id comes from the header.
-			keep := http.CanonicalHeaderKey(headerRequestID)
-			for k := range w.Header() {
-				if k != keep {
-					delete(w.Header(), k)
-				}
-			}
-			ctx := r.Context()
-			if requestID != "" {
-				ctx = requestinfo.With(ctx, &requestinfo.Info{ID: requestID})
-			}
-			WriteError(w, r.WithContext(ctx), http.StatusInternalServerError, "", "internal error in Agora; quote the request id when reporting it")
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// answerPanic is recoverPanics' answer to a handler's panic p, shared with
+// the fast paths, which recover on their own; answered says whether the
+// handler had already sent its status.
+func (e *edge) answerPanic(w http.ResponseWriter, r *http.Request, p any, answered bool) {
+	if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+		panic(p) // a deliberate abort; net/http handles it quietly
+	}
+	requestID := w.Header().Get(canonicalRequestID)
+	e.logger.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.EscapedPath()),
+		slog.String("request_id", requestID),
+		slog.Any("panic", p),
+		slog.String("stack", string(debug.Stack())),
+	)
+	if answered {
+		// Too late for a clean 500. Aborting makes the client see a
+		// broken response instead of a truncated one that looks whole.
+		panic(http.ErrAbortHandler)
+	}
+	// Drop whatever the failed handler set (Content-Type, Retry-After)
+	// but keep the request id the 500 cites. The request seen here is
+	// the one before withInfo, so the id comes from the header.
+	for k := range w.Header() {
+		if k != canonicalRequestID {
+			delete(w.Header(), k)
+		}
+	}
+	ctx := r.Context()
+	if requestID != "" {
+		ctx = requestinfo.With(ctx, &requestinfo.Info{ID: requestID})
+	}
+	WriteError(w, r.WithContext(ctx), http.StatusInternalServerError, "", "internal error in Agora; quote the request id when reporting it")
 }
 
 // fixed names every request of a route alike, with no resource.

@@ -36,8 +36,9 @@ type PollAnswerer interface {
 // (request id echoed, version and originating identity decoded), the
 // access log line and the Observer, basic auth, the API version
 // (2.13-2.17), the ID guard, the body cap, then the answer, with
-// Retry-After on a poll's 200 only. The OSB tests of this package run
-// against both paths (fast_test.go). Everything else goes to next.
+// Retry-After on a poll's 200 only; a panic is answered as recoverPanics
+// answers it. The OSB tests of this package run against both paths
+// (fast_test.go). Everything else goes to next.
 type fastOSB struct {
 	*osb
 	auth *BasicAuth
@@ -94,10 +95,16 @@ func (f *fastOSB) serve(w http.ResponseWriter, r *http.Request, path, endpoint, 
 	info := f.newInfo(w, r, requestinfo.SurfaceOSB, endpoint, resource)
 	status := 0
 	defer func() {
-		if status == 0 {
-			status = http.StatusInternalServerError // panicking: recoverPanics answers 500
+		if status != 0 {
+			f.requestDone(r, info, path, status, time.Since(start))
+			return
 		}
-		f.requestDone(r, info, path, status, time.Since(start))
+		// Panicking: logged as the 500 it is answered with, as the chain
+		// (withAccessLog inside recoverPanics) logs it. The fast path
+		// writes its answer in one go at the end, so no status is out yet.
+		p := recover()
+		f.requestDone(r, info, path, http.StatusInternalServerError, time.Since(start))
+		f.answerPanic(w, r, p, false)
 	}()
 	status = f.answer(w, r, info, endpoint, rawID, instanceID)
 }

@@ -92,6 +92,7 @@ type answer struct {
 	calls                                            []seenCall
 	operation                                        string
 	logged                                           []map[string]any
+	panics                                           int
 	observed                                         []observed
 }
 
@@ -110,6 +111,7 @@ func serveOn(t *testing.T, p path, tc pollCase, requestID string) answer {
 		delete(rec, "duration_ms")
 		a.logged = append(a.logged, rec)
 	}
+	a.panics = len(env.logs.records(t, "panic serving request"))
 	for _, c := range a.calls {
 		if c.requestID != requestID && requestID != "" {
 			t.Errorf("%s path: the broker saw request id %q, want %q", p, c.requestID, requestID)
@@ -140,6 +142,7 @@ func TestPollsAnswerAlikeOnBothPaths(t *testing.T) {
 				{"broker calls", callsText(slow.calls), callsText(fast.calls)},
 				{"access log", logText(slow.logged), logText(fast.logged)},
 				{"observer", observedText(slow.observed), observedText(fast.observed)},
+				{"panic log lines", strconv.Itoa(slow.panics), strconv.Itoa(fast.panics)},
 			} {
 				if diff.slow != diff.fast {
 					t.Errorf("%s differs:\n chain %s\n fast  %s", diff.what, diff.slow, diff.fast)

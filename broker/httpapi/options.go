@@ -183,8 +183,9 @@ func NewHandler(opts Options) (http.Handler, error) {
 	for _, rt := range opts.Routes {
 		e.mountRoute(root, rt)
 	}
-	// The catalog and polls skip the router and brokerapi (fastOSB).
-	fast := &fastOSB{osb: osb, auth: auth, next: root}
+	// The catalog and polls skip the router and brokerapi (fastOSB), and
+	// recover from their own panics.
+	fast := &fastOSB{osb: osb, auth: auth, next: e.recoverPanics(root)}
 	fast.poll, _ = opts.Broker.(PollAnswerer)
-	return e.recoverPanics(fast), nil
+	return fast, nil
 }
