@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -111,10 +113,29 @@ func (b *Broker) getBinding(ctx context.Context, instanceID, bindingID string) (
 }
 
 // LastOperation implements domain.ServiceBroker
-// (GET /v2/service_instances/:id/last_operation). One round trip to Redis.
+// (GET /v2/service_instances/:id/last_operation).
 func (b *Broker) LastOperation(ctx context.Context, instanceID string, details domain.PollDetails) (domain.LastOperation, error) {
 	op, err := b.lastOperation(ctx, instanceID, "", details.OperationData)
 	return op, b.fail(ctx, "last-operation", err)
+}
+
+// LastOperationAnswer is LastOperation with the answer already encoded
+// (httpapi.PollAnswerer): the common poll, for the instance's latest
+// operation, returns the body stored with the operation's state, with
+// neither a decode nor an encode. Its errors are LastOperation's.
+func (b *Broker) LastOperationAnswer(ctx context.Context, instanceID, operationID string) ([]byte, error) {
+	st, err := b.state.Status(ctx, instanceID)
+	if a := b.storedAnswer(st, err, operationID); a != nil {
+		if st.Deleted {
+			return nil, b.fail(ctx, "last-operation", apiresponses.ErrInstanceDoesNotExist)
+		}
+		return a.Body, nil
+	}
+	op, err := b.pollRecords(ctx, instanceID, "", operationID, &st, err)
+	if err != nil {
+		return nil, b.fail(ctx, "last-operation", err)
+	}
+	return EncodeLastOperation(op), nil
 }
 
 // LastBindingOperation implements domain.ServiceBroker
@@ -125,14 +146,43 @@ func (b *Broker) LastBindingOperation(ctx context.Context, instanceID, bindingID
 }
 
 func (b *Broker) lastOperation(ctx context.Context, instanceID, bindingID, operationID string) (domain.LastOperation, error) {
-	if bindingID == "" {
-		// The common poll, for the instance's latest operation, reads one
-		// small key; anything else falls through to the full read.
-		st, err := b.state.Status(ctx, instanceID)
+	if bindingID != "" {
+		return b.pollRecords(ctx, instanceID, bindingID, operationID, nil, nil)
+	}
+	// The common poll, for the instance's latest operation, reads one
+	// small key; anything else falls through to the full read.
+	st, err := b.state.Status(ctx, instanceID)
+	if a := b.storedAnswer(st, err, operationID); a != nil {
+		if st.Deleted {
+			return domain.LastOperation{}, apiresponses.ErrInstanceDoesNotExist
+		}
+		var lo apiresponses.LastOperationResponse
+		if json.Unmarshal(a.Body, &lo) == nil {
+			return domain.LastOperation{State: lo.State, Description: lo.Description}, nil
+		}
+	}
+	return b.pollRecords(ctx, instanceID, "", operationID, &st, err)
+}
+
+// storedAnswer is the status's ready-made answer when it answers this
+// poll: it is for the asked-for operation and not overdue.
+func (b *Broker) storedAnswer(st InstanceStatus, err error, operationID string) *PollAnswer {
+	a := st.Answer
+	if err != nil || a == nil || (operationID != "" && operationID != a.OperationID) || !a.Holds(b.now()) {
+		return nil
+	}
+	return a
+}
+
+// pollRecords answers a poll from the instance's status (st and statusErr
+// as Status returned them; nil for a binding's poll) or, when that does
+// not decide it, from the full records.
+func (b *Broker) pollRecords(ctx context.Context, instanceID, bindingID, operationID string, st *InstanceStatus, statusErr error) (domain.LastOperation, error) {
+	if st != nil {
 		switch {
-		case err != nil && !errors.Is(err, ErrNotFound):
-			return domain.LastOperation{}, stateErr(err)
-		case err == nil && st.Operation != nil && (operationID == "" || operationID == st.Operation.ID):
+		case statusErr != nil && !errors.Is(statusErr, ErrNotFound):
+			return domain.LastOperation{}, stateErr(statusErr)
+		case statusErr == nil && st.Operation != nil && (operationID == "" || operationID == st.Operation.ID):
 			if st.Deleted {
 				return domain.LastOperation{}, apiresponses.ErrInstanceDoesNotExist
 			}
@@ -182,14 +232,42 @@ const overdueGrace = 2 * time.Minute
 // has long passed is reported failed even if no worker recorded it (every
 // replica down, say), so nothing polls "in progress" forever.
 func (b *Broker) report(s *OperationSummary) domain.LastOperation {
+	return reportAt(s, b.now())
+}
+
+func reportAt(s *OperationSummary, now time.Time) domain.LastOperation {
 	state := domain.LastOperationState(s.State)
 	desc := s.Description
 	if s.State == OpInProgress {
 		desc = fmt.Sprintf("%s in progress", s.Kind)
-		if b.now().After(s.Deadline.Add(overdueGrace)) {
+		if now.After(s.Deadline.Add(overdueGrace)) {
 			state = domain.Failed
 			desc = fmt.Sprintf("%s did not finish by its deadline (%s); retry the request", s.Kind, s.Deadline.UTC().Format(time.RFC3339))
 		}
 	}
 	return domain.LastOperation{State: state, Description: desc}
+}
+
+// NewPollAnswer is the answer a poll for s gets until s changes: the
+// store keeps it beside the status, so polls need not build it. An
+// operation in progress gets its answer until it is overdue, when
+// report's verdict takes over.
+func NewPollAnswer(s *OperationSummary) *PollAnswer {
+	a := &PollAnswer{OperationID: s.ID, Body: EncodeLastOperation(reportAt(s, time.Time{}))}
+	if s.State == OpInProgress {
+		a.Until = s.Deadline.Add(overdueGrace)
+	}
+	return a
+}
+
+// EncodeLastOperation encodes a last_operation answer byte for byte as
+// brokerapi's handler does (no HTML escaping, a trailing newline), so
+// the fast path and brokerapi's answer alike.
+func EncodeLastOperation(lo domain.LastOperation) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	// A struct of two strings cannot fail to encode.
+	_ = enc.Encode(apiresponses.LastOperationResponse{State: lo.State, Description: lo.Description})
+	return buf.Bytes()
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/pivotal-cf/brokerapi/v11/domain"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agora-osb/agora/adapters"
@@ -521,7 +522,9 @@ type env struct {
 	broker  *broker.Broker
 	clock   *testClock
 	srv     *httptest.Server
-	reqs    atomic.Int64
+	// chainSrv serves the same broker with polls through brokerapi.
+	chainSrv *httptest.Server
+	reqs     atomic.Int64
 }
 
 func testLogger() *slog.Logger {
@@ -572,6 +575,20 @@ func newEnvWithLease(t *testing.T, lease time.Duration) *env {
 	}
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
+	// The same broker without its ready-made poll answers: polls go
+	// through brokerapi (the chain), for tests that compare both paths.
+	chained, err := httpapi.NewHandler(httpapi.Options{
+		Broker:      chainOnly{e.broker},
+		CatalogJSON: cat.JSON,
+		Credentials: []httpapi.Credential{{Username: brokerUser, Password: brokerPass}},
+		Logger:      testLogger(),
+		RetryAfter:  7 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.chainSrv = httptest.NewServer(chained)
+	t.Cleanup(e.chainSrv.Close)
 	return e
 }
 
@@ -604,6 +621,10 @@ func (e *env) buildCatalog(replacements ...string) *catalog.Catalog {
 	}
 	return cat
 }
+
+// chainOnly hides the broker's PollAnswerer, so httpapi serves its polls
+// through brokerapi.
+type chainOnly struct{ domain.ServiceBroker }
 
 // startWorkers runs the async engine until the test ends.
 func (e *env) startWorkers(consumer string) {

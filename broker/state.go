@@ -300,6 +300,29 @@ type Fence struct {
 type InstanceStatus struct {
 	Operation *OperationSummary `json:"op,omitempty"`
 	Deleted   bool              `json:"deleted,omitempty"`
+	// Answer is the ready-made answer to a poll for Operation, when the
+	// store keeps one. A store that returns it may leave Operation nil:
+	// the answer is what a poll needs, and decoding the rest is most of a
+	// poll's cost.
+	Answer *PollAnswer `json:"-"`
+}
+
+// PollAnswer is the OSB answer to GET last_operation for an instance's
+// latest operation, encoded once when the operation's state is committed
+// (NewPollAnswer), so that a poll returns it as stored.
+type PollAnswer struct {
+	OperationID string
+	// Body is the 200 answer's body, byte for byte as brokerapi would
+	// write it.
+	Body []byte
+	// Until is when the answer stops holding: an operation in progress is
+	// reported failed once it is overdue. Zero: it holds for good.
+	Until time.Time
+}
+
+// Holds reports whether the answer is still the right one at now.
+func (a *PollAnswer) Holds(now time.Time) bool {
+	return a.Until.IsZero() || !now.After(a.Until)
 }
 
 // Lock is a held instance lock. Its token makes release safe: a lock that

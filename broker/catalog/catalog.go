@@ -131,6 +131,13 @@ func (c *Catalog) JSON() []byte {
 	return bytes.Clone(c.body)
 }
 
+// SharedJSON is JSON without the copy, for the HTTP edge, which serves it
+// on every catalog request and only writes it: the bytes are the
+// catalog's own, and must not be modified.
+func (c *Catalog) SharedJSON() []byte {
+	return c.body
+}
+
 // ETag is a strong entity tag of the JSON body, for the optional caching
 // the OSB spec allows on GET /v2/catalog.
 func (c *Catalog) ETag() string {

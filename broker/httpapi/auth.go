@@ -50,11 +50,16 @@ func (a *BasicAuth) Match(username, password string) bool {
 // Request authenticates r's basic-auth header and, on success, records
 // the principal on the request's Info.
 func (a *BasicAuth) Request(r *http.Request, kind requestinfo.PrincipalKind) bool {
+	return a.authenticate(r, requestinfo.From(r.Context()), kind)
+}
+
+// authenticate is Request with the Info at hand (the fast paths').
+func (a *BasicAuth) authenticate(r *http.Request, info *requestinfo.Info, kind requestinfo.PrincipalKind) bool {
 	username, password, ok := r.BasicAuth()
 	if !ok || !a.Match(username, password) {
 		return false
 	}
-	if info := requestinfo.From(r.Context()); info != nil {
+	if info != nil {
 		info.Principal = requestinfo.Principal{Kind: kind, Name: username}
 	}
 	return true
@@ -66,11 +71,16 @@ func RequireBasic(a *BasicAuth, kind requestinfo.PrincipalKind, realm, what stri
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !a.Request(r, kind) {
-				w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
-				WriteError(w, r, http.StatusUnauthorized, "", "missing or wrong "+what+" (HTTP basic auth)")
+				denyBasic(w, r, realm, what)
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// denyBasic is the 401 of a request without a matching pair.
+func denyBasic(w http.ResponseWriter, r *http.Request, realm, what string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+	WriteError(w, r, http.StatusUnauthorized, "", "missing or wrong "+what+" (HTTP basic auth)")
 }

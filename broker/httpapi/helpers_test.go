@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,7 +23,10 @@ const (
 	testCatalog  = `{"services":[{"id":"svc","name":"svc","description":"d","bindable":true,"plans":[{"id":"plan","name":"plan","description":"d"}]}]}`
 	validBody    = `{"service_id":"svc","plan_id":"plan"}`
 	missingID    = "missing" // instance the fake broker says is gone
-	panicID      = "boom"    // instance whose provision panics
+	panicID      = "boom"    // instance whose provision and poll panic
+	unknownID    = "unknown" // instance whose poll the fake broker answers 404
+	brokenID     = "broken"  // instance whose poll fails with a 503 FailureResponse
+	plainErrorID = "plain"   // instance whose poll fails with a plain error
 	testUser     = "cc"
 	testPassword = "s3cret-pass"
 )
@@ -40,8 +44,9 @@ type seenCall struct {
 // fakeBroker records calls; Services is counted like the rest so tests can
 // prove the catalog never reached it.
 type fakeBroker struct {
-	mu    sync.Mutex
-	calls []seenCall
+	mu        sync.Mutex
+	calls     []seenCall
+	operation string // the last poll's operation
 }
 
 func (f *fakeBroker) record(ctx context.Context, method, instanceID, bindingID string) {
@@ -97,12 +102,48 @@ func (f *fakeBroker) Update(ctx context.Context, instanceID string, _ domain.Upd
 	return domain.UpdateServiceSpec{}, nil
 }
 
-func (f *fakeBroker) LastOperation(ctx context.Context, instanceID string, _ domain.PollDetails) (domain.LastOperation, error) {
+func (f *fakeBroker) LastOperation(ctx context.Context, instanceID string, details domain.PollDetails) (domain.LastOperation, error) {
 	f.record(ctx, "LastOperation", instanceID, "")
-	if instanceID == missingID {
+	f.mu.Lock()
+	f.operation = details.OperationData
+	f.mu.Unlock()
+	switch instanceID {
+	case missingID:
 		return domain.LastOperation{}, apiresponses.ErrInstanceDoesNotExist
+	case unknownID:
+		return domain.LastOperation{}, apiresponses.NewFailureResponse(errors.New("service instance does not exist (request id "+requestinfo.ID(ctx)+")"), http.StatusNotFound, "last-operation")
+	case brokenID:
+		return domain.LastOperation{}, apiresponses.NewFailureResponseBuilder(errors.New("Redis is unavailable <retry>"), http.StatusServiceUnavailable, "last-operation").WithErrorKey("StoreUnavailable").Build()
+	case plainErrorID:
+		return domain.LastOperation{}, errors.New("not a FailureResponse")
+	case panicID:
+		panic("store bug")
 	}
-	return domain.LastOperation{State: domain.InProgress}, nil
+	return domain.LastOperation{State: domain.InProgress, Description: "provision <in> progress & \"quoted\""}, nil
+}
+
+// lastOperation is what the broker was last asked about, by either path.
+func (f *fakeBroker) lastOperation() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.operation
+}
+
+// fastBroker is fakeBroker with ready-made poll answers, so polls take the
+// fast path (PollAnswerer). Its answers are fakeBroker's, encoded as
+// brokerapi encodes them, so both paths must answer alike.
+type fastBroker struct{ *fakeBroker }
+
+func (f fastBroker) LastOperationAnswer(ctx context.Context, instanceID, operationID string) ([]byte, error) {
+	lo, err := f.LastOperation(ctx, instanceID, domain.PollDetails{OperationData: operationID})
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(apiresponses.LastOperationResponse{State: lo.State, Description: lo.Description})
+	return buf.Bytes(), nil
 }
 
 func (f *fakeBroker) Bind(ctx context.Context, instanceID, bindingID string, _ domain.BindDetails, _ bool) (domain.Binding, error) {
@@ -165,6 +206,29 @@ type testEnv struct {
 	handler http.Handler
 	broker  *fakeBroker
 	logs    *syncBuffer
+}
+
+// path names how polls are served: through the chain and brokerapi, or
+// on the fast path.
+type path string
+
+const (
+	slowPath path = "chain"
+	fastPath path = "fast"
+)
+
+// newPathEnv is newTestEnv whose polls take the given path.
+func newPathEnv(t testing.TB, p path, adjust func(*Options)) *testEnv {
+	t.Helper()
+	if p == slowPath {
+		return newTestEnv(t, adjust)
+	}
+	return newTestEnv(t, func(o *Options) {
+		o.Broker = fastBroker{o.Broker.(*fakeBroker)}
+		if adjust != nil {
+			adjust(o)
+		}
+	})
 }
 
 func newTestEnv(t testing.TB, adjust func(*Options)) *testEnv {

@@ -42,8 +42,8 @@ type Options struct {
 	// Broker implements the OSB operations behind /v2.
 	Broker domain.ServiceBroker
 	// CatalogJSON returns the precomputed GET /v2/catalog body. It is called
-	// per request because the catalog can be swapped at runtime; it must not
-	// marshal per call.
+	// per request because the catalog can be swapped at runtime; it must
+	// neither marshal nor copy per call (the bytes are only written).
 	CatalogJSON func() []byte
 	// Credentials are the accepted basic-auth pairs for /v2; at least one.
 	Credentials []Credential
@@ -147,7 +147,8 @@ func (o Options) withDefaults() (Options, error) {
 // body cap); only auth and the surface's own guards differ:
 //
 //	/v2/...     OSB: the platform's basic auth, API version 2.13-2.17, ID and
-//	            body guards, then the precomputed catalog or brokerapi v11
+//	            body guards, then the precomputed catalog, the broker's
+//	            ready-made poll answer (PollAnswerer) or brokerapi v11
 //	/healthz    liveness, no auth
 //	/readyz     readiness from opts.Checks, no auth
 //	Routes      the producer and admin APIs and metrics, each with its auth
@@ -170,7 +171,8 @@ func NewHandler(opts Options) (http.Handler, error) {
 	root.MethodNotAllowedHandler = e.fallback(methodNotAllowed)
 
 	// brokerapi's chi router wants the full /v2/... path, so no StripPrefix.
-	root.PathPrefix("/v2/").Handler(newOSB(e, opts).handler(NewBasicAuth(opts.Credentials), opts.Broker))
+	osb, auth := newOSB(e, opts), NewBasicAuth(opts.Credentials)
+	root.PathPrefix("/v2/").Handler(osb.handler(auth, opts.Broker))
 
 	probe := func(endpoint string, h http.HandlerFunc) http.Handler {
 		return chain(h, e.withInfo(requestinfo.SurfaceHealth, fixed(endpoint)), e.withAccessLog)
@@ -181,5 +183,9 @@ func NewHandler(opts Options) (http.Handler, error) {
 	for _, rt := range opts.Routes {
 		e.mountRoute(root, rt)
 	}
-	return e.recoverPanics(root), nil
+	// The catalog and polls skip the router and brokerapi (fastOSB), and
+	// recover from their own panics.
+	fast := &fastOSB{osb: osb, auth: auth, next: e.recoverPanics(root)}
+	fast.poll, _ = opts.Broker.(PollAnswerer)
+	return fast, nil
 }

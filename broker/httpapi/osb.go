@@ -128,15 +128,18 @@ type osb struct {
 	knownPlan         func(serviceID, planID string) error
 	instancePlan      func(ctx context.Context, instanceID string) (serviceID, planID string, err error)
 	retryAfterSeconds string
+	retryAfter        []string // the same, as a header value the fast path shares
 }
 
 func newOSB(e *edge, opts Options) *osb {
+	seconds := strconv.Itoa(int(math.Ceil(opts.RetryAfter.Seconds())))
 	return &osb{
 		edge:              e,
 		catalogJSON:       opts.CatalogJSON,
 		knownPlan:         opts.KnownPlan,
 		instancePlan:      opts.InstancePlan,
-		retryAfterSeconds: strconv.Itoa(int(math.Ceil(opts.RetryAfter.Seconds()))),
+		retryAfterSeconds: seconds,
+		retryAfter:        []string{seconds},
 	}
 }
 
@@ -146,14 +149,9 @@ func newOSB(e *edge, opts Options) *osb {
 // body or tells the caller about versions.
 func (s *osb) handler(auth *BasicAuth, broker domain.ServiceBroker) http.Handler {
 	api := newBrokerAPI(broker)
+	// GET /v2/catalog and last_operation never get here: fastOSB serves them.
 	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch requestinfo.From(r.Context()).Endpoint {
-		case EndpointCatalog:
-			if r.Method == http.MethodGet {
-				s.serveCatalog(w, r)
-				return
-			}
-		case EndpointGetInstance:
+		if requestinfo.From(r.Context()).Endpoint == EndpointGetInstance {
 			serveWithReplyFields(api, w, r)
 			return
 		}
@@ -239,41 +237,34 @@ func (b *bufferedResponse) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
-// serveCatalog writes the precomputed catalog bytes. brokerapi's catalog
-// handler would call Broker.Services and re-marshal on every poll.
-func (s *osb) serveCatalog(w http.ResponseWriter, r *http.Request) {
-	body := s.catalogJSON()
-	if len(body) == 0 {
-		// Serving "{}" would make the platform drop every offering.
-		WriteError(w, r, http.StatusServiceUnavailable, "", "the catalog is not loaded yet; retry shortly")
-		return
-	}
-	WriteRawJSON(w, http.StatusOK, body)
-}
-
 const supportedVersions = "this broker supports X-Broker-API-Version 2.13 to 2.17"
 
 // requireAPIVersion enforces 2.13–2.17. brokerapi only insists on 2.x,
 // which would let a 2.18 platform assume behaviour we do not implement.
 func (s *osb) requireAPIVersion(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := requestinfo.From(r.Context())
-		v := r.Header.Get(headerAPIVersion)
-		switch {
-		case v == "":
-			WriteError(w, r, http.StatusPreconditionFailed, "", headerAPIVersion+" header is missing; "+supportedVersions)
-			return
-		case info.APIVersion.Major != 2 || info.APIVersion.Minor < minAPIMinor || info.APIVersion.Minor > maxAPIMinor:
-			WriteError(w, r, http.StatusPreconditionFailed, "", fmt.Sprintf("%s %s is not supported; %s", headerAPIVersion, requestinfo.Quote(v), supportedVersions))
-			return
-		case (info.Endpoint == EndpointGetInstance || info.Endpoint == EndpointGetBinding) && !info.APIVersion.AtLeast(2, 14):
-			// brokerapi refuses it too, without the request id; the spec
-			// added fetching instances in 2.14.
-			WriteError(w, r, http.StatusPreconditionFailed, "", "fetching a service instance or binding needs "+headerAPIVersion+" 2.14 or later")
+		if problem := versionProblem(requestinfo.From(r.Context()), headerValue(r.Header, canonicalAPIVersion)); problem != "" {
+			WriteError(w, r, http.StatusPreconditionFailed, "", problem)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// versionProblem is why the 412 is sent, or "" when the version header v
+// (decoded into info) is one this broker speaks for info's endpoint.
+func versionProblem(info *requestinfo.Info, v string) string {
+	switch {
+	case v == "":
+		return headerAPIVersion + " header is missing; " + supportedVersions
+	case info.APIVersion.Major != 2 || info.APIVersion.Minor < minAPIMinor || info.APIVersion.Minor > maxAPIMinor:
+		return fmt.Sprintf("%s %s is not supported; %s", headerAPIVersion, requestinfo.Quote(v), supportedVersions)
+	case (info.Endpoint == EndpointGetInstance || info.Endpoint == EndpointGetBinding) && !info.APIVersion.AtLeast(2, 14):
+		// brokerapi refuses it too, without the request id; the spec
+		// added fetching instances in 2.14.
+		return "fetching a service instance or binding needs " + headerAPIVersion + " 2.14 or later"
+	}
+	return ""
 }
 
 // guardIDs rejects odd instance and binding IDs before brokerapi sees them,
@@ -284,15 +275,9 @@ func (s *osb) requireAPIVersion(next http.Handler) http.Handler {
 func (s *osb) guardIDs(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		route := parseOSBRoute(r.Method, r.URL.EscapedPath())
-		for _, id := range route.ids {
-			if err := validateID(id.raw); err != nil {
-				shown := id.raw
-				if decoded, uerr := url.PathUnescape(id.raw); uerr == nil {
-					shown = decoded
-				}
-				WriteError(w, r, http.StatusBadRequest, "", fmt.Sprintf("%s ID %s %s", id.kind, requestinfo.Quote(shown), err))
-				return
-			}
+		if problem := idProblem(route.ids); problem != "" {
+			WriteError(w, r, http.StatusBadRequest, "", problem)
+			return
 		}
 		if len(route.ids) > 0 && r.URL.RawPath != "" {
 			// Every ID decoded cleanly and holds no "/", so Path alone is
@@ -304,6 +289,20 @@ func (s *osb) guardIDs(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// idProblem is the 400's description for the first unusable ID, or "".
+func idProblem(ids []idSegment) string {
+	for _, id := range ids {
+		if err := validateID(id.raw); err != nil {
+			shown := id.raw
+			if decoded, uerr := url.PathUnescape(id.raw); uerr == nil {
+				shown = decoded
+			}
+			return fmt.Sprintf("%s ID %s %s", id.kind, requestinfo.Quote(shown), err)
+		}
+	}
+	return ""
 }
 
 // validateID returns why the percent-encoded path segment is not a usable

@@ -350,16 +350,3 @@ func TestServeReportsListenerFailure(t *testing.T) {
 		t.Error("Serve on a closed listener returned nil")
 	}
 }
-
-func BenchmarkCatalog(b *testing.B) {
-	env := newTestEnv(b, func(o *Options) { o.Logger = discardLogger() })
-	req := osbRequest(http.MethodGet, "/v2/catalog", "", withHeader(headerRequestID, "bench"))
-	b.ReportAllocs()
-	for b.Loop() {
-		w := httptest.NewRecorder()
-		env.handler.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			b.Fatalf("status %d", w.Code)
-		}
-	}
-}

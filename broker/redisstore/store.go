@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -438,10 +439,79 @@ func commitStatus(m broker.Mutation) (string, error) {
 	case m.DeleteInstance && m.Tombstone && m.PutOperation != nil:
 		st = &broker.InstanceStatus{Operation: m.PutOperation.Summary(), Deleted: true}
 	}
-	return marshalOrEmpty(st)
+	plain, err := marshalOrEmpty(st)
+	if err != nil || st == nil {
+		return plain, err
+	}
+	return withAnswer(plain, st), nil
 }
 
-// Status implements broker.StateStore: one GET of a small key.
+// The status key keeps, ahead of the summary, the ready-made answer to a
+// poll (broker.PollAnswer), so that a poll is one GET and a slice:
+//
+//	{"p":"1|<operation id>|<deleted 0/1>|<until, Unix ms; 0: for good>|<answer length>","osb":<answer>,"op":{...},...}
+//
+// It is still one JSON object, whose summary fields are where they were:
+// a reader that knows only InstanceStatus (an older Agora during a
+// rolling upgrade, decodeLoad) ignores "p" and "osb", and Status reads
+// a value without them (written before the answer was kept) as it always
+// did.
+const answerHeader = `{"p":"1|`
+
+// withAnswer puts the answer ahead of plain, st's JSON. An operation ID
+// that would need escaping (Agora's are hex) keeps plain as it is.
+func withAnswer(plain string, st *broker.InstanceStatus) string {
+	a := broker.NewPollAnswer(st.Operation)
+	if strings.ContainsFunc(a.OperationID, func(r rune) bool { return r == '"' || r == '\\' || r == '|' || r < ' ' || r > '~' }) {
+		return plain
+	}
+	deleted, until := "0", int64(0)
+	if st.Deleted {
+		deleted = "1"
+	}
+	if !a.Until.IsZero() {
+		until = a.Until.UnixMilli()
+	}
+	var b strings.Builder
+	b.Grow(len(plain) + len(a.Body) + len(a.OperationID) + 48)
+	b.WriteString(answerHeader)
+	b.WriteString(a.OperationID)
+	b.WriteString("|" + deleted + "|" + strconv.FormatInt(until, 10) + "|" + strconv.Itoa(len(a.Body)) + `","osb":`)
+	b.Write(a.Body)
+	b.WriteString(",")
+	b.WriteString(strings.TrimPrefix(plain, "{"))
+	return b.String()
+}
+
+// readAnswer is the answer withAnswer stored in v, if it stored one.
+func readAnswer(v []byte) (a *broker.PollAnswer, deleted, ok bool) {
+	rest, ok := bytes.CutPrefix(v, []byte(answerHeader))
+	if !ok {
+		return nil, false, false
+	}
+	header, rest, ok := bytes.Cut(rest, []byte(`"`))
+	if !ok {
+		return nil, false, false
+	}
+	opID, header, _ := bytes.Cut(header, []byte("|"))
+	del, header, _ := bytes.Cut(header, []byte("|"))
+	until, length, _ := bytes.Cut(header, []byte("|"))
+	untilMs, err1 := strconv.ParseInt(string(until), 10, 64)
+	n, err2 := strconv.Atoi(string(length))
+	rest, ok = bytes.CutPrefix(rest, []byte(`,"osb":`))
+	if !ok || err1 != nil || err2 != nil || n < 0 || n >= len(rest) || rest[n] != ',' || (string(del) != "0" && string(del) != "1") {
+		return nil, false, false
+	}
+	a = &broker.PollAnswer{OperationID: string(opID), Body: rest[:n:n]}
+	if untilMs != 0 {
+		a.Until = time.UnixMilli(untilMs)
+	}
+	return a, string(del) == "1", true
+}
+
+// Status implements broker.StateStore: one GET of a small key. A value
+// with a ready-made answer is not decoded further: the answer is what a
+// poll needs (InstanceStatus.Answer).
 func (s *Store) Status(ctx context.Context, instanceID string) (broker.InstanceStatus, error) {
 	v, err := s.rdb.Get(ctx, s.keys(instanceID).status).Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -449,6 +519,9 @@ func (s *Store) Status(ctx context.Context, instanceID string) (broker.InstanceS
 	}
 	if err != nil {
 		return broker.InstanceStatus{}, fmt.Errorf("redis: read status of instance %q: %w", instanceID, err)
+	}
+	if a, deleted, ok := readAnswer(v); ok {
+		return broker.InstanceStatus{Answer: a, Deleted: deleted}, nil
 	}
 	var st broker.InstanceStatus
 	if err := json.Unmarshal(v, &st); err != nil {

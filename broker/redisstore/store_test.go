@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -269,42 +270,103 @@ func TestStoreReportsRedisFailures(t *testing.T) {
 
 // Status follows the instance record: its latest operation while it
 // lives, the deleting operation marked deleted after an async delete, and
-// nothing after a sync one.
+// nothing after a sync one. Each comes with the ready-made answer a poll
+// returns, which is the one the broker would build from the summary.
 func TestStatusFollowsTheInstance(t *testing.T) {
-	_, _, s := newStore(t)
+	mr, _, s := newStore(t)
 	ctx := context.Background()
 	if _, err := s.Status(ctx, "i1"); !errors.Is(err, broker.ErrNotFound) {
 		t.Fatalf("status of an unknown instance: %v", err)
 	}
 	prov := op("o1", broker.OpInProgress)
+	prov.Deadline = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceProvisioning, prov), PutOperation: prov}, nil); err != nil {
 		t.Fatal(err)
 	}
 	st, err := s.Status(ctx, "i1")
-	if err != nil || st.Deleted || st.Operation == nil || st.Operation.ID != "o1" || st.Operation.State != broker.OpInProgress {
+	if err != nil || st.Deleted {
 		t.Fatalf("status while provisioning: %+v %v", st, err)
 	}
+	wantAnswer(t, st.Answer, prov.Summary(), `{"state":"in progress","description":"provision in progress"}`+"\n")
+	if !st.Answer.Until.Equal(prov.Deadline.Add(2 * time.Minute)) {
+		t.Errorf("an answer in progress holds until %s, want the deadline plus the grace", st.Answer.Until)
+	}
+	wantOlderReadersSee(t, mr, prov.Summary(), false)
+
 	done := *prov
-	done.State = broker.OpSucceeded
+	done.State, done.Description = broker.OpSucceeded, `created "x" <y>`
 	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", PutInstance: inst(broker.InstanceReady, &done), PutOperation: &done}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := s.Status(ctx, "i1"); st.Operation == nil || st.Operation.State != broker.OpSucceeded {
-		t.Fatalf("status after provisioning: %+v", st)
+	st, _ = s.Status(ctx, "i1")
+	wantAnswer(t, st.Answer, done.Summary(), `{"state":"succeeded","description":"created \"x\" <y>"}`+"\n")
+	if !st.Answer.Until.IsZero() || st.Deleted {
+		t.Errorf("a finished operation's answer: %+v, deleted %v; want it for good", st.Answer, st.Deleted)
 	}
 	del := op("o2", broker.OpSucceeded)
 	del.Kind = adapters.OpDeprovision
 	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", DeleteInstance: true, Tombstone: true, PutOperation: del}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := s.Status(ctx, "i1"); !st.Deleted || st.Operation == nil || st.Operation.ID != "o2" {
+	if st, _ := s.Status(ctx, "i1"); !st.Deleted || st.Answer == nil || st.Answer.OperationID != "o2" {
 		t.Fatalf("status after an async delete: %+v", st)
 	}
+	wantOlderReadersSee(t, mr, del.Summary(), true)
 	if err := s.Commit(ctx, broker.Mutation{InstanceID: "i1", DeleteInstance: true}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Status(ctx, "i1"); !errors.Is(err, broker.ErrNotFound) {
 		t.Fatalf("status after a sync delete: %v", err)
+	}
+}
+
+func wantAnswer(t *testing.T, a *broker.PollAnswer, s *broker.OperationSummary, body string) {
+	t.Helper()
+	if a == nil {
+		t.Fatal("no ready-made answer")
+	}
+	if a.OperationID != s.ID || string(a.Body) != body {
+		t.Errorf("answer = %s %q, want %s %q", a.OperationID, a.Body, s.ID, body)
+	}
+	if built := broker.NewPollAnswer(s); string(built.Body) != string(a.Body) {
+		t.Errorf("stored answer %q differs from the broker's %q", a.Body, built.Body)
+	}
+}
+
+// wantOlderReadersSee guards rolling upgrades: the stored value is still
+// the JSON an Agora that knows nothing of answers decodes.
+func wantOlderReadersSee(t *testing.T, mr *miniredis.Miniredis, s *broker.OperationSummary, deleted bool) {
+	t.Helper()
+	raw, err := mr.Get("t:{i1}:status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old struct {
+		Operation *broker.OperationSummary `json:"op"`
+		Deleted   bool                     `json:"deleted"`
+	}
+	if err := json.Unmarshal([]byte(raw), &old); err != nil || old.Operation == nil || *old.Operation != *s || old.Deleted != deleted {
+		t.Errorf("an older reader decodes %q as %+v (%v), want %+v deleted %v", raw, old, err, s, deleted)
+	}
+}
+
+// A status written before answers were kept (plain JSON) still reads as
+// it did: the summary, no answer, so the broker builds the answer.
+func TestStatusWithoutAStoredAnswer(t *testing.T) {
+	mr, _, s := newStore(t)
+	ctx := context.Background()
+	for name, value := range map[string]string{
+		"plain":               `{"op":{"id":"o1","kind":"provision","async":true,"state":"succeeded","fingerprint":"fp","deadline":"2026-12-04T12:00:00Z"}}`,
+		"header cut short":    `{"p":"1|o1|0|0|999","osb":{},"op":{"id":"o1","kind":"provision","async":true,"state":"succeeded","fingerprint":"fp","deadline":"2026-12-04T12:00:00Z"}}`,
+		"an unknown deletion": `{"p":"1|o1|2|0|3","osb":{}` + "\n" + `,"op":{"id":"o1","kind":"provision","async":true,"state":"succeeded","fingerprint":"fp","deadline":"2026-12-04T12:00:00Z"}}`,
+	} {
+		if err := mr.Set("t:{i1}:status", value); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Status(ctx, "i1")
+		if err != nil || st.Answer != nil || st.Operation == nil || st.Operation.ID != "o1" || st.Operation.State != broker.OpSucceeded {
+			t.Errorf("%s: status = %+v, %v; want the decoded summary and no answer", name, st, err)
+		}
 	}
 }
 

@@ -181,7 +181,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	handler, err := httpapi.NewHandler(httpapi.Options{
 		Broker:      b,
-		CatalogJSON: func() []byte { return b.Catalog().JSON() },
+		CatalogJSON: func() []byte { return b.Catalog().SharedJSON() },
 		Credentials: credentials,
 		KnownPlan:   b.KnownPlan,
 		Logger:      log,

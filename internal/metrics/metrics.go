@@ -21,6 +21,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,6 +106,27 @@ type Metrics struct {
 	// recent is the last quarter hour of adapter calls, for the
 	// marketplace page (RecentAdapterCalls).
 	recent *recentWindow
+	// requestSeries and storeSeries cache the children of the vectors
+	// every request and every Redis command touch (requestLabels ->
+	// *requestSeries, storeLabels -> *storeSeries): WithLabelValues hashes
+	// and validates each value on every call, which was a quarter of a
+	// catalog request's CPU. Label values are bounded, so are these.
+	requestSeries sync.Map
+	storeSeries   sync.Map
+}
+
+type requestLabels struct{ surface, endpoint, producer, offering, plan, code string }
+
+type requestSeries struct {
+	count   prometheus.Counter
+	seconds prometheus.Observer
+}
+
+type storeLabels struct{ store, operation, outcome string }
+
+type storeSeries struct {
+	count   prometheus.Counter
+	seconds prometheus.Observer
 }
 
 // New registers every metric on a registry of its own.
@@ -200,9 +222,34 @@ func (m *Metrics) RequestDone(info *requestinfo.Info, _ string, status int, took
 		sid, pid = b.ServiceID, b.PlanID
 	}
 	producer, offering, plan := m.names(sid, pid)
-	labels := []string{string(info.Surface), info.Endpoint, producer, offering, plan}
-	m.requests.WithLabelValues(append(labels, strconv.Itoa(status/100)+"xx")...).Inc()
-	m.requestSeconds.WithLabelValues(labels...).Observe(took.Seconds())
+	key := requestLabels{string(info.Surface), info.Endpoint, producer, offering, plan, codeClass(status)}
+	series, ok := m.requestSeries.Load(key)
+	if !ok {
+		series, _ = m.requestSeries.LoadOrStore(key, &requestSeries{
+			count:   m.requests.WithLabelValues(key.surface, key.endpoint, key.producer, key.offering, key.plan, key.code),
+			seconds: m.requestSeconds.WithLabelValues(key.surface, key.endpoint, key.producer, key.offering, key.plan),
+		})
+	}
+	rs := series.(*requestSeries)
+	rs.count.Inc()
+	rs.seconds.Observe(took.Seconds())
+}
+
+// codeClass is the status class label, "2xx".
+func codeClass(status int) string {
+	switch status / 100 {
+	case 1:
+		return "1xx"
+	case 2:
+		return "2xx"
+	case 3:
+		return "3xx"
+	case 4:
+		return "4xx"
+	case 5:
+		return "5xx"
+	}
+	return strconv.Itoa(status/100) + "xx"
 }
 
 // AdapterCalled implements broker.AdapterObserver.
@@ -269,8 +316,17 @@ func (m *Metrics) StoreCalled(store, operation string, err error, took time.Dura
 	if err != nil {
 		result = "error"
 	}
-	m.storeCalls.WithLabelValues(store, operation, result).Inc()
-	m.storeSeconds.WithLabelValues(store, operation).Observe(took.Seconds())
+	key := storeLabels{store, operation, result}
+	series, ok := m.storeSeries.Load(key)
+	if !ok {
+		series, _ = m.storeSeries.LoadOrStore(key, &storeSeries{
+			count:   m.storeCalls.WithLabelValues(store, operation, result),
+			seconds: m.storeSeconds.WithLabelValues(store, operation),
+		})
+	}
+	ss := series.(*storeSeries)
+	ss.count.Inc()
+	ss.seconds.Observe(took.Seconds())
 }
 
 var (

@@ -1,0 +1,340 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agora-osb/agora/broker/requestinfo"
+)
+
+// observed is one RequestDone call.
+type observed struct {
+	surface, endpoint, method, instance string
+	principal                           requestinfo.Principal
+	platform                            string
+	status                              int
+}
+
+type recordingObserver struct {
+	mu   sync.Mutex
+	seen []observed
+}
+
+func (o *recordingObserver) RequestDone(info *requestinfo.Info, method string, status int, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	got := observed{surface: string(info.Surface), endpoint: info.Endpoint, method: method, instance: info.Resource["instance_id"], principal: info.Principal, status: status}
+	if info.Originating != nil {
+		got.platform = info.Originating.Platform
+	}
+	o.seen = append(o.seen, got)
+}
+
+func (o *recordingObserver) all() []observed {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]observed(nil), o.seen...)
+}
+
+// pollCase is one request of the OSB rules a poll must keep, and what
+// both paths must answer.
+type pollCase struct {
+	name   string
+	target string
+	opts   []reqOption
+	want   int
+}
+
+var pollCases = []pollCase{
+	{"in progress", "/v2/service_instances/i1/last_operation", nil, http.StatusOK},
+	{"operation asked for", "/v2/service_instances/i1/last_operation?operation=op-1&plan_id=plan", nil, http.StatusOK},
+	{"operation encoded, repeated", "/v2/service_instances/i1/last_operation?operation=op%2F2&operation=op-3", nil, http.StatusOK},
+	{"gone", "/v2/service_instances/" + missingID + "/last_operation", nil, http.StatusGone},
+	{"not found", "/v2/service_instances/" + unknownID + "/last_operation", nil, http.StatusNotFound},
+	{"store down", "/v2/service_instances/" + brokenID + "/last_operation", nil, http.StatusServiceUnavailable},
+	{"plain error", "/v2/service_instances/" + plainErrorID + "/last_operation", nil, http.StatusInternalServerError},
+	{"panic", "/v2/service_instances/" + panicID + "/last_operation", nil, http.StatusInternalServerError},
+	{"no auth", "/v2/service_instances/i1/last_operation", []reqOption{withoutHeader("Authorization")}, http.StatusUnauthorized},
+	{"wrong password", "/v2/service_instances/i1/last_operation", []reqOption{withAuth(testUser, "nope")}, http.StatusUnauthorized},
+	{"rotated credentials", "/v2/service_instances/i1/last_operation", []reqOption{withAuth("rotated", "next-pass")}, http.StatusOK},
+	{"no version", "/v2/service_instances/i1/last_operation", []reqOption{withoutHeader(headerAPIVersion)}, http.StatusPreconditionFailed},
+	{"version 2.12", "/v2/service_instances/i1/last_operation", []reqOption{withHeader(headerAPIVersion, "2.12")}, http.StatusPreconditionFailed},
+	{"version 2.18", "/v2/service_instances/i1/last_operation", []reqOption{withHeader(headerAPIVersion, "2.18")}, http.StatusPreconditionFailed},
+	{"version 3.0", "/v2/service_instances/i1/last_operation", []reqOption{withHeader(headerAPIVersion, "3.0")}, http.StatusPreconditionFailed},
+	{"version garbage", "/v2/service_instances/i1/last_operation", []reqOption{withHeader(headerAPIVersion, "two")}, http.StatusPreconditionFailed},
+	{"version 2.13", "/v2/service_instances/i1/last_operation", []reqOption{withHeader(headerAPIVersion, "2.13")}, http.StatusOK},
+	{"version 2.17", "/v2/service_instances/i1/last_operation", []reqOption{withHeader(headerAPIVersion, "2.17")}, http.StatusOK},
+	{"no auth before version", "/v2/service_instances/i1/last_operation", []reqOption{withoutHeader("Authorization"), withoutHeader(headerAPIVersion)}, http.StatusUnauthorized},
+	{"id ..", "/v2/service_instances/../last_operation", nil, http.StatusBadRequest},
+	{"id empty", "/v2/service_instances//last_operation", nil, http.StatusBadRequest},
+	{"id with %2F", "/v2/service_instances/a%2Fb/last_operation", nil, http.StatusBadRequest},
+	{"id with a control character", "/v2/service_instances/a%00b/last_operation", nil, http.StatusBadRequest},
+	{"id too long", "/v2/service_instances/" + strings.Repeat("x", 256) + "/last_operation", nil, http.StatusBadRequest},
+	{"id percent-encoded", "/v2/service_instances/a%41%20b/last_operation", nil, http.StatusOK},
+	{"id unicode", "/v2/service_instances/%C3%A9t%C3%A9/last_operation", nil, http.StatusOK},
+	{"body too large", "/v2/service_instances/i1/last_operation", []reqOption{func(r *http.Request) { r.ContentLength = 1 << 30 }}, http.StatusRequestEntityTooLarge},
+	{"originating identity", "/v2/service_instances/i1/last_operation", []reqOption{withHeader(headerOriginatingIdentity, encodeIdentity("cloudfoundry", `{"user_id":"u-1"}`))}, http.StatusOK},
+	{"malformed originating identity", "/v2/service_instances/i1/last_operation", []reqOption{withHeader(headerOriginatingIdentity, "cloudfoundry !!!")}, http.StatusOK},
+	{"catalog", "/v2/catalog", nil, http.StatusOK},
+	{"catalog, no auth", "/v2/catalog", []reqOption{withoutHeader("Authorization")}, http.StatusUnauthorized},
+	{"catalog, version 2.12", "/v2/catalog", []reqOption{withHeader(headerAPIVersion, "2.12")}, http.StatusPreconditionFailed},
+	{"catalog, body too large", "/v2/catalog", []reqOption{func(r *http.Request) { r.ContentLength = 1 << 30 }}, http.StatusRequestEntityTooLarge},
+}
+
+// answer is what a client and the operator see of one request.
+type answer struct {
+	status                                           int
+	body, contentType, retryAfter, wwwAuth, echoedID string
+	calls                                            []seenCall
+	operation                                        string
+	logged                                           []map[string]any
+	panics                                           int
+	observed                                         []observed
+}
+
+func serveOn(t *testing.T, p path, tc pollCase, requestID string) answer {
+	t.Helper()
+	obs := &recordingObserver{}
+	env := newPathEnv(t, p, func(o *Options) { o.Observer = obs })
+	w := env.serve(osbRequest(http.MethodGet, tc.target, "", append([]reqOption{withHeader(headerRequestID, requestID)}, tc.opts...)...))
+	a := answer{
+		status: w.Code, body: w.Body.String(), contentType: w.Header().Get("Content-Type"),
+		retryAfter: w.Header().Get("Retry-After"), wwwAuth: w.Header().Get("WWW-Authenticate"), echoedID: w.Header().Get(headerRequestID),
+		calls: env.broker.Calls(), operation: env.broker.lastOperation(), observed: obs.all(),
+	}
+	for _, rec := range env.logs.records(t, "request") {
+		delete(rec, "time")
+		delete(rec, "duration_ms")
+		a.logged = append(a.logged, rec)
+	}
+	a.panics = len(env.logs.records(t, "panic serving request"))
+	for _, c := range a.calls {
+		if c.requestID != requestID && requestID != "" {
+			t.Errorf("%s path: the broker saw request id %q, want %q", p, c.requestID, requestID)
+		}
+	}
+	return a
+}
+
+// TestPollsAnswerAlikeOnBothPaths runs the OSB rules of a poll and of the
+// catalog against the chain (brokerapi) and the fast path, and wants the
+// same answer from both: status, body, headers, what the broker was
+// asked, the access log line and what the Observer was told.
+func TestPollsAnswerAlikeOnBothPaths(t *testing.T) {
+	for _, tc := range pollCases {
+		t.Run(tc.name, func(t *testing.T) {
+			slow := serveOn(t, slowPath, tc, "rid-1")
+			fast := serveOn(t, fastPath, tc, "rid-1")
+			if slow.status != tc.want || fast.status != tc.want {
+				t.Fatalf("status chain %d, fast %d, want %d; bodies %q, %q", slow.status, fast.status, tc.want, slow.body, fast.body)
+			}
+			for _, diff := range []struct{ what, slow, fast string }{
+				{"body", slow.body, fast.body},
+				{"Content-Type", slow.contentType, fast.contentType},
+				{"Retry-After", slow.retryAfter, fast.retryAfter},
+				{"WWW-Authenticate", slow.wwwAuth, fast.wwwAuth},
+				{"echoed request id", slow.echoedID, fast.echoedID},
+				{"operation asked for", slow.operation, fast.operation},
+				{"broker calls", callsText(slow.calls), callsText(fast.calls)},
+				{"access log", logText(slow.logged), logText(fast.logged)},
+				{"observer", observedText(slow.observed), observedText(fast.observed)},
+				{"panic log lines", strconv.Itoa(slow.panics), strconv.Itoa(fast.panics)},
+			} {
+				if diff.slow != diff.fast {
+					t.Errorf("%s differs:\n chain %s\n fast  %s", diff.what, diff.slow, diff.fast)
+				}
+			}
+			if len(fast.logged) != 1 || len(fast.observed) != 1 {
+				t.Errorf("fast path: %d access log lines and %d observer calls, want one each", len(fast.logged), len(fast.observed))
+			}
+			if fast.status == http.StatusOK && tc.target != "/v2/catalog" && fast.retryAfter != "5" {
+				t.Errorf("a 200 poll's Retry-After = %q, want 5", fast.retryAfter)
+			}
+			agoraSaid := fast.status != http.StatusGone && fast.status >= 400 && !strings.Contains(tc.target, brokenID) && !strings.Contains(tc.target, plainErrorID)
+			if agoraSaid && !strings.Contains(fast.body, "rid-1") {
+				t.Errorf("error body %q does not cite the request id", fast.body)
+			}
+		})
+	}
+}
+
+// Without a request id from the platform both paths make one up and
+// cite it.
+func TestFastPathMakesUpARequestID(t *testing.T) {
+	for _, p := range []path{slowPath, fastPath} {
+		for _, target := range []string{"/v2/service_instances/i1/last_operation", "/v2/service_instances/" + unknownID + "/last_operation", "/v2/catalog"} {
+			a := serveOn(t, p, pollCase{target: target}, "")
+			if !uuidPattern.MatchString(a.echoedID) {
+				t.Errorf("%s path %s: request id %q, want a UUID", p, target, a.echoedID)
+			}
+			if a.status != http.StatusOK && !strings.Contains(a.body, a.echoedID) {
+				t.Errorf("%s path %s: body %q does not cite %q", p, target, a.body, a.echoedID)
+			}
+		}
+	}
+}
+
+// The fast path is taken only for what it serves; the rest reaches the
+// chain, and brokerapi answers polls of a broker without ready answers.
+func TestFastPathServesOnlyPollsAndTheCatalog(t *testing.T) {
+	env := newPathEnv(t, fastPath, nil)
+	for _, tc := range []struct {
+		method, target string
+		wantMethod     string
+	}{
+		{http.MethodGet, "/v2/service_instances/i1/last_operation", "LastOperation"},
+		{http.MethodGet, "/v2/service_instances/i1/service_bindings/b1/last_operation", "LastBindingOperation"},
+		{http.MethodGet, "/v2/service_instances/i1", "GetInstance"},
+		{http.MethodDelete, "/v2/service_instances/i1/last_operation", ""},
+	} {
+		before := len(env.broker.Calls())
+		w := env.serve(osbRequest(tc.method, tc.target, ""))
+		calls := env.broker.Calls()[before:]
+		got := ""
+		if len(calls) > 0 {
+			got = calls[0].method
+		}
+		if got != tc.wantMethod {
+			t.Errorf("%s %s reached %q (status %d), want %q", tc.method, tc.target, got, w.Code, tc.wantMethod)
+		}
+	}
+	if w := env.serve(osbRequest(http.MethodDelete, "/v2/service_instances/i1/last_operation", "")); w.Code != http.StatusMethodNotAllowed && w.Code != http.StatusNotFound {
+		t.Errorf("DELETE last_operation = %d, want the chain's 404 or 405", w.Code)
+	}
+}
+
+// The catalog's Content-Length follows a swapped catalog.
+func TestFastCatalogFollowsASwap(t *testing.T) {
+	current := []byte(testCatalog)
+	var mu sync.Mutex
+	env := newTestEnv(t, func(o *Options) {
+		o.CatalogJSON = func() []byte { mu.Lock(); defer mu.Unlock(); return current }
+	})
+	for _, next := range []string{testCatalog, `{"services":[]}`, `{"services":[] }`} {
+		mu.Lock()
+		current = []byte(next)
+		mu.Unlock()
+		w := env.serve(osbRequest(http.MethodGet, "/v2/catalog", ""))
+		if w.Body.String() != next || w.Header().Get("Content-Length") != strconv.Itoa(len(next)) {
+			t.Errorf("catalog %q with Content-Length %s, want %q with %d", w.Body, w.Header().Get("Content-Length"), next, len(next))
+		}
+	}
+}
+
+func callsText(calls []seenCall) string {
+	var b strings.Builder
+	for _, c := range calls {
+		b.WriteString(c.method + " " + c.instanceID + " " + c.requestID)
+		if c.identity != nil {
+			b.WriteString(" " + c.identity.Platform + ":" + c.identity.UserID)
+		}
+		b.WriteString("; ")
+	}
+	return b.String()
+}
+
+func logText(records []map[string]any) string {
+	var b strings.Builder
+	for _, r := range records {
+		for _, k := range []string{"level", "surface", "endpoint", "method", "path", "status", "request_id", "principal", "platform", "user", "error", "error_code", "owner"} {
+			if v, ok := r[k]; ok {
+				b.WriteString(k + "=" + strings.TrimSpace(strings.ReplaceAll(stringOf(v), "\n", " ")) + " ")
+			}
+		}
+		b.WriteString("; ")
+	}
+	return b.String()
+}
+
+func stringOf(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.Itoa(int(v))
+	}
+	return "?"
+}
+
+func observedText(seen []observed) string {
+	var b strings.Builder
+	for _, o := range seen {
+		b.WriteString(o.surface + " " + o.endpoint + " " + o.method + " " + o.instance + " " + string(o.principal.Kind) + ":" + o.principal.Name + " " + o.platform + " " + strconv.Itoa(o.status) + "; ")
+	}
+	return b.String()
+}
+
+// BenchmarkPoll and BenchmarkCatalog report a request's CPU and
+// allocations on each path (in process, no network): go test -bench
+// 'Poll|Catalog' -benchmem ./broker/httpapi/.
+func BenchmarkPoll(b *testing.B) {
+	for _, p := range []path{slowPath, fastPath} {
+		b.Run(string(p), func(b *testing.B) {
+			env := newPathEnv(b, p, func(o *Options) { o.Logger = discardLogger() })
+			benchmarkRequest(b, env.handler, "/v2/service_instances/i1/last_operation?operation=op-1")
+		})
+	}
+}
+
+func BenchmarkCatalog(b *testing.B) {
+	b.Run("agora", func(b *testing.B) {
+		env := newTestEnv(b, func(o *Options) { o.Logger = discardLogger() })
+		benchmarkRequest(b, env.handler, "/v2/catalog")
+	})
+	// The floor: the same bytes behind the same basic auth, and nothing
+	// else (tools/bench measures against it over HTTP).
+	b.Run("floor", func(b *testing.B) {
+		auth := NewBasicAuth([]Credential{{Username: testUser, Password: testPassword}})
+		body := []byte(testCatalog)
+		length := strconv.Itoa(len(body))
+		benchmarkRequest(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u, p, ok := r.BasicAuth(); !ok || !auth.Match(u, p) {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", length)
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(body)
+		}), "/v2/catalog")
+	})
+}
+
+func benchmarkRequest(b *testing.B, h http.Handler, target string) {
+	req := osbRequest(http.MethodGet, target, "")
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+}
+
+// discardWriter is the cheapest ResponseWriter, so the benchmark counts
+// the handler's allocations, not a recorder's.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(code int)        { d.status = code }
+
+// The lookup spellings must be what net/http makes of the spec's.
+func TestCanonicalHeaderNames(t *testing.T) {
+	for spec, canonical := range map[string]string{
+		headerRequestID: canonicalRequestID, headerAPIVersion: canonicalAPIVersion, headerOriginatingIdentity: canonicalOriginatingIdentity,
+	} {
+		if got := http.CanonicalHeaderKey(spec); got != canonical {
+			t.Errorf("CanonicalHeaderKey(%q) = %q, the constant says %q", spec, got, canonical)
+		}
+	}
+}

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/pivotal-cf/brokerapi/v11/domain"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/adapters/mysql"
+	"github.com/agora-osb/agora/adapters/postgres"
+	"github.com/agora-osb/agora/adapters/rabbitmq"
+	redisadapter "github.com/agora-osb/agora/adapters/redis"
+	"github.com/agora-osb/agora/adapters/secrets"
+	"github.com/agora-osb/agora/broker"
+	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/broker/httpapi"
+	"github.com/agora-osb/agora/broker/redisstore"
+	"github.com/agora-osb/agora/broker/vaultstore"
+	"github.com/agora-osb/agora/internal/devvault"
+	"github.com/agora-osb/agora/internal/metrics"
+)
+
+type env struct {
+	agoraURL, floorURL    string
+	redisOpts             *redis.Options
+	rdb                   *redis.Client
+	broker                *broker.Broker
+	cat                   *catalog.Catalog
+	state                 *redisstore.Store
+	creds                 *vaultstore.Store
+	adapter               adapters.Adapter
+	syncService, syncPlan string
+	asyncPlan             string
+	prefix                string
+	client                *http.Client
+	binds                 int // names each bind uniquely
+	closers               []func()
+}
+
+func (e *env) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+}
+
+const catalogYAML = `
+producers:
+  - name: bench
+    contact: bench@example.com
+    offerings:
+      - name: bench-secrets
+        description: Secrets for the benchmark.
+        adapter: secrets
+        config:
+          vault_addr: %q
+          token: %q
+          path_prefix: agora-bench
+        plans:
+          - name: sync
+            description: Sync plan.
+          - name: async
+            description: Async plan.
+            async: true
+`
+
+func setUp(ctx context.Context, o options) (*env, error) {
+	e := &env{prefix: fmt.Sprintf("agora-bench-%d", time.Now().UnixNano()), client: newClient(1)}
+	cwd, _ := os.Getwd()
+	root, err := devvault.FindRepoRoot(cwd)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := devvault.EnsureBinary(ctx, root, os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	vault, err := devvault.Start(ctx, bin, devvault.Options{})
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() { _ = vault.Stop() })
+
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	if e.redisOpts, err = redis.ParseURL(url); err != nil {
+		return nil, err
+	}
+	e.redisOpts.PoolSize = 64
+	e.redisOpts.Protocol = o.protocol
+	e.rdb = redis.NewClient(e.redisOpts)
+	if err := e.rdb.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis at %s: %w", url, err)
+	}
+	e.closers = append(e.closers, func() {
+		e.dropKeys(context.Background())
+		e.rdb.Close()
+	})
+
+	reg, err := adapters.NewRegistry(secrets.Factory(), postgres.Factory(), mysql.Factory(), redisadapter.Factory(), rabbitmq.Factory())
+	if err != nil {
+		return nil, err
+	}
+	// The served catalog is the repository's (five producers' offerings,
+	// with their schemas) plus the benchmark's own secrets offering on this
+	// run's Vault: a realistic size for the catalog comparison. Adapters
+	// do not connect when built, so the repository's vault: references
+	// can resolve to placeholders.
+	repo, err := catalog.ParseFile(filepath.Join(root, "catalog.yml"))
+	if err != nil {
+		return nil, err
+	}
+	file, err := catalog.Parse(fmt.Appendf(nil, catalogYAML, vault.Addr, vault.RootToken))
+	if err != nil {
+		return nil, err
+	}
+	placeholder := func(context.Context, string, string) (string, error) { return "placeholder", nil }
+	e.cat, err = catalog.Build(ctx, catalog.BuildOptions{Registry: reg, Resolve: placeholder}, repo, file)
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() { e.cat.Close() })
+	var off *catalog.Offering
+	for _, o := range e.cat.Offerings() {
+		if o.Name == "bench-secrets" {
+			off = o
+		}
+	}
+	e.adapter, e.syncService = off.Adapter, off.ID
+	for _, p := range off.Plans {
+		if p.Async {
+			e.asyncPlan = p.ID
+		} else {
+			e.syncPlan = p.ID
+		}
+	}
+
+	// Agora as app.Run wires it: the metrics Observer on the HTTP edge and
+	// the adapters, the metrics hook on Redis (unless -observer=off).
+	var observer httpapi.Observer
+	var adapterObserver broker.AdapterObserver
+	if o.observer {
+		m := metrics.New(metrics.Sources{Catalog: func() *catalog.Catalog { return e.cat }})
+		e.rdb.AddHook(m.RedisHook())
+		observer, adapterObserver = httpapi.Observers{m}, m
+	}
+	e.state = redisstore.New(e.rdb, e.prefix)
+	queue := redisstore.NewQueue(e.rdb, redisstore.QueueOptions{Prefix: e.prefix})
+	if e.creds, err = vaultstore.New(vaultstore.Config{Address: vault.Addr, Token: vault.RootToken, Prefix: e.prefix}); err != nil {
+		return nil, err
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	if e.broker, err = broker.New(broker.Config{Catalog: e.cat, State: e.state, Credentials: e.creds, Jobs: queue, Logger: quiet, AdapterObserver: adapterObserver}); err != nil {
+		return nil, err
+	}
+	workCtx, stopWorkers := context.WithCancel(ctx)
+	workersDone := make(chan struct{})
+	go func() {
+		defer close(workersDone)
+		e.broker.RunWorkers(workCtx, broker.WorkerConfig{Concurrency: 2})
+	}()
+	// Stop the workers and wait for them before Redis is closed under them.
+	e.closers = append(e.closers, func() { stopWorkers(); <-workersDone })
+	h, err := e.handler(e.broker, observer)
+	if err != nil {
+		return nil, err
+	}
+	agora := httptest.NewServer(h)
+	e.closers = append(e.closers, agora.Close)
+	e.agoraURL = agora.URL
+
+	// The floor gets a Redis client of its own, with the same options but
+	// without Agora's metrics hook.
+	floorRedis := redis.NewClient(e.redisOpts)
+	e.closers = append(e.closers, func() { floorRedis.Close() })
+	floor := httptest.NewServer(newFloor(e.cat.JSON(), floorRedis, e.prefix))
+	e.closers = append(e.closers, floor.Close)
+	e.floorURL = floor.URL
+	return e, nil
+}
+
+// handler is Agora's HTTP handler over b, wired as app.Run wires it.
+func (e *env) handler(b *broker.Broker, observer httpapi.Observer) (http.Handler, error) {
+	return httpapi.NewHandler(httpapi.Options{
+		Broker: b, CatalogJSON: e.cat.SharedJSON, Logger: slog.New(slog.DiscardHandler),
+		Credentials: []httpapi.Credential{{Username: user, Password: pass}},
+		KnownPlan:   b.KnownPlan, InstancePlan: b.InstancePlan, Observer: observer,
+	})
+}
+
+// dropKeys removes this run's keys, in batches (SCAN, never KEYS: the
+// Redis may be shared).
+func (e *env) dropKeys(ctx context.Context) {
+	iter := e.rdb.Scan(ctx, 0, e.prefix+":*", 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 1000 {
+			e.rdb.Del(ctx, batch...)
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		e.rdb.Del(ctx, batch...)
+	}
+}
+
+// asyncInstance provisions an instance on the async plan and waits for
+// it, so last_operation has a finished operation to report.
+func (e *env) asyncInstance(ctx context.Context) (string, string, error) {
+	iid := "bench-lastop"
+	spec, err := e.broker.Provision(ctx, iid, domain.ProvisionDetails{ServiceID: e.syncService, PlanID: e.asyncPlan}, true)
+	if err != nil {
+		return "", "", fmt.Errorf("provision for last_operation: %w", err)
+	}
+	for range 100 {
+		lo, err := e.broker.LastOperation(ctx, iid, domain.PollDetails{OperationData: spec.OperationData})
+		if err == nil && lo.State != domain.InProgress {
+			return iid, spec.OperationData, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "", "", errors.New("async provision did not finish")
+}
+
+// compareBind measures PUT bind through Agora against the same backend
+// calls made directly, in alternating rounds of o.binds sequential binds.
+func (e *env) compareBind(ctx context.Context, o options) (result, error) {
+	if _, err := e.broker.Provision(ctx, "bench-bind", domain.ProvisionDetails{ServiceID: e.syncService, PlanID: e.syncPlan}, false); err != nil {
+		return result{}, fmt.Errorf("provision for bind: %w", err)
+	}
+	if _, err := e.adapter.Provision(ctx, adapters.ProvisionRequest{InstanceID: "bench-direct", Plan: adapters.Plan{ID: e.syncPlan, Name: "sync"}}); err != nil {
+		return result{}, err
+	}
+	if _, err := e.bindRound(ctx, o.binds, e.viaAgora); err != nil { // warm-up
+		return result{}, err
+	}
+	if _, err := e.bindRound(ctx, o.binds, e.viaBackends); err != nil {
+		return result{}, err
+	}
+	var ratios []float64
+	for i := range o.rounds {
+		first, second := e.viaAgora, e.viaBackends
+		if i%2 == 1 {
+			first, second = second, first
+		}
+		x, err := e.bindRound(ctx, o.binds, first)
+		if err != nil {
+			return result{}, err
+		}
+		y, err := e.bindRound(ctx, o.binds, second)
+		if err != nil {
+			return result{}, err
+		}
+		a, d := x, y
+		if i%2 == 1 {
+			a, d = y, x
+		}
+		ratios = append(ratios, a/d)
+		fmt.Printf("  round %d/%d: Agora p50 %6.2f ms  direct p50 %6.2f ms  ratio %.3f\n", i+1, o.rounds, a, d, a/d)
+	}
+	r := result{name: "bind", ratio: median(ratios), goal: 1.10}
+	fmt.Printf("  median of the per-round ratios %.3f, spread %.3f-%.3f\n%s\n\n", r.ratio, slices.Min(ratios), slices.Max(ratios), r.line())
+	return r, nil
+}
+
+// bindRound runs n binds through bind and returns their p50 in ms.
+func (e *env) bindRound(ctx context.Context, n int, bind func(context.Context) error) (float64, error) {
+	lat := make([]float64, 0, n)
+	for range n {
+		start := time.Now()
+		if err := bind(ctx); err != nil {
+			return 0, err
+		}
+		lat = append(lat, float64(time.Since(start).Microseconds())/1000)
+	}
+	return median(lat), nil
+}
+
+func (e *env) viaAgora(ctx context.Context) error {
+	e.binds++
+	url := fmt.Sprintf("%s/v2/service_instances/bench-bind/service_bindings/a-%d", e.agoraURL, e.binds)
+	return put(ctx, e.client, url, fmt.Sprintf(`{"service_id":%q,"plan_id":%q}`, e.syncService, e.syncPlan), http.StatusCreated)
+}
+
+// viaBackends is what one bind costs the backends, made by hand: the same
+// Redis round trips as Agora's bind (lock and read, the marker, the
+// outcome with the unlock, the counts), the adapter's bind and the Vault
+// put.
+func (e *env) viaBackends(ctx context.Context) error {
+	const iid = "bench-direct"
+	e.binds++
+	bid := "d-" + strconv.Itoa(e.binds)
+	lock, _, err := e.state.LockAndLoad(ctx, time.Minute, broker.LoadRequest{InstanceID: iid, BindingID: bid})
+	if err != nil {
+		return err
+	}
+	rec := &broker.Binding{ID: bid, InstanceID: iid, PlanID: e.syncPlan, State: broker.BindingCreating}
+	if err := e.state.Commit(ctx, broker.Mutation{InstanceID: iid, PutBinding: rec}, nil); err != nil {
+		return err
+	}
+	res, err := e.adapter.Bind(ctx, adapters.BindRequest{InstanceID: iid, BindingID: bid, Plan: adapters.Plan{ID: e.syncPlan, Name: "sync"}})
+	if err != nil {
+		return err
+	}
+	ref, err := e.creds.PutBinding(ctx, iid, bid, res.Credentials)
+	if err != nil {
+		return err
+	}
+	rec.State, rec.CredentialRef = broker.BindingBound, ref
+	if err := e.state.Commit(ctx, broker.Mutation{InstanceID: iid, PutBinding: rec}, &lock); err != nil {
+		return err
+	}
+	return e.state.AddCounts(ctx, []broker.CountChange{{ServiceID: e.syncService, PlanID: e.syncPlan, Bindings: 1}})
+}
