@@ -113,13 +113,13 @@ func TestLifecycle(t *testing.T) {
 
 	// What the credentials hold, and that the receipt (kept in Redis) holds
 	// none of the secret parts.
-	for _, k := range []string{"vault_addr", "role_id", "secret_id", "auth_path", "kv_mount", "path", "policy"} {
+	for _, k := range []string{"type", "provider", "vault_addr", "role_id", "secret_id", "auth_path", "kv_mount", "path", "policy"} {
 		if s, _ := credsA[k].(string); s == "" {
 			t.Errorf("credentials lack %q: %v", k, keysOf(credsA))
 		}
 	}
-	if len(credsA) != 7 {
-		t.Errorf("credentials have keys %v, want exactly the 7 documented ones", keysOf(credsA))
+	if len(credsA) != 9 {
+		t.Errorf("credentials have keys %v, want exactly the 9 documented ones", keysOf(credsA))
 	}
 	if credsA["vault_addr"] != needVault(t).Addr || credsA["auth_path"] != "auth/approle/login" || credsA["kv_mount"] != "secret" {
 		t.Errorf("credentials: vault_addr %v auth_path %v kv_mount %v", credsA["vault_addr"], credsA["auth_path"], credsA["kv_mount"])
