@@ -56,7 +56,7 @@ func flagWord(f *flag.Flag) string {
 // completionRun prints the completion script for a shell.
 func completionRun(args []string, w io.Writer) error {
 	if len(args) != 1 {
-		return usageError("agora completion bash|zsh")
+		return usageError("usage: agora completion bash|zsh")
 	}
 	nodes := completionNodes(commands())
 	switch args[0] {

@@ -57,7 +57,7 @@ func versionOf(info *debug.BuildInfo, ok bool, override string) buildVersion {
 func printVersion(args []string, w io.Writer) error {
 	fs := newFlagSet("version")
 	output := outputFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
