@@ -76,6 +76,9 @@ func printVersion(args []string, w io.Writer) error {
 				b.WriteString(", " + v.Time)
 			}
 			b.WriteString(")")
+		} else {
+			// Say why, so "dev" is not mistaken for a broken build.
+			b.WriteString(" (no commit recorded: built outside a git clone, or with -buildvcs=false)")
 		}
 		b.WriteString(", built with " + v.Go + "\n")
 		_, _ = io.WriteString(w, b.String())
