@@ -124,6 +124,9 @@ func TestVersionReadsTheBuildInfo(t *testing.T) {
 	if got := versionOf(nil, false, ""); got.Version != "dev" || got.Go != runtime.Version() {
 		t.Errorf("no build info: %+v", got)
 	}
+	if got, want := want.String(), "agora dev (commit 0123abcd, modified, 2026-12-04T20:00:00Z), built with "+runtime.Version(); got != want {
+		t.Errorf("version line %q, want %q", got, want)
+	}
 
 	code, out, _ := runCLI(t, "version", "-o", "json")
 	var v buildVersion
