@@ -30,7 +30,7 @@ import (
 func adapterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The command table (commands.go) passes only commands it knows.
 	if len(args) == 0 {
-		return usageError("agora adapter init|test")
+		return usageError("usage: agora adapter init|test")
 	}
 	switch args[0] {
 	case "init":
@@ -175,7 +175,7 @@ func adapterTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	url, secret, planID, planName, output := o.url, o.secret, o.planID, o.planName, o.output
 	params, bindParams, invalidParams, slicePath := o.params, o.bindParams, o.invalidParams, o.slicePath
 	caFile, certFile, keyFile, timeout, verbose := o.caFile, o.certFile, o.keyFile, o.timeout, o.verbose
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 

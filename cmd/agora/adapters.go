@@ -44,7 +44,7 @@ func buildOptions(reg *adapters.Registry, resolve catalog.SecretResolver) catalo
 func listAdapters(args []string, w io.Writer) error {
 	fs := newFlagSet("adapters")
 	output := outputFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	type adapter struct {

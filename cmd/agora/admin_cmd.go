@@ -72,14 +72,14 @@ func adminFlags(cmd string, fs *flag.FlagSet) adminOptions {
 func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The command table (commands.go) passes only commands it knows.
 	if len(args) == 0 {
-		return usageError("agora admin <command>")
+		return usageError("usage: agora admin <command>")
 	}
 	group := args[0]
 	args = args[1:]
 	cmd := ""
 	if group != "catalog" && group != "orphans" && group != "canary" {
 		if len(args) == 0 {
-			return usageError("agora admin %s <command>", group)
+			return usageError("usage: agora admin %s <command>", group)
 		}
 		cmd, args = args[0], args[1:]
 	}

@@ -55,11 +55,11 @@ type catalogProblem struct {
 // than calling the catalog valid.
 func catalogCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] != "check" {
-		return usageError("agora catalog check [-catalog catalog.yml] [-config agora.yml | -offline]")
+		return usageError("usage: agora catalog check [-catalog catalog.yml] [-config agora.yml | -offline]")
 	}
 	fs := newFlagSet("catalog check")
 	flags := catalogCheckFlags(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	path, output := *flags.path, *flags.output

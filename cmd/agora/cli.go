@@ -39,10 +39,6 @@ type streams struct {
 	out, errOut io.Writer
 }
 
-// errUsage marks a command line the table refused (unknown or missing
-// command); it exits with status 2, like a flag error, not 1.
-var errUsage = errors.New("usage")
-
 // dispatch walks the table along args and runs the command it finds. Help
 // (-h, --help, or `help` in a group) goes to stdout and is not an error;
 // an unknown name says so once, with the nearest known one.
@@ -78,7 +74,8 @@ func dispatch(ctx context.Context, root command, args []string, s streams) int {
 	}
 	if err := cmd.Run(ctx, rest, s); err != nil {
 		fmt.Fprintf(s.errOut, "%s: %v\n", strings.Join(path, " "), err)
-		if errors.Is(err, errUsage) {
+		var usage usageErr
+		if errors.As(err, &usage) {
 			return 2
 		}
 		return 1
@@ -237,7 +234,23 @@ func newFlagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-// usageError is a command line the command cannot run: exit status 2.
+// usageErr is a command line the command cannot run (a bad flag, a
+// missing argument): it exits with status 2, not 1, as the table's own
+// refusals (an unknown command) do.
+type usageErr struct{ err error }
+
+func (e usageErr) Error() string { return e.err.Error() }
+func (e usageErr) Unwrap() error { return e.err }
+
 func usageError(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
+	return usageErr{fmt.Errorf(format, a...)}
+}
+
+// parseFlags parses a command's flags; the flag package's complaint
+// becomes a usage error that says where the flags are listed.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usageErr{fmt.Errorf("%w (agora %s -h lists its flags)", err, fs.Name())}
+	}
+	return nil
 }

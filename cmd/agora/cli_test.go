@@ -124,6 +124,9 @@ func TestVersionReadsTheBuildInfo(t *testing.T) {
 	if got := versionOf(nil, false, ""); got.Version != "dev" || got.Go != runtime.Version() {
 		t.Errorf("no build info: %+v", got)
 	}
+	if got, want := want.String(), "agora dev (commit 0123abcd, modified, 2026-12-04T20:00:00Z), built with "+runtime.Version(); got != want {
+		t.Errorf("version line %q, want %q", got, want)
+	}
 
 	code, out, _ := runCLI(t, "version", "-o", "json")
 	var v buildVersion
@@ -151,7 +154,13 @@ func TestEveryCommandThatPrintsDataTakesOutputJSON(t *testing.T) {
 	})
 	t.Setenv("AGORA_PRODUCER_CONFIG", filepath.Join(t.TempDir(), "none.json"))
 	code, _, errOut := runCLI(t, "producer", "apply", "-f", "slice.yml", "-o", "yaml")
-	if code == 0 || !strings.Contains(errOut, `invalid value "yaml" for flag -o`) || strings.Contains(errOut, "not logged in") {
+	if code != 2 || !strings.Contains(errOut, `invalid value "yaml" for flag -o: want text or json (agora producer apply -h lists its flags)`) || strings.Contains(errOut, "not logged in") {
 		t.Errorf("producer apply -o yaml: exit %d, %s", code, errOut)
+	}
+	// Every bad flag is a usage error: one line, exit 2, and where the
+	// flags are listed.
+	code, out, errOut := runCLI(t, "serve", "--bogus")
+	if code != 2 || out != "" || errOut != "agora serve: flag provided but not defined: -bogus (agora serve -h lists its flags)\n" {
+		t.Errorf("serve --bogus: exit %d, %q %q", code, out, errOut)
 	}
 }

@@ -10,6 +10,12 @@ import (
 // usage, help and flags, and the function that runs it. Help, the "did you
 // mean" suggestions and shell completion are all read from here, so a
 // command added here is documented and completed everywhere.
+//
+// Adding a command: write its flags as a function that declares them on a
+// *flag.FlagSet and returns their values (with outputFlag for -o when it
+// prints data), have the run function parse with it (newFlagSet,
+// parseFlags or parseArgs), and add an entry here, or to a group's list
+// below. The table answers -h itself; a run function never sees it.
 func commands() command {
 	return command{
 		Name:  "agora",

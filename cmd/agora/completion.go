@@ -56,7 +56,7 @@ func flagWord(f *flag.Flag) string {
 // completionRun prints the completion script for a shell.
 func completionRun(args []string, w io.Writer) error {
 	if len(args) != 1 {
-		return usageError("agora completion bash|zsh")
+		return usageError("usage: agora completion bash|zsh")
 	}
 	nodes := completionNodes(commands())
 	switch args[0] {
@@ -70,16 +70,23 @@ func completionRun(args []string, w io.Writer) error {
 	return nil
 }
 
-// knownPaths is the shell case pattern of every command path but the
-// root: the words that move the completion one level down.
-func knownPaths(nodes []completionNode) string {
+// pathWalk is the shell loop, alike in bash and zsh, that follows the
+// words before the cursor (word i, from first to before last) down the
+// command table and leaves the command's path in $cmd ("/producer/login").
+func pathWalk(nodes []completionNode, word, first, last string) string {
 	var ps []string
 	for _, n := range nodes {
 		if n.path != "" {
 			ps = append(ps, n.path)
 		}
 	}
-	return strings.Join(ps, "|")
+	return fmt.Sprintf(`	for ((i = %s; i < %s; i++)); do
+		w=%s
+		case "$cmd/$w" in
+		%s) cmd="$cmd/$w" ;;
+		esac
+	done
+`, first, last, word, strings.Join(ps, "|"))
 }
 
 func writeBashCompletion(w io.Writer, nodes []completionNode) {
@@ -88,14 +95,8 @@ func writeBashCompletion(w io.Writer, nodes []completionNode) {
 _agora() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
 	local cmd="" w i subs="" flags="" valued=""
-	for ((i = 1; i < COMP_CWORD; i++)); do
-		w=${COMP_WORDS[i]}
-		case "$cmd/$w" in
-		%s) cmd="$cmd/$w" ;;
-		esac
-	done
-	case "$cmd" in
-`, knownPaths(nodes))
+%s	case "$cmd" in
+`, pathWalk(nodes, "${COMP_WORDS[i]}", "1", "COMP_CWORD"))
 	for _, n := range nodes {
 		var words []string
 		for _, f := range n.flags {
@@ -127,14 +128,8 @@ func writeZshCompletion(w io.Writer, nodes []completionNode) {
 _agora() {
 	local cmd="" w i
 	local -a subs flags valued
-	for ((i = 2; i < CURRENT; i++)); do
-		w=${words[i]}
-		case "$cmd/$w" in
-		%s) cmd="$cmd/$w" ;;
-		esac
-	done
-	case "$cmd" in
-`, knownPaths(nodes))
+%s	case "$cmd" in
+`, pathWalk(nodes, "${words[i]}", "2", "CURRENT"))
 	for _, n := range nodes {
 		var subs, flags []string
 		for _, s := range n.subs {

@@ -43,18 +43,8 @@ func TestBashCompletion(t *testing.T) {
 		"agora producer status -o js":     "json",
 		"agora completion ":               "",
 	} {
-		// COMP_WORDS as bash splits the line; a trailing space starts
-		// an empty word, the one being completed.
-		words := strings.Fields(line)
-		if strings.HasSuffix(line, " ") {
-			words = append(words, "")
-		}
-		var quoted []string
-		for _, w := range words {
-			quoted = append(quoted, "'"+w+"'")
-		}
-		prog := "source " + script + "\nCOMP_WORDS=(" + strings.Join(quoted, " ") + ")\nCOMP_CWORD=" +
-			strconv.Itoa(len(words)-1) + "\n_agora\necho \"${COMPREPLY[*]}\"\n"
+		n, array := completionWords(line)
+		prog := "source " + script + "\nCOMP_WORDS=" + array + "\nCOMP_CWORD=" + strconv.Itoa(n-1) + "\n_agora\necho \"${COMPREPLY[*]}\"\n"
 		out, err := exec.CommandContext(t.Context(), bash, "--norc", "--noprofile", "-c", prog).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%q: bash: %v\n%s", line, err, out)
@@ -65,13 +55,37 @@ func TestBashCompletion(t *testing.T) {
 	}
 }
 
-// TestZshCompletionCoversTheTable: zsh is not on every machine, so the
-// script's cases are checked against the table; zsh -n runs when it is.
-func TestZshCompletionCoversTheTable(t *testing.T) {
+// TestZshCompletion: zsh is not on every machine, so the script's cases
+// are checked against the table; where zsh is, the script is parsed and
+// run with zsh's completion helpers (_describe, _files, _values) replaced
+// by ones that print what they were given.
+func TestZshCompletion(t *testing.T) {
 	script := completionScript(t, "zsh")
 	if zsh, err := exec.LookPath("zsh"); err == nil {
 		if out, err := exec.CommandContext(t.Context(), zsh, "-n", script).CombinedOutput(); err != nil {
 			t.Fatalf("zsh -n: %v\n%s", err, out)
+		}
+		for line, want := range map[string]string{
+			"agora pro":                     "producer:a producer's self-service (login, apply, status, ...)",
+			"agora producer lo":             "login:check and save your token",
+			"agora serve -":                 "--config:config file (YAML)",
+			"agora catalog check -o ":       "text\njson",
+			"agora adapter init --lang ":    "FILES",
+			"agora admin instances list --": "--stuck-for:with --state stuck",
+		} {
+			n, array := completionWords(line)
+			prog := `compdef() { :; }
+_describe() { local arr=${@[-1]}; print -l -- ${(P)arr}; }
+_files() { print -- FILES; }
+_values() { shift; print -l -- "$@"; }
+source ` + script + `
+words=` + array + `; CURRENT=` + strconv.Itoa(n) + `
+_agora
+`
+			out, err := exec.CommandContext(t.Context(), zsh, "-f", "-c", prog).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), want) {
+				t.Errorf("zsh completing %q: %v, output lacks %q:\n%s", line, err, want, out)
+			}
 		}
 	}
 	code, out, _ := runCLI(t, "completion", "zsh")
@@ -96,4 +110,19 @@ func TestZshCompletionCoversTheTable(t *testing.T) {
 	if code, _, errOut := runCLI(t, "completion", "fish"); code != 2 || !strings.Contains(errOut, `no completion for "fish"`) {
 		t.Errorf("completion fish: exit %d, %s", code, errOut)
 	}
+}
+
+// completionWords splits a command line as the shell does for completion
+// (a trailing space starts an empty word: the one being completed) and
+// returns how many words there are and the words as a shell array.
+func completionWords(line string) (int, string) {
+	words := strings.Fields(line)
+	if strings.HasSuffix(line, " ") {
+		words = append(words, "")
+	}
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = "'" + w + "'"
+	}
+	return len(words), "(" + strings.Join(quoted, " ") + ")"
 }

@@ -59,7 +59,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dev")
 	opts := devFlags(fs)
 	listen, vaultAddr, catalogPath := opts.listen, opts.vaultAddr, opts.catalogPath
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cwd, err := os.Getwd()

@@ -14,6 +14,29 @@ import (
 // ends at a comment, a pipe, a redirection or the end of a code span.
 var documentedCommand = regexp.MustCompile("(?:go run \\./cmd/agora|\\bagora) ((?:serve|dev|catalog|adapters|adapter|producer|admin|version|completion)(?:[ \\t][^`#|;&>\\\\\\n]*)?)(?:$|[`#|;&>\\\\\\n])")
 
+// joinWrappedSpans puts an inline code span that prose wrapped onto the
+// next line ("(`agora producer apply -f" / "slice.yml`)") back on one
+// line: a line outside a fence with an odd number of backticks continues.
+func joinWrappedSpans(text string) string {
+	lines := strings.Split(text, "\n")
+	out := make([]string, 0, len(lines))
+	fence := false
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			fence = !fence
+			out = append(out, line)
+			continue
+		}
+		for !fence && strings.Count(line, "`")%2 == 1 && i+1 < len(lines) {
+			i++
+			line += " " + strings.TrimSpace(lines[i])
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
 // deliberatelyWrong are documented examples of what a typo does.
 var deliberatelyWrong = map[string]bool{"producer stauts": true}
 
@@ -34,7 +57,8 @@ func TestDocumentedCommandLinesParse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range documentedCommand.FindAllStringSubmatch(string(data), -1) {
+		text := joinWrappedSpans(string(data))
+		for _, m := range documentedCommand.FindAllStringSubmatch(text, -1) {
 			line := strings.TrimSpace(m[1])
 			if strings.ContainsAny(line, "[|") || strings.Contains(line, "...") || deliberatelyWrong[line] {
 				continue

@@ -221,18 +221,40 @@ func loadLogin(as string) (producerLogin, error) {
 // readToken reads a producer's token: on a terminal it prompts and reads
 // without echo, so the token is not left on the screen or in a recording;
 // from a pipe or file it reads the first line plainly.
-func readToken(stdin io.Reader, prompt io.Writer, name, url string) (string, error) {
+func readToken(ctx context.Context, stdin io.Reader, prompt io.Writer, name, url string) (string, error) {
 	if stdin == nil {
 		return "", nil
 	}
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintf(prompt, "token of producer %s at %s (input hidden): ", name, url)
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(prompt)
+		fd := int(f.Fd())
+		state, err := term.GetState(fd)
 		if err != nil {
 			return "", fmt.Errorf("read the token: %w", err)
 		}
-		return strings.TrimSpace(string(b)), nil
+		fmt.Fprintf(prompt, "token of producer %s at %s (input hidden): ", name, url)
+		type read struct {
+			b   []byte
+			err error
+		}
+		done := make(chan read, 1)
+		go func() {
+			b, err := term.ReadPassword(fd)
+			done <- read{b, err}
+		}()
+		select {
+		case r := <-done:
+			fmt.Fprintln(prompt)
+			if r.err != nil {
+				return "", fmt.Errorf("read the token: %w", r.err)
+			}
+			return strings.TrimSpace(string(r.b)), nil
+		case <-ctx.Done():
+			// Ctrl-C reaches agora as a cancelled context, not as the
+			// end of the process: give the terminal its echo back.
+			_ = term.Restore(fd, state)
+			fmt.Fprintln(prompt)
+			return "", fmt.Errorf("login cancelled: %w", ctx.Err())
+		}
 	}
 	data, err := io.ReadAll(io.LimitReader(stdin, 4096))
 	if err != nil {
@@ -260,7 +282,7 @@ func producerLoginCmd(ctx context.Context, fs *flag.FlagSet, flags producerOptio
 	token = cmp.Or(token, os.Getenv("AGORA_PRODUCER_TOKEN"))
 	if token == "" {
 		var err error
-		if token, err = readToken(stdin, stderr, name, url); err != nil {
+		if token, err = readToken(ctx, stdin, stderr, name, url); err != nil {
 			return err
 		}
 	}

@@ -144,30 +144,19 @@ func TestTheSingleLoginFileIsMigrated(t *testing.T) {
 // terminal (a pty, driven by Python's pty module): it prompts, the token
 // typed is not echoed, and the login is saved.
 func TestLoginPromptsWithoutEcho(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("no python3 to drive a terminal with")
-	}
 	path := loginEnv(t)
 	srv := fakeAgoraOf(t, map[string]string{"team-x": "agp_typed_secret"})
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(t.Context(), python, "-c", ptyDriver, self, "producer", "login", "--url", srv.URL, "--name", "team-x")
-	cmd.Env = append(os.Environ(), "AGORA_CLI_TEST_MAIN=1")
-	cmd.Stdin = strings.NewReader("agp_typed_secret\n")
-	out, err := cmd.CombinedOutput()
+	out, err := loginOnATerminal(t, srv.URL, "agp_typed_secret\n")
 	if err != nil {
 		t.Fatalf("login on a terminal: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "token of producer team-x at "+srv.URL+" (input hidden): ") {
+	if !strings.Contains(out, "token of producer team-x at "+srv.URL+" (input hidden): ") {
 		t.Errorf("no prompt on the terminal:\n%s", out)
 	}
-	if strings.Contains(string(out), "agp_typed_secret") {
+	if strings.Contains(out, "agp_typed_secret") {
 		t.Errorf("the token was echoed:\n%s", out)
 	}
-	if !strings.Contains(string(out), "logged in to "+srv.URL+" as producer team-x") {
+	if !strings.Contains(out, "logged in to "+srv.URL+" as producer team-x") {
 		t.Errorf("not logged in:\n%s", out)
 	}
 	if data, _ := os.ReadFile(path); !strings.Contains(string(data), "agp_typed_secret") {
@@ -175,23 +164,70 @@ func TestLoginPromptsWithoutEcho(t *testing.T) {
 	}
 }
 
+// TestLoginPromptCanBeInterrupted: Ctrl-C at the prompt ends the login
+// (agora catches the signal to cancel its context, so the read must give
+// way to it) and gives the terminal its echo back.
+func TestLoginPromptCanBeInterrupted(t *testing.T) {
+	path := loginEnv(t)
+	srv := fakeAgoraOf(t, map[string]string{"team-x": "agp_x"})
+	out, err := loginOnATerminal(t, srv.URL, "\x03")
+	if err == nil || strings.Contains(out, "STILL RUNNING") || !strings.Contains(out, "login cancelled") {
+		t.Errorf("Ctrl-C at the prompt: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "ECHO after: True") {
+		t.Errorf("the terminal's echo was not restored:\n%s", out)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a cancelled login saved something: %v", err)
+	}
+}
+
+// loginOnATerminal runs agora producer login --name team-x against url
+// on a pty and types input at its prompt; the test binary is agora
+// (TestMain).
+func loginOnATerminal(t *testing.T, url, input string) (string, error) {
+	t.Helper()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 to drive a terminal with")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), python, "-c", ptyDriver, self, "producer", "login", "--url", url, "--name", "team-x")
+	cmd.Env = append(os.Environ(), "AGORA_CLI_TEST_MAIN=1")
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // ptyDriver runs argv[1:] on a new pty, waits until the program has
-// turned echo off (term.ReadPassword), types stdin's line, and prints
-// everything the terminal showed; its exit status is the program's. A
-// program that prompts but never turns echo off gets the line anyway,
-// after a while, so that the test fails on the echo instead of hanging.
+// turned echo off (term.ReadPassword), types stdin's bytes, and prints
+// everything the terminal showed, then whether echo was on again after
+// the program answered; its exit status is the program's. A program that
+// prompts but never turns echo off gets the bytes anyway, after a while,
+// and one that never ends after them is killed, so that a test fails on
+// what it sees instead of hanging.
 const ptyDriver = `
-import os, pty, sys, termios, select
+import os, pty, sys, termios, select, signal
 line = sys.stdin.buffer.read()
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
 shown = b""
 typed = False
-polls_since_prompt = 0
+polls_since_prompt = polls_since_typed = 0
+echo_after = None
 while True:
     if b"(input hidden)" in shown:
         polls_since_prompt += 1
+    if typed:
+        polls_since_typed += 1
+    if polls_since_typed > 400:
+        os.kill(pid, signal.SIGKILL)
+        shown += b"\nSTILL RUNNING after the input was typed\n"
+        break
     if not typed and (not (termios.tcgetattr(fd)[3] & termios.ECHO) or polls_since_prompt > 200):
         os.write(fd, line)
         typed = True
@@ -204,7 +240,13 @@ while True:
         if not data:
             break
         shown += data
+        if typed:
+            try:
+                echo_after = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+            except OSError:
+                pass
 sys.stdout.buffer.write(shown)
+sys.stdout.write("\nECHO after: %s\n" % echo_after)
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 `

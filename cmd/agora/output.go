@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +24,7 @@ func (o *outputFormat) String() string { return string(*o) }
 
 func (o *outputFormat) Set(s string) error {
 	if s != "text" && s != "json" {
-		return fmt.Errorf("%q: want text or json", s)
+		return errors.New("want text or json")
 	}
 	*o = outputFormat(s)
 	return nil

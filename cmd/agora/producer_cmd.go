@@ -20,7 +20,7 @@ import (
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		args = fs.Args()
@@ -74,7 +74,7 @@ func producerFlags(cmd string, fs *flag.FlagSet) producerOptions {
 func producerCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// The command table (commands.go) passes only commands it knows.
 	if len(args) == 0 {
-		return usageError("agora producer <command>")
+		return usageError("usage: agora producer <command>")
 	}
 	cmd, args := args[0], args[1:]
 	fs := newFlagSet("producer " + cmd)

@@ -57,27 +57,33 @@ func versionOf(info *debug.BuildInfo, ok bool, override string) buildVersion {
 func printVersion(args []string, w io.Writer) error {
 	fs := newFlagSet("version")
 	output := outputFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("version takes no arguments, got %q", fs.Args())
 	}
 	v := readBuildVersion()
-	return emit(w, *output, v, func(w io.Writer) {
-		var b strings.Builder
-		b.WriteString("agora " + v.Version)
-		if v.Commit != "" {
-			b.WriteString(" (commit " + v.Commit)
-			if v.Modified {
-				b.WriteString(", modified")
-			}
-			if v.Time != "" {
-				b.WriteString(", " + v.Time)
-			}
-			b.WriteString(")")
+	return emit(w, *output, v, func(w io.Writer) { _, _ = io.WriteString(w, v.String()+"\n") })
+}
+
+// String is the line agora version prints.
+func (v buildVersion) String() string {
+	var b strings.Builder
+	b.WriteString("agora " + v.Version)
+	if v.Commit != "" {
+		b.WriteString(" (commit " + v.Commit)
+		if v.Modified {
+			b.WriteString(", modified")
 		}
-		b.WriteString(", built with " + v.Go + "\n")
-		_, _ = io.WriteString(w, b.String())
-	})
+		if v.Time != "" {
+			b.WriteString(", " + v.Time)
+		}
+		b.WriteString(")")
+	} else {
+		// Say why, so "dev" is not mistaken for a broken build.
+		b.WriteString(" (no commit recorded: built outside a git clone, or with -buildvcs=false)")
+	}
+	b.WriteString(", built with " + v.Go)
+	return b.String()
 }
