@@ -451,12 +451,12 @@ func (b *Broker) advanceUpgrade(ctx context.Context, store UpgradeStore, id stri
 		return err
 	}
 	u, err := store.GetUpgrade(ctx, id)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// An active entry whose record expired: take it off the list.
+		return store.SaveUpgrade(ctx, &Upgrade{ID: id, State: RunFinished}, token, false)
+	case err != nil:
 		_ = store.ReleaseUpgrade(ctx, id, token)
-		if errors.Is(err, ErrNotFound) {
-			// An active entry without a record: take it off the list.
-			return store.SaveUpgrade(ctx, &Upgrade{ID: id, State: RunFinished}, token, false)
-		}
 		return err
 	}
 	b.stepUpgrade(ctx, u)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/jackc/pgx/v5"
+	"gopkg.in/yaml.v3"
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/remote"
@@ -320,4 +322,76 @@ var _ = Describe("a bulk upgrade of 50 instances", func() {
 		}
 		Expect(starts).To(HaveLen(2), "the dry run's and the run's audit lines")
 	}, SpecTimeout(5*time.Minute))
+})
+
+// setSliceVersion sets maintenance_info.version of every plan in the
+// slice file at path, as the producer edits her slice.yml.
+func setSliceVersion(path, version string) {
+	GinkgoHelper()
+	data, err := os.ReadFile(path)
+	Expect(err).NotTo(HaveOccurred())
+	var slice map[string]any
+	Expect(yaml.Unmarshal(data, &slice)).To(Succeed())
+	for _, o := range slice["offerings"].([]any) {
+		for _, p := range o.(map[string]any)["plans"].([]any) {
+			p.(map[string]any)["maintenance_info"] = map[string]any{"version": version, "description": "Version " + version + "."}
+		}
+	}
+	out, err := yaml.Marshal(slice)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(path, out, 0o600)).To(Succeed())
+}
+
+var _ = Describe("a producer's own bulk upgrade", func() {
+	It("publishes 1.1.0 in her slice and upgrades her Python adapter's instances with agora producer upgrade", func(ctx SpecContext) {
+		const n = 3
+		prefix := specPrefix()
+		name := "up-" + randomHex(3)
+		offName := name + "-files"
+		a := StartBroker(ctx, BrokerOptions{Name: "A", Prefix: prefix})
+
+		By("the platform engineer creates her, with slices going live once the gate passes")
+		admin := newCLIUser()
+		res := admin.Must(ctx, "", append([]string{"admin", "producers", "create", name, "--contact", "up@example.com", "--auto-approve"}, adminFlags(a)...)...)
+		token := producerTokenRE.FindString(res.Stdout)
+		Expect(token).NotTo(BeEmpty(), res.String())
+
+		By("her slice publishes 1.0.0; instances are created on it")
+		she := newCLIUser()
+		adapter := initPyAdapter(ctx, she, offName)
+		she.Must(ctx, token+"\n", "producer", "login", "--url", a.URL, "--name", name)
+		slicePath := adapter.EditSlice("standard")
+		setSliceVersion(slicePath, "1.0.0")
+		she.Must(ctx, "", "producer", "apply", "-f", slicePath)
+		awaitVisible(time.Now(), 15*time.Second, hasPlan(offName, "standard"), a)
+		off := mustOffering(a, offName)
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = newGUID()
+			Expect(off.Provision(a.OSB, ids[i], off.plan("standard"), false).Status).To(Equal(http.StatusCreated))
+			Expect(filepath.Join(adapter.InstanceDir(ids[i]), "public")).NotTo(BeADirectory())
+		}
+
+		By("she publishes 1.1.0 in her slice; the catalog offers it")
+		setSliceVersion(slicePath, "1.1.0")
+		she.Must(ctx, "", "producer", "apply", "-f", slicePath)
+		Eventually(func() string { return planVersion(a.OSB, offName, "standard") }).WithTimeout(15 * time.Second).Should(Equal("1.1.0"))
+
+		By("agora producer upgrade brings all her instances to 1.1.0 with the adapter's work")
+		res = she.Must(ctx, "", "producer", "upgrade", offName, "standard", "--interval", "200ms")
+		Expect(res.Stdout).To(MatchRegexp(`upgraded %d\s+failed 0\s+remaining 0\s+of %d`, n, n))
+		for _, iid := range ids {
+			Expect(instanceVersion(a.OSB, iid)).To(Equal("1.1.0"))
+			Expect(filepath.Join(adapter.InstanceDir(iid), "public")).To(BeADirectory())
+		}
+
+		By("another producer cannot upgrade her plan")
+		rivalName := "rival-" + randomHex(3)
+		res = admin.Must(ctx, "", append([]string{"admin", "producers", "create", rivalName, "--contact", "x@example.com"}, adminFlags(a)...)...)
+		rival := newCLIUser()
+		rival.Must(ctx, producerTokenRE.FindString(res.Stdout)+"\n", "producer", "login", "--url", a.URL, "--name", rivalName)
+		res = rival.Run(ctx, "", "producer", "upgrade", offName, "standard", "--dry-run")
+		Expect(res.Code).NotTo(BeZero(), res.String())
+		Expect(res.Stderr).To(ContainSubstring("403"))
+	}, SpecTimeout(2*time.Minute))
 })

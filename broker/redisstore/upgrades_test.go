@@ -56,3 +56,26 @@ func TestUpgradeClaims(t *testing.T) {
 		t.Errorf("absent run: %v", err)
 	}
 }
+
+// TestActiveEntryWithoutRecord: a save of an empty record under the
+// claim only takes the run off the active list.
+func TestActiveEntryWithoutRecord(t *testing.T) {
+	mr, _, s := newStore(t)
+	ctx := t.Context()
+	if err := s.CreateUpgrade(ctx, &broker.Upgrade{ID: "gone", Offering: "o", State: broker.RunRunning}); err != nil {
+		t.Fatal(err)
+	}
+	mr.Del("t:{upgrades}:run:gone")
+	if ok, _ := s.ClaimUpgrade(ctx, "gone", "t", time.Minute); !ok {
+		t.Fatal("claim")
+	}
+	if err := s.SaveUpgrade(ctx, &broker.Upgrade{ID: "gone", State: broker.RunFinished}, "t", false); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := s.ActiveUpgrades(ctx); len(ids) != 0 {
+		t.Errorf("active %v, want none", ids)
+	}
+	if _, err := s.GetUpgrade(ctx, "gone"); !errors.Is(err, broker.ErrNotFound) {
+		t.Errorf("the empty save wrote a record: %v", err)
+	}
+}

@@ -33,7 +33,8 @@
  *
  * versions(req) reads a provision's or update's maintenance_info (v1.1):
  * { current, requested } versions, undefined where absent; they differ on
- * an upgrade.
+ * an upgrade. atLeast(version, "1.1.0") tells whether a version includes
+ * 1.1.0's work.
  */
 
 const crypto = require("node:crypto");
@@ -326,6 +327,19 @@ function versions(req) {
   return { current: mi.current?.version, requested: mi.requested?.version };
 }
 
+/**
+ * Whether semantic version `version` (undefined: no version) is `minimum` or
+ * later, by major.minor.patch; for an adapter doing each version's work up
+ * to the requested one.
+ */
+function atLeast(version, minimum) {
+  if (version === undefined || version === null) return false;
+  const core = (v) => v.split(/[-+]/, 1)[0].split(".").map(Number);
+  const [a, b] = [core(version), core(minimum)];
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return true;
+}
+
 // ---- idempotency helpers ---------------------------------------------------
 
 /** value, when it can name a file on its own (no "/", no "..", no dotfile); else Terminal. */
@@ -374,5 +388,5 @@ async function remove(path) {
 
 module.exports = {
   PROTOCOL, MINOR, MAX_SKEW, AdapterError, NotFound, AlreadyExists, InvalidParameters, NotSupported, Terminal, Internal, Unauthorized,
-  stringToSign, signature, Verifier, Adapter, createServer, serve, parseArguments, safeId, createOnce, remove, versions,
+  stringToSign, signature, Verifier, Adapter, createServer, serve, parseArguments, safeId, createOnce, remove, versions, atLeast,
 };

@@ -238,3 +238,10 @@ test("versions reads maintenance_info of a provision or update", () => {
   assert.deepEqual(agora.versions({ maintenance_info: { requested: { version: "1.0.0" } } }), { current: undefined, requested: "1.0.0" });
   assert.deepEqual(agora.versions({}), { current: undefined, requested: undefined });
 });
+
+test("atLeast compares major.minor.patch", () => {
+  for (const [version, minimum, want] of [["1.1.0", "1.1.0", true], ["1.10.0", "1.2.0", true], ["1.0.9", "1.1.0", false],
+    ["2.0.0+b.1", "1.1.0", true], [undefined, "1.0.0", false]]) {
+    assert.equal(agora.atLeast(version, minimum), want, `${version} >= ${minimum}`);
+  }
+});
