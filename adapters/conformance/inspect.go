@@ -16,9 +16,13 @@ const (
 	checkInspectGone = "inspect-gone"
 )
 
-const hintInspect = "Inspect must report Exists for an instance Provision created, whether or not Agora passes its Receipt " +
-	"(an instance whose provision Agora recorded as failed has none): derive names from the instance ID, as Deprovision does; " +
-	"and it must report Exists false, with no error, for an instance the backend does not have"
+var wordsInspect = words{
+	goText: "Inspect must report Exists for an instance Provision created, whether or not Agora passes its Receipt " +
+		"(an instance whose provision Agora recorded as failed has none): derive names from the instance ID, as Deprovision does; " +
+		"and it must report Exists false, with no error, for an instance the backend does not have",
+	protocol: "GET /v1/instances/{id} must answer \"exists\": true for an instance provision created, with or without its \"receipt\" " +
+		"(derive names from the instance ID, as deprovision does), and \"exists\": false with 200 for one the backend does not have" + docs("inspect-capability-inspect"),
+}
 
 // inspect calls Inspect under the kit's guards; ok is false when the
 // adapter does not inspect (not an Inspector, or one that says
@@ -55,18 +59,18 @@ func (r *runner) checkInspect() verdict {
 		case !ok:
 			return skip("%s", sayf(r, wordsNoCapability, "adapters.Inspector", "inspect"))
 		case err != nil:
-			return fail(r.hintFor(err, hintInspect), "Inspect of %s (receipt passed: %t): %s", r.main.id, withReceipt, r.describe(err))
+			return fail(r.hintFor(err, r.say(wordsInspect)), "Inspect of %s (receipt passed: %t): %s", r.main.id, withReceipt, r.describe(err))
 		case !res.Exists:
-			return fail(hintInspect, "Inspect of %s, which Provision created, reported Exists false (receipt passed: %t; detail %q)", r.main.id, withReceipt, res.Detail)
+			return fail(r.say(wordsInspect), "Inspect of %s, which Provision created, reported Exists false (receipt passed: %t; detail %q)", r.main.id, withReceipt, res.Detail)
 		}
 	}
 	missing := &instanceRef{id: newID()}
 	res, _, err := r.inspect(r.ctx, checkInspect, missing, false)
 	switch {
 	case err != nil:
-		return fail(r.hintFor(err, hintInspect), "Inspect of never-created instance %s: %s", missing.id, r.describe(err))
+		return fail(r.hintFor(err, r.say(wordsInspect)), "Inspect of never-created instance %s: %s", missing.id, r.describe(err))
 	case res.Exists:
-		return fail(hintInspect, "Inspect of never-created instance %s reported Exists (detail %q)", missing.id, res.Detail)
+		return fail(r.say(wordsInspect), "Inspect of never-created instance %s reported Exists (detail %q)", missing.id, res.Detail)
 	}
 	return pass()
 }
@@ -80,9 +84,9 @@ func (r *runner) checkInspectGone() verdict {
 	case !ok:
 		return skip("%s", sayf(r, wordsNoCapability, "adapters.Inspector", "inspect"))
 	case err != nil:
-		return fail(r.hintFor(err, hintInspect), "Inspect of deprovisioned instance %s: %s", r.main.id, r.describe(err))
+		return fail(r.hintFor(err, r.say(wordsInspect)), "Inspect of deprovisioned instance %s: %s", r.main.id, r.describe(err))
 	case res.Exists:
-		return fail(hintInspect, "Inspect of %s reported Exists after Deprovision succeeded (detail %q)", r.main.id, res.Detail)
+		return fail(r.say(wordsInspect), "Inspect of %s reported Exists after Deprovision succeeded (detail %q)", r.main.id, res.Detail)
 	}
 	return pass()
 }

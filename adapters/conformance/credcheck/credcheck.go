@@ -150,3 +150,17 @@ func isNetError(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, context.DeadlineExceeded)
 }
+
+// isolationPair writes with b in its own space, as Verifier.Isolated
+// promises, and reads both logins.
+func isolationPair[L any](ctx context.Context, works func(context.Context, map[string]any) error,
+	parse func(map[string]any) (L, error), a, b map[string]any) (la, lb L, err error) {
+	if err = works(ctx, b); err != nil {
+		return la, lb, fmt.Errorf("the other instance's own credentials: %w", err)
+	}
+	if la, err = parse(a); err != nil {
+		return la, lb, err
+	}
+	lb, err = parse(b)
+	return la, lb, err
+}

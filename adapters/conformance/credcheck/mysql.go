@@ -118,14 +118,7 @@ func (v mysqlVerifier) Revoked(ctx context.Context, creds map[string]any) error 
 }
 
 func (v mysqlVerifier) Isolated(ctx context.Context, a, b map[string]any) error {
-	if err := v.Works(ctx, b); err != nil {
-		return fmt.Errorf("the other instance's own credentials: %w", err)
-	}
-	la, err := parseLogin(a, "3306", "database")
-	if err != nil {
-		return err
-	}
-	lb, err := parseLogin(b, "3306", "database")
+	la, lb, err := isolationPair(ctx, v.Works, func(c map[string]any) (login, error) { return parseLogin(c, "3306", "database") }, a, b)
 	if err != nil {
 		return err
 	}

@@ -103,14 +103,7 @@ func (v postgresVerifier) Revoked(ctx context.Context, creds map[string]any) err
 }
 
 func (v postgresVerifier) Isolated(ctx context.Context, a, b map[string]any) error {
-	if err := v.Works(ctx, b); err != nil {
-		return fmt.Errorf("the other instance's own credentials: %w", err)
-	}
-	la, err := parseLogin(a, "5432", "database")
-	if err != nil {
-		return err
-	}
-	lb, err := parseLogin(b, "5432", "database")
+	la, lb, err := isolationPair(ctx, v.Works, func(c map[string]any) (login, error) { return parseLogin(c, "5432", "database") }, a, b)
 	if err != nil {
 		return err
 	}

@@ -127,14 +127,7 @@ func (v vaultVerifier) Revoked(ctx context.Context, creds map[string]any) error 
 }
 
 func (v vaultVerifier) Isolated(ctx context.Context, a, b map[string]any) error {
-	if err := v.Works(ctx, b); err != nil {
-		return fmt.Errorf("the other instance's own credentials: %w", err)
-	}
-	la, err := v.parse(a)
-	if err != nil {
-		return err
-	}
-	lb, err := v.parse(b)
+	la, lb, err := isolationPair(ctx, v.Works, v.parse, a, b)
 	if err != nil {
 		return err
 	}
