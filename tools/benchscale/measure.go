@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -134,33 +133,18 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("  round %d of %d done\n", round+1, o.rounds)
 	}
 
-	// A full walk of the big size is long enough to average itself; the
-	// small one is walked again and again for as long (ten seconds at most), at least five
-	// times, and its median taken.
-	fmt.Println("\nfull walk of the producer's listing (pages of 1000)")
+	// The full walks go page by page, alternating sizes like the other
+	// paths: the small listing is walked again and again while the big one
+	// is walked once, so both are timed over the same minutes.
+	fmt.Println("\nfull walks of the producer's listing (pages of 1000), alternating page by page")
+	walks, err := walkBoth(ctx, envs)
+	if err != nil {
+		return err
+	}
 	walkUS := [2]float64{}
-	var bigWalk time.Duration
-	for _, i := range []int{1, 0} {
-		e := envs[i]
-		var per []float64
-		start := time.Now()
-		for len(per) < 5 || (i == 0 && time.Since(start) < min(bigWalk, 10*time.Second)) {
-			took, n, err := e.fullWalk(ctx)
-			if err != nil {
-				return fmt.Errorf("full walk on %s: %w", e.name, err)
-			}
-			if n < e.size {
-				return fmt.Errorf("the full walk on %s saw %d instances, fewer than the %d seeded", e.name, n, e.size)
-			}
-			per = append(per, perInstance(took, n))
-			if i == 1 {
-				bigWalk = took
-				break
-			}
-		}
-		slices.Sort(per)
-		walkUS[i] = per[len(per)/2]
-		fmt.Printf("  %s: %.1f µs per instance (median of %d walks)\n", e.name, walkUS[i], len(per))
+	for i, w := range walks {
+		walkUS[i] = perInstance(w.took, w.instances)
+		fmt.Printf("  %s: %d complete walks, %d instances in %s: %.1f µs per instance\n", envs[i].name, w.walks, w.instances, w.took.Round(time.Millisecond), walkUS[i])
 	}
 	fmt.Printf("\n%-30s %12s %12s %12s %12s\n", "path (ms)", "p50 "+envs[0].name, "p99 "+envs[0].name, "p50 "+envs[1].name, "p99 "+envs[1].name)
 	for _, p := range paths {
@@ -413,26 +397,48 @@ func (e *env) instancePage(ctx context.Context, path, bearer string) (*instanceP
 	return &page, json.Unmarshal(body, &page)
 }
 
-// fullWalk reads every page of the producer's listing.
-func (e *env) fullWalk(ctx context.Context) (time.Duration, int, error) {
-	start := time.Now()
-	n, pages := 0, 0
-	for cursor := ""; ; {
-		q := url.Values{"limit": {strconv.Itoa(1000)}}
-		if cursor != "" {
-			q.Set("cursor", cursor)
+// walkTally is what the full walks of one size read, and how long their
+// pages took.
+type walkTally struct {
+	walks, instances int
+	took             time.Duration
+	cursor           string
+	thisWalk         int
+}
+
+// walkBoth walks the big size's listing once, and the small one's as
+// many times as that takes, a page of each in turn. Only complete walks
+// count, and each must have seen every seeded instance.
+func walkBoth(ctx context.Context, envs []*env) ([2]walkTally, error) {
+	var t [2]walkTally
+	var partial [2]time.Duration
+	for t[1].walks == 0 {
+		for i, e := range envs {
+			q := url.Values{"limit": {"1000"}}
+			if t[i].cursor != "" {
+				q.Set("cursor", t[i].cursor)
+			}
+			start := time.Now()
+			page, err := e.instancePage(ctx, "/producers/"+producerName+"/instances?"+q.Encode(), e.prodToken)
+			if err != nil {
+				return t, fmt.Errorf("full walk on %s: %w", e.name, err)
+			}
+			partial[i] += time.Since(start)
+			t[i].thisWalk += len(page.Instances)
+			if t[i].cursor = page.NextCursor; t[i].cursor != "" {
+				continue
+			}
+			if t[i].thisWalk < e.size {
+				return t, fmt.Errorf("a full walk on %s saw %d instances, fewer than the %d seeded", e.name, t[i].thisWalk, e.size)
+			}
+			t[i].walks++
+			t[i].instances += t[i].thisWalk
+			t[i].took += partial[i]
+			t[i].thisWalk, partial[i] = 0, 0
 		}
-		page, err := e.instancePage(ctx, "/producers/"+producerName+"/instances?"+q.Encode(), e.prodToken)
-		if err != nil {
-			return 0, n, err
-		}
-		n += len(page.Instances)
-		pages++
-		if pages%200 == 0 {
-			fmt.Printf("    %s: %d pages, %d instances, %s\n", e.name, pages, n, time.Since(start).Round(time.Second))
-		}
-		if cursor = page.NextCursor; cursor == "" {
-			return time.Since(start), n, nil
+		if n := t[1].thisWalk; n > 0 && n%100_000 < 1000 {
+			fmt.Printf("    %s: %d instances so far\n", envs[1].name, n)
 		}
 	}
+	return t, nil
 }
