@@ -172,7 +172,8 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("slowlog %s longest %.3f ms (%s)\n", e.name, ms(sl.any), sl.anyCmd)
+		fmt.Printf("slowlog %s longest %.3f ms (%s); entries above %d ms: %d of fast commands, %d of others\n",
+			e.name, ms(sl.any), sl.anyCmd, slowGoal.Milliseconds(), sl.overFast, sl.overGrows)
 		verdict := "met"
 		if sl.grows > slowGoal {
 			verdict = "NOT MET"
@@ -276,6 +277,8 @@ func infoField(info, field string) string {
 type slowLog struct {
 	any, grows       time.Duration
 	anyCmd, growsCmd string
+	// over counts the entries above slowGoal, fast ones and the others.
+	overFast, overGrows int
 }
 
 func slowest(ctx context.Context, rdb *redis.Client) (slowLog, error) {
@@ -305,6 +308,13 @@ func slowest(ctx context.Context, rdb *redis.Client) (slowLog, error) {
 		}
 		if !fast && l.Duration > sl.grows {
 			sl.grows, sl.growsCmd = l.Duration, what
+		}
+		switch {
+		case l.Duration <= slowGoal:
+		case fast:
+			sl.overFast++
+		default:
+			sl.overGrows++
 		}
 	}
 	return sl, nil
