@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,9 +53,13 @@ func run(ctx context.Context, o options) error {
 		}
 		fmt.Printf("seeded %s in %s (%.0f instances/s)\n\n", e.name, seeding[i].Round(time.Millisecond), float64(e.size)/seeding[i].Seconds())
 	}
-	// The slowlog from here on is the measured paths' own.
+	// The slowlog and the command statistics from here on are the
+	// measured paths' own.
 	for _, e := range envs {
 		if err := e.rdb.SlowLogReset(ctx).Err(); err != nil {
+			return err
+		}
+		if err := e.rdb.ConfigResetStat(ctx).Err(); err != nil {
 			return err
 		}
 	}
@@ -165,6 +171,9 @@ func run(ctx context.Context, o options) error {
 		mem, _ := e.rdb.Info(ctx, "memory").Result()
 		fmt.Printf("redis used_memory %s: %s\n", e.name, infoField(mem, "used_memory_human"))
 		fmt.Printf("seeding %s: %s\n", e.name, seeding[i].Round(time.Millisecond))
+	}
+	if err := printCommandStats(ctx, envs); err != nil {
+		return err
 	}
 	fmt.Printf("load average at the end: %s\n", loadAverage())
 	for _, e := range envs {
@@ -318,6 +327,50 @@ func slowest(ctx context.Context, rdb *redis.Client) (slowLog, error) {
 		}
 	}
 	return sl, nil
+}
+
+// printCommandStats shows each command's mean cost while measuring, per
+// size: where a cost grew with the data it would show here, stalls (a
+// process waiting for a CPU) being spread over many calls.
+func printCommandStats(ctx context.Context, envs []*env) error {
+	stats := [2]map[string][2]float64{} // command -> calls, µs per call
+	names := map[string]bool{}
+	for i, e := range envs {
+		info, err := e.rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			return err
+		}
+		stats[i] = map[string][2]float64{}
+		for _, line := range strings.Split(info, "\n") {
+			name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+			name, found := strings.CutPrefix(name, "cmdstat_")
+			if !ok || !found {
+				continue
+			}
+			var calls, perCall float64
+			for _, kv := range strings.Split(rest, ",") {
+				k, v, _ := strings.Cut(kv, "=")
+				f, _ := strconv.ParseFloat(v, 64)
+				switch k {
+				case "calls":
+					calls = f
+				case "usec_per_call":
+					perCall = f
+				}
+			}
+			stats[i][name] = [2]float64{calls, perCall}
+			names[name] = true
+		}
+	}
+	fmt.Printf("\n%-16s %10s %12s %10s %12s\n", "redis command", "calls "+envs[0].name, "µs/call "+envs[0].name, "calls "+envs[1].name, "µs/call "+envs[1].name)
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		a, b := stats[0][name], stats[1][name]
+		if a[0]+b[0] < 10 {
+			continue // setup, probes
+		}
+		fmt.Printf("%-16s %10.0f %12.2f %10.0f %12.2f\n", name, a[0], a[1], b[0], b[1])
+	}
+	return nil
 }
 
 func loadAverage() string {
