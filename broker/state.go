@@ -235,6 +235,10 @@ type LoadRequest struct {
 	OperationUnlessLatest bool
 	// AllBindings asks for every binding record of the instance.
 	AllBindings bool
+	// RecordsOnly skips what only last_operation and the OSB rules need
+	// (the status key, so Tombstone stays empty): for listings, which show
+	// records and read a thousand at a time.
+	RecordsOnly bool
 	// PredecessorID names a second binding to read (a rotation's
 	// predecessor); optional.
 	PredecessorID string

@@ -214,58 +214,9 @@ var _ = Describe("Agora on a three-master Redis Cluster", Ordered, func() {
 	}, SpecTimeout(90*time.Second))
 
 	It("lets two replicas run 20 async provisions and their deprovisions, each job exactly once", func(ctx SpecContext) {
-		const n = 20
 		prefix := specPrefix()
 		replicas := []*Broker{start(ctx, "replica-1", prefix), start(ctx, "replica-2", prefix)}
-		ids := make([]string, n)
-		for i := range ids {
-			ids[i] = newGUID()
-		}
-		fire := func(send func(r *Broker, iid string) Response) []string {
-			ops := make([]string, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					defer GinkgoRecover()
-					resp := send(replicas[i%2], ids[i])
-					Expect(resp.Status).To(Equal(http.StatusAccepted), resp.String())
-					ops[i] = resp.Str("operation")
-				})
-			}
-			wg.Wait()
-			return ops
-		}
-		pending := func() int {
-			p, err := cluster.Client.XPendingExt(ctx, &redis.XPendingExtArgs{
-				Stream: jobStream(prefix), Group: "agora-workers", Start: "-", End: "+", Count: 1000,
-			}).Result()
-			Expect(err).NotTo(HaveOccurred())
-			return len(p)
-		}
-		expectOnce := func(ops []string) {
-			got := successes(replicas...)
-			for _, op := range ops {
-				Expect(got[op]).To(HaveLen(1), "operation %s succeeded %d times (%v)", op, len(got[op]), got[op])
-			}
-			Eventually(pending).WithTimeout(5 * time.Second).Should(BeZero())
-			Expect(cluster.Client.XLen(ctx, jobStream(prefix)).Val()).To(BeZero())
-		}
-
-		By("20 async provisions, alternating replicas; each polled on the other replica")
-		ops := fire(func(r *Broker, iid string) Response { return r.OSB.Provision(iid, asyncPlanID, true) })
-		for i, op := range ops {
-			resp := replicas[(i+1)%2].OSB.AwaitOperation(ids[i], op, 60*time.Second)
-			Expect(resp.Str("state")).To(Equal("succeeded"), "instance %s: %s", ids[i], resp)
-		}
-		expectOnce(ops)
-		Expect(cluster.mastersHolding(ctx, prefix)).To(BeNumerically(">", 1))
-
-		By("20 async deprovisions, alternating replicas")
-		dops := fire(func(r *Broker, iid string) Response { return r.OSB.Deprovision(iid, asyncPlanID, true) })
-		for i, op := range dops {
-			resp := replicas[i%2].OSB.AwaitOperation(ids[i], op, 60*time.Second)
-			Expect(resp.Status).To(Equal(http.StatusGone), "instance %s: %s", ids[i], resp)
-		}
-		expectOnce(dops)
+		jobsExactlyOnce(ctx, replicas, prefix, cluster.Client)
+		Expect(cluster.mastersHolding(ctx, prefix)).To(BeNumerically(">", 1), "the tombstones all landed on one master")
 	}, SpecTimeout(3*time.Minute))
 })

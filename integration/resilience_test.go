@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,7 +10,73 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/redis/go-redis/v9"
 )
+
+// jobsExactlyOnce sends 20 async provisions, then their deprovisions, to
+// two replicas sharing prefix, alternating, all at once; each is polled
+// on the other replica, and each job must have run exactly once, leaving
+// the queue (read through r: the shared Redis, or a Cluster) empty. It
+// returns the instance IDs.
+func jobsExactlyOnce(ctx context.Context, replicas []*Broker, prefix string, r redis.Cmdable) []string {
+	GinkgoHelper()
+	const n = 20
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = newGUID()
+	}
+	// fire sends one request per instance, alternating replicas, all at
+	// once, and returns the operations.
+	fire := func(send func(r *Broker, iid string) Response) []string {
+		ops := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				defer GinkgoRecover()
+				resp := send(replicas[i%2], ids[i])
+				Expect(resp.Status).To(Equal(http.StatusAccepted), resp.String())
+				ops[i] = resp.Str("operation")
+			})
+		}
+		wg.Wait()
+		return ops
+	}
+	pending := func() int {
+		p, err := r.XPendingExt(ctx, &redis.XPendingExtArgs{
+			Stream: jobStream(prefix), Group: "agora-workers", Start: "-", End: "+", Count: 1000,
+		}).Result()
+		Expect(err).NotTo(HaveOccurred())
+		return len(p)
+	}
+	expectOnce := func(ops []string) {
+		got := successes(replicas...)
+		perReplica := map[string]int{}
+		for _, op := range ops {
+			Expect(got[op]).To(HaveLen(1), "operation %s succeeded %d times (%v)", op, len(got[op]), got[op])
+			perReplica[got[op][0]]++
+		}
+		fmt.Fprintf(GinkgoWriter, "jobs run per replica: %v\n", perReplica)
+		Eventually(pending).WithTimeout(5 * time.Second).Should(BeZero())
+		Expect(r.XLen(ctx, jobStream(prefix)).Val()).To(BeZero())
+	}
+
+	By("20 async provisions, alternating replicas; each polled on the other replica")
+	ops := fire(func(r *Broker, iid string) Response { return r.OSB.Provision(iid, asyncPlanID, true) })
+	for i, op := range ops {
+		resp := replicas[(i+1)%2].OSB.AwaitOperation(ids[i], op, 60*time.Second)
+		Expect(resp.Str("state")).To(Equal("succeeded"), "instance %s: %s", ids[i], resp)
+	}
+	expectOnce(ops)
+
+	By("20 async deprovisions, alternating replicas")
+	dops := fire(func(r *Broker, iid string) Response { return r.OSB.Deprovision(iid, asyncPlanID, true) })
+	for i, op := range dops {
+		resp := replicas[i%2].OSB.AwaitOperation(ids[i], op, 60*time.Second)
+		Expect(resp.Status).To(Equal(http.StatusGone), "instance %s: %s", ids[i], resp)
+	}
+	expectOnce(dops)
+	return ids
+}
 
 // successes counts "async operation succeeded" log records per
 // operation_id across replicas.
@@ -86,60 +153,12 @@ var _ = Describe("a replica that dies during an async provision", func() {
 
 var _ = Describe("two replicas on one Redis", func() {
 	It("run 20 async provisions and their deprovisions, each job exactly once", func(ctx SpecContext) {
-		const n = 20
 		prefix := specPrefix()
 		replicas := []*Broker{
 			StartBroker(ctx, BrokerOptions{Name: "replica-1", Prefix: prefix}),
 			StartBroker(ctx, BrokerOptions{Name: "replica-2", Prefix: prefix}),
 		}
-		ids := make([]string, n)
-		for i := range ids {
-			ids[i] = newGUID()
-		}
-
-		// fire sends one request per instance, alternating replicas, all at
-		// once, and returns the operations.
-		fire := func(send func(r *Broker, iid string) Response) []string {
-			ops := make([]string, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					defer GinkgoRecover()
-					resp := send(replicas[i%2], ids[i])
-					Expect(resp.Status).To(Equal(http.StatusAccepted), resp.String())
-					ops[i] = resp.Str("operation")
-				})
-			}
-			wg.Wait()
-			return ops
-		}
-		expectOnce := func(ops []string) {
-			got := successes(replicas...)
-			perReplica := map[string]int{}
-			for _, op := range ops {
-				Expect(got[op]).To(HaveLen(1), "operation %s succeeded %d times (%v)", op, len(got[op]), got[op])
-				perReplica[got[op][0]]++
-			}
-			fmt.Fprintf(GinkgoWriter, "jobs run per replica: %v\n", perReplica)
-			Eventually(func() int { return len(pendingJobs(ctx, prefix)) }).WithTimeout(5 * time.Second).Should(BeZero())
-			Expect(rdb.XLen(ctx, jobStream(prefix)).Val()).To(BeZero())
-		}
-
-		By("20 async provisions, alternating replicas; each polled on the other replica")
-		ops := fire(func(r *Broker, iid string) Response { return r.OSB.Provision(iid, asyncPlanID, true) })
-		for i, op := range ops {
-			resp := replicas[(i+1)%2].OSB.AwaitOperation(ids[i], op, 60*time.Second)
-			Expect(resp.Str("state")).To(Equal("succeeded"), "instance %s: %s", ids[i], resp)
-		}
-		expectOnce(ops)
-
-		By("20 async deprovisions, alternating replicas")
-		dops := fire(func(r *Broker, iid string) Response { return r.OSB.Deprovision(iid, asyncPlanID, true) })
-		for i, op := range dops {
-			resp := replicas[i%2].OSB.AwaitOperation(ids[i], op, 60*time.Second)
-			Expect(resp.Status).To(Equal(http.StatusGone), "instance %s: %s", ids[i], resp)
-		}
-		expectOnce(dops)
+		ids := jobsExactlyOnce(ctx, replicas, prefix, rdb)
 
 		By("the prefix holds nothing but the tombstones, the (empty) job stream and its consumers")
 		want := []string{jobStream(prefix), jobConsumers(prefix)}

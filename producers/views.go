@@ -29,7 +29,8 @@ const (
 )
 
 // loadPage reads one page of an offering's instances: one SSCAN and one
-// pipelined read of the records it named. IDs without a record (the index
+// pipelined read of the records it named (two commands per instance: the
+// record and its bindings). IDs without a record (the index
 // is a superset, see broker.InstanceIndex) are skipped.
 func (s *Service) loadPage(ctx context.Context, serviceID, cursor string, count int) ([]loadedInstance, string, error) {
 	ids, next, err := s.instances.ScanOfferingInstances(ctx, serviceID, cursor, count)
@@ -38,7 +39,7 @@ func (s *Service) loadPage(ctx context.Context, serviceID, cursor string, count 
 	}
 	reqs := make([]broker.LoadRequest, len(ids))
 	for i, id := range ids {
-		reqs[i] = broker.LoadRequest{InstanceID: id, AllBindings: true}
+		reqs[i] = broker.LoadRequest{InstanceID: id, AllBindings: true, RecordsOnly: true}
 	}
 	snaps, err := s.instances.LoadMany(ctx, reqs)
 	if err != nil {

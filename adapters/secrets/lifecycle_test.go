@@ -478,51 +478,22 @@ func TestTokenWithoutPolicyIsTerminal(t *testing.T) {
 
 // TestReadmePolicyIsEnough runs the whole lifecycle with a token that holds
 // only the policy README.md documents, so the documentation cannot drift
-// from what the adapter really needs.
+// from what the adapter really needs. Run again with listing AppRole roles
+// denied, it proves Deprovision is O(the instance): a scan of every role
+// would fail with 403, and the leftover binding must still go, found
+// through the instance's own records.
 func TestReadmePolicyIsEnough(t *testing.T) {
-	root := rootClient(t)
-	ctx := t.Context()
-	tok := tokenWithPolicy(ctx, t, root, readmePolicy(t))
-	a := vaultAdapter(t, map[string]any{"token": tok})
-	plan := defaultPlans()[0].Plan
-	inst := uniqueID(t, "inst")
-	p, err := a.Provision(ctx, adapters.ProvisionRequest{InstanceID: inst, Plan: plan})
-	if err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
-	var binds []adapters.BindResult
-	for i := range 2 {
-		b, err := a.Bind(ctx, adapters.BindRequest{InstanceID: inst, BindingID: uniqueID(t, fmt.Sprint("b", i)), Plan: plan, InstanceReceipt: p.Receipt})
-		if err != nil {
-			t.Fatalf("Bind: %v", err)
-		}
-		binds = append(binds, b)
-	}
-	app := mustLogin(ctx, t, binds[0].Credentials)
-	if _, err := app.KVv2("secret").Put(ctx, binds[0].Credentials["path"].(string)+"/a/b", map[string]any{"k": "v"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Unbind(ctx, adapters.UnbindRequest{InstanceID: inst, BindingID: "x", Plan: plan, Receipt: binds[0].Receipt}); err != nil {
-		t.Fatalf("Unbind: %v", err)
-	}
-	// binds[1] is left for Deprovision to find.
-	if _, err := a.Deprovision(ctx, adapters.DeprovisionRequest{InstanceID: inst, Plan: plan, Receipt: p.Receipt}); err != nil {
-		t.Fatalf("Deprovision: %v", err)
-	}
-	assertSpaceGone(ctx, t, root, binds[0].Credentials["path"].(string), p.Receipt["policy"])
-	if _, err := login(ctx, t, binds[1].Credentials); err == nil {
-		t.Error("a leftover binding still logs in after Deprovision")
+	for name, extra := range map[string]string{
+		"the README's policy":           "",
+		"without listing AppRole roles": "\npath \"auth/approle/role\" { capabilities = [\"deny\"] }\n",
+	} {
+		t.Run(name, func(t *testing.T) { lifecycleWithPolicy(t, readmePolicy(t)+extra) })
 	}
 }
 
-// TestDeprovisionListsNoRoles proves Deprovision is O(the instance): its
-// token holds the README's policy with listing AppRole roles denied, so a
-// scan of every role would fail with 403. The leftover binding must still
-// go, found through the instance's own records.
-func TestDeprovisionListsNoRoles(t *testing.T) {
+func lifecycleWithPolicy(t *testing.T, hcl string) {
 	root := rootClient(t)
 	ctx := t.Context()
-	hcl := readmePolicy(t) + "\npath \"auth/approle/role\" { capabilities = [\"deny\"] }\n"
 	tok := tokenWithPolicy(ctx, t, root, hcl)
 	a := vaultAdapter(t, map[string]any{"token": tok})
 	plan := defaultPlans()[0].Plan
@@ -539,13 +510,19 @@ func TestDeprovisionListsNoRoles(t *testing.T) {
 		}
 		binds = append(binds, b)
 	}
+	app := mustLogin(ctx, t, binds[0].Credentials)
+	path := binds[0].Credentials["path"].(string)
+	if _, err := app.KVv2("secret").Put(ctx, path+"/a/b", map[string]any{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := a.Unbind(ctx, adapters.UnbindRequest{InstanceID: inst, BindingID: "x", Plan: plan, InstanceReceipt: p.Receipt, Receipt: binds[0].Receipt}); err != nil {
 		t.Fatalf("Unbind: %v", err)
 	}
+	// binds[1] is left for Deprovision to find.
 	if _, err := a.Deprovision(ctx, adapters.DeprovisionRequest{InstanceID: inst, Plan: plan, Receipt: p.Receipt}); err != nil {
-		t.Fatalf("Deprovision without permission to list roles: %v", err)
+		t.Fatalf("Deprovision: %v", err)
 	}
-	assertSpaceGone(ctx, t, root, binds[0].Credentials["path"].(string), p.Receipt["policy"])
+	assertSpaceGone(ctx, t, root, path, p.Receipt["policy"])
 	if _, err := login(ctx, t, binds[1].Credentials); err == nil {
 		t.Error("a leftover binding still logs in after Deprovision")
 	}
@@ -554,8 +531,7 @@ func TestDeprovisionListsNoRoles(t *testing.T) {
 		t.Errorf("leftover role %s after Deprovision: %v %v", role, sec, err)
 	}
 	// No record outlives its instance.
-	records := "secret/metadata/" + binds[0].Credentials["path"].(string) + ".bindings"
-	if sec, err := root.Logical().ListWithContext(ctx, records); err != nil || len(keysOfList(sec)) != 0 {
+	if sec, err := root.Logical().ListWithContext(ctx, "secret/metadata/"+path+".bindings"); err != nil || len(keysOfList(sec)) != 0 {
 		t.Errorf("binding records after Deprovision: %v %v", sec, err)
 	}
 }

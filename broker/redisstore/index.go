@@ -102,6 +102,9 @@ func (s *Store) LoadMany(ctx context.Context, reqs []broker.LoadRequest) ([]brok
 // queuedLoads is how many commands queueLoad queues for req.
 func queuedLoads(req broker.LoadRequest) int {
 	n := 2 // instance, status
+	if req.RecordsOnly {
+		n--
+	}
 	if req.BindingID != "" {
 		n += 2
 	}

@@ -104,11 +104,13 @@ func (s *Store) Load(ctx context.Context, req broker.LoadRequest) (broker.Snapsh
 }
 
 // queueLoad queues the reads for req, always in the order decodeLoad
-// expects: instance, status, then the optional ones.
+// expects: instance, status (unless RecordsOnly), then the optional ones.
 func (s *Store) queueLoad(ctx context.Context, p redis.Pipeliner, req broker.LoadRequest) {
 	k := s.keys(req.InstanceID)
 	p.Get(ctx, k.instance)
-	p.Get(ctx, k.status)
+	if !req.RecordsOnly {
+		p.Get(ctx, k.status)
+	}
 	if req.BindingID != "" {
 		p.HGet(ctx, k.bindings, req.BindingID)
 		p.Get(ctx, s.bindingTombstoneKey(req.InstanceID, req.BindingID))
@@ -143,15 +145,8 @@ func decodeLoad(cmds []redis.Cmder, req broker.LoadRequest) (broker.Snapshot, er
 		snap.Instance = new(broker.Instance)
 		errs = append(errs, json.Unmarshal([]byte(v), snap.Instance))
 	}
-	if v, ok := str(next()); ok {
-		var st broker.InstanceStatus
-		if err := json.Unmarshal([]byte(v), &st); err == nil && st.Deleted && st.Operation != nil {
-			snap.Tombstone = st.Operation.ID
-			if req.OperationID == "" || req.OperationID == st.Operation.ID {
-				// The deleting operation outlives the instance here only.
-				snap.Operation = st.Operation.Operation(req.InstanceID)
-			}
-		}
+	if !req.RecordsOnly {
+		decodeTombstone(str, next(), req, &snap)
 	}
 	if req.BindingID != "" {
 		if v, ok := str(next()); ok {
@@ -199,6 +194,22 @@ func decodeLoad(cmds []redis.Cmder, req broker.LoadRequest) (broker.Snapshot, er
 		return broker.Snapshot{}, fmt.Errorf("redis: read instance %q: %w", req.InstanceID, err)
 	}
 	return snap, nil
+}
+
+// decodeTombstone reads the status key: after an async deprovision it
+// names the deleting operation, which outlives the instance there only.
+func decodeTombstone(str func(redis.Cmder) (string, bool), c redis.Cmder, req broker.LoadRequest, snap *broker.Snapshot) {
+	v, ok := str(c)
+	if !ok {
+		return
+	}
+	var st broker.InstanceStatus
+	if err := json.Unmarshal([]byte(v), &st); err == nil && st.Deleted && st.Operation != nil {
+		snap.Tombstone = st.Operation.ID
+		if req.OperationID == "" || req.OperationID == st.Operation.ID {
+			snap.Operation = st.Operation.Operation(req.InstanceID)
+		}
+	}
 }
 
 // latestIs reports whether the requested operation is the latest one of

@@ -383,6 +383,10 @@ func TestLoadManyReadsWhatLoadReads(t *testing.T) {
 	reqs := []broker.LoadRequest{
 		{InstanceID: "i1", AllBindings: true},
 		{InstanceID: "absent"},
+		// A listing's read, between others: the pipeline's commands must
+		// still be handed to the right request.
+		{InstanceID: "i1", AllBindings: true, RecordsOnly: true},
+		{InstanceID: "absent", RecordsOnly: true},
 		{InstanceID: "i1", BindingID: "b1", OperationID: "op1"},
 		{InstanceID: "i1", BindingID: "nope"},
 		{InstanceID: "i1", OperationID: "op1", OperationUnlessLatest: true, AllBindings: true},
@@ -399,6 +403,9 @@ func TestLoadManyReadsWhatLoadReads(t *testing.T) {
 		if !reflect.DeepEqual(got[i], want) {
 			t.Errorf("request %d %+v: LoadMany read %+v, Load %+v", i, req, got[i], want)
 		}
+	}
+	if len(got[2].Bindings) != 1 || got[2].Instance == nil || got[3].Instance != nil {
+		t.Errorf("records-only reads: %+v, %+v", got[2], got[3])
 	}
 }
 

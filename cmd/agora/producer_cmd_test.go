@@ -89,10 +89,7 @@ func TestProducerLoginKeepsTheTokenPrivate(t *testing.T) {
 
 func TestProducerApplyPrintsTheFailedGate(t *testing.T) {
 	srv := fakeAgora(t, "agp_team-x_secret")
-	t.Setenv("AGORA_PRODUCER_CONFIG", filepath.Join(t.TempDir(), "none.json"))
-	t.Setenv("AGORA_URL", srv.URL)
-	t.Setenv("AGORA_PRODUCER", "team-x")
-	t.Setenv("AGORA_PRODUCER_TOKEN", "agp_team-x_secret")
+	loginByEnv(t, srv.URL)
 	slice := filepath.Join(t.TempDir(), "slice.yml")
 	writeFile(t, slice, "offerings: []\n")
 	var out bytes.Buffer
@@ -118,10 +115,7 @@ func TestProducerApplyPrintsTheFailedGate(t *testing.T) {
 
 func TestProducerInstancesPages(t *testing.T) {
 	srv := fakeAgora(t, "agp_team-x_secret")
-	t.Setenv("AGORA_PRODUCER_CONFIG", filepath.Join(t.TempDir(), "none.json"))
-	t.Setenv("AGORA_URL", srv.URL)
-	t.Setenv("AGORA_PRODUCER", "team-x")
-	t.Setenv("AGORA_PRODUCER_TOKEN", "agp_team-x_secret")
+	loginByEnv(t, srv.URL)
 	run := func(args ...string) string {
 		t.Helper()
 		var out bytes.Buffer
@@ -143,4 +137,13 @@ func TestProducerInstancesPages(t *testing.T) {
 	if all := run(); !strings.Contains(all, "inst-1") || !strings.Contains(all, "inst-2") {
 		t.Errorf("every page:\n%s", all)
 	}
+}
+
+// loginByEnv logs team-x in through the environment, as a CI pipeline
+// does, with no login file.
+func loginByEnv(t *testing.T, url string) {
+	t.Setenv("AGORA_PRODUCER_CONFIG", filepath.Join(t.TempDir(), "none.json"))
+	t.Setenv("AGORA_URL", url)
+	t.Setenv("AGORA_PRODUCER", "team-x")
+	t.Setenv("AGORA_PRODUCER_TOKEN", "agp_team-x_secret")
 }

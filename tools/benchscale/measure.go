@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -52,9 +53,13 @@ func run(ctx context.Context, o options) error {
 		}
 		fmt.Printf("seeded %s in %s (%.0f instances/s)\n\n", e.name, seeding[i].Round(time.Millisecond), float64(e.size)/seeding[i].Seconds())
 	}
-	// The slowlog from here on is the measured paths' own.
+	// The slowlog and the command statistics from here on are the
+	// measured paths' own.
 	for _, e := range envs {
 		if err := e.rdb.SlowLogReset(ctx).Err(); err != nil {
+			return err
+		}
+		if err := e.rdb.ConfigResetStat(ctx).Err(); err != nil {
 			return err
 		}
 	}
@@ -134,33 +139,18 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("  round %d of %d done\n", round+1, o.rounds)
 	}
 
-	// A full walk of the big size is long enough to average itself; the
-	// small one is walked again and again for as long (ten seconds at most), at least five
-	// times, and its median taken.
-	fmt.Println("\nfull walk of the producer's listing (pages of 1000)")
+	// The full walks go page by page, alternating sizes like the other
+	// paths: the small listing is walked again and again while the big one
+	// is walked once, so both are timed over the same minutes.
+	fmt.Println("\nfull walks of the producer's listing (pages of 1000), alternating page by page")
+	walks, err := walkBoth(ctx, envs)
+	if err != nil {
+		return err
+	}
 	walkUS := [2]float64{}
-	var bigWalk time.Duration
-	for _, i := range []int{1, 0} {
-		e := envs[i]
-		var per []float64
-		start := time.Now()
-		for len(per) < 5 || (i == 0 && time.Since(start) < min(bigWalk, 10*time.Second)) {
-			took, n, err := e.fullWalk(ctx)
-			if err != nil {
-				return fmt.Errorf("full walk on %s: %w", e.name, err)
-			}
-			if n < e.size {
-				return fmt.Errorf("the full walk on %s saw %d instances, fewer than the %d seeded", e.name, n, e.size)
-			}
-			per = append(per, perInstance(took, n))
-			if i == 1 {
-				bigWalk = took
-				break
-			}
-		}
-		slices.Sort(per)
-		walkUS[i] = per[len(per)/2]
-		fmt.Printf("  %s: %.1f µs per instance (median of %d walks)\n", e.name, walkUS[i], len(per))
+	for i, w := range walks {
+		walkUS[i] = perInstance(w.took, w.instances)
+		fmt.Printf("  %s: %d complete walks, %d instances in %s: %.1f µs per instance\n", envs[i].name, w.walks, w.instances, w.took.Round(time.Millisecond), walkUS[i])
 	}
 	fmt.Printf("\n%-30s %12s %12s %12s %12s\n", "path (ms)", "p50 "+envs[0].name, "p99 "+envs[0].name, "p50 "+envs[1].name, "p99 "+envs[1].name)
 	for _, p := range paths {
@@ -182,13 +172,17 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("redis used_memory %s: %s\n", e.name, infoField(mem, "used_memory_human"))
 		fmt.Printf("seeding %s: %s\n", e.name, seeding[i].Round(time.Millisecond))
 	}
+	if err := printCommandStats(ctx, envs); err != nil {
+		return err
+	}
 	fmt.Printf("load average at the end: %s\n", loadAverage())
 	for _, e := range envs {
 		sl, err := slowest(ctx, e.rdb)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("slowlog %s longest %.3f ms (%s)\n", e.name, ms(sl.any), sl.anyCmd)
+		fmt.Printf("slowlog %s longest %.3f ms (%s); entries above %d ms: %d of fast commands, %d of others\n",
+			e.name, ms(sl.any), sl.anyCmd, slowGoal.Milliseconds(), sl.overFast, sl.overGrows)
 		verdict := "met"
 		if sl.grows > slowGoal {
 			verdict = "NOT MET"
@@ -292,6 +286,8 @@ func infoField(info, field string) string {
 type slowLog struct {
 	any, grows       time.Duration
 	anyCmd, growsCmd string
+	// over counts the entries above slowGoal, fast ones and the others.
+	overFast, overGrows int
 }
 
 func slowest(ctx context.Context, rdb *redis.Client) (slowLog, error) {
@@ -322,8 +318,59 @@ func slowest(ctx context.Context, rdb *redis.Client) (slowLog, error) {
 		if !fast && l.Duration > sl.grows {
 			sl.grows, sl.growsCmd = l.Duration, what
 		}
+		switch {
+		case l.Duration <= slowGoal:
+		case fast:
+			sl.overFast++
+		default:
+			sl.overGrows++
+		}
 	}
 	return sl, nil
+}
+
+// printCommandStats shows each command's mean cost while measuring, per
+// size: where a cost grew with the data it would show here, stalls (a
+// process waiting for a CPU) being spread over many calls.
+func printCommandStats(ctx context.Context, envs []*env) error {
+	stats := [2]map[string][2]float64{} // command -> calls, µs per call
+	names := map[string]bool{}
+	for i, e := range envs {
+		info, err := e.rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			return err
+		}
+		stats[i] = map[string][2]float64{}
+		for _, line := range strings.Split(info, "\n") {
+			name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+			name, found := strings.CutPrefix(name, "cmdstat_")
+			if !ok || !found {
+				continue
+			}
+			var calls, perCall float64
+			for _, kv := range strings.Split(rest, ",") {
+				k, v, _ := strings.Cut(kv, "=")
+				f, _ := strconv.ParseFloat(v, 64)
+				switch k {
+				case "calls":
+					calls = f
+				case "usec_per_call":
+					perCall = f
+				}
+			}
+			stats[i][name] = [2]float64{calls, perCall}
+			names[name] = true
+		}
+	}
+	fmt.Printf("\n%-16s %10s %12s %10s %12s\n", "redis command", "calls "+envs[0].name, "µs/call "+envs[0].name, "calls "+envs[1].name, "µs/call "+envs[1].name)
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		a, b := stats[0][name], stats[1][name]
+		if a[0]+b[0] < 10 {
+			continue // setup, probes
+		}
+		fmt.Printf("%-16s %10.0f %12.2f %10.0f %12.2f\n", name, a[0], a[1], b[0], b[1])
+	}
+	return nil
 }
 
 func loadAverage() string {
@@ -413,26 +460,48 @@ func (e *env) instancePage(ctx context.Context, path, bearer string) (*instanceP
 	return &page, json.Unmarshal(body, &page)
 }
 
-// fullWalk reads every page of the producer's listing.
-func (e *env) fullWalk(ctx context.Context) (time.Duration, int, error) {
-	start := time.Now()
-	n, pages := 0, 0
-	for cursor := ""; ; {
-		q := url.Values{"limit": {strconv.Itoa(1000)}}
-		if cursor != "" {
-			q.Set("cursor", cursor)
+// walkTally is what the full walks of one size read, and how long their
+// pages took.
+type walkTally struct {
+	walks, instances int
+	took             time.Duration
+	cursor           string
+	thisWalk         int
+}
+
+// walkBoth walks the big size's listing once, and the small one's as
+// many times as that takes, a page of each in turn. Only complete walks
+// count, and each must have seen every seeded instance.
+func walkBoth(ctx context.Context, envs []*env) ([2]walkTally, error) {
+	var t [2]walkTally
+	var partial [2]time.Duration
+	for t[1].walks == 0 {
+		for i, e := range envs {
+			q := url.Values{"limit": {"1000"}}
+			if t[i].cursor != "" {
+				q.Set("cursor", t[i].cursor)
+			}
+			start := time.Now()
+			page, err := e.instancePage(ctx, "/producers/"+producerName+"/instances?"+q.Encode(), e.prodToken)
+			if err != nil {
+				return t, fmt.Errorf("full walk on %s: %w", e.name, err)
+			}
+			partial[i] += time.Since(start)
+			t[i].thisWalk += len(page.Instances)
+			if t[i].cursor = page.NextCursor; t[i].cursor != "" {
+				continue
+			}
+			if t[i].thisWalk < e.size {
+				return t, fmt.Errorf("a full walk on %s saw %d instances, fewer than the %d seeded", e.name, t[i].thisWalk, e.size)
+			}
+			t[i].walks++
+			t[i].instances += t[i].thisWalk
+			t[i].took += partial[i]
+			t[i].thisWalk, partial[i] = 0, 0
 		}
-		page, err := e.instancePage(ctx, "/producers/"+producerName+"/instances?"+q.Encode(), e.prodToken)
-		if err != nil {
-			return 0, n, err
-		}
-		n += len(page.Instances)
-		pages++
-		if pages%200 == 0 {
-			fmt.Printf("    %s: %d pages, %d instances, %s\n", e.name, pages, n, time.Since(start).Round(time.Second))
-		}
-		if cursor = page.NextCursor; cursor == "" {
-			return time.Since(start), n, nil
+		if n := t[1].thisWalk; n > 0 && n%100_000 < 1000 {
+			fmt.Printf("    %s: %d instances so far\n", envs[1].name, n)
 		}
 	}
+	return t, nil
 }
