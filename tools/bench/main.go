@@ -27,8 +27,9 @@
 // each load (DIR/catalog.pprof, last_operation.pprof, bind.pprof; one
 // extra round each, outside the measured ones), -observer=off measures
 // Agora without its metrics Observer and Redis hook, -redis-protocol=2
-// speaks RESP2 instead of go-redis's default RESP3, and -roundtrips prints
-// the Redis round trips of each OSB operation.
+// has Agora's Redis client speak RESP2 instead of go-redis's default RESP3
+// (the floor's stays at RESP3), and -roundtrips prints the Redis round
+// trips of each OSB operation.
 //
 // It needs the real Redis at 127.0.0.1:6379 (REDIS_URL overrides) and
 // builds or reuses the dev Vault. Its keys carry a per-run prefix and are
@@ -62,7 +63,7 @@ type options struct {
 	protocol    int
 	roundTrips  bool
 	only        map[string]bool // empty: every comparison
-	together    bool            // run both sides of a round at once
+	chain       bool            // polls through brokerapi, not the fast path
 }
 
 // runs reports whether the comparison name is to be run.
@@ -76,9 +77,9 @@ func main() {
 	flag.IntVar(&o.binds, "binds", 40, "binds per round for the latency comparison")
 	flag.StringVar(&o.profileDir, "cpuprofile", "", "directory to write a CPU profile of Agora under each load into (catalog.pprof, last_operation.pprof, bind.pprof)")
 	observer := flag.String("observer", "on", "on: Agora runs with its metrics Observer and Redis hook, as deployed; off: without them")
-	flag.IntVar(&o.protocol, "redis-protocol", 3, "RESP version go-redis speaks to Redis: 3 (go-redis's default, as Agora runs) or 2")
+	flag.IntVar(&o.protocol, "redis-protocol", 3, "RESP version Agora's Redis client speaks: 3 (go-redis's default, as Agora runs) or 2; the floor's client stays at 3, so the last_operation ratio shows the difference")
 	flag.BoolVar(&o.roundTrips, "roundtrips", false, "also count the Redis round trips of each OSB operation")
-	flag.BoolVar(&o.together, "together", false, "run Agora and its floor at the same time in each round (same concurrency each), rather than one after the other: steadier on a loaded machine")
+	flag.BoolVar(&o.chain, "chain", false, "serve Agora's polls through brokerapi (the middleware chain) instead of the fast path, to compare the two")
 	only := flag.String("only", "", "comma-separated comparisons to run (catalog, last_operation, bind); empty: all three")
 	flag.Parse()
 	if *only != "" {
@@ -227,12 +228,7 @@ func compareThroughput(ctx context.Context, o options, name string, agora, floor
 		// Who goes first alternates, so a trend in the machine's load
 		// favours neither side.
 		var a, f float64
-		if o.together {
-			var wg sync.WaitGroup
-			wg.Go(func() { a = throughputWith(ctx, o, agoraClient, agora) })
-			wg.Go(func() { f = throughputWith(ctx, o, floorClient, floor) })
-			wg.Wait()
-		} else if i%2 == 0 {
+		if i%2 == 0 {
 			a = throughputWith(ctx, o, agoraClient, agora)
 			f = throughputWith(ctx, o, floorClient, floor)
 		} else {
