@@ -142,7 +142,11 @@ func (f *fastOSB) answer(w http.ResponseWriter, r *http.Request, info *requestin
 	}
 	// brokerapi reads the operation with FormValue, which for a GET is
 	// the query's first value.
-	body, err := f.poll.LastOperationAnswer(requestinfo.With(r.Context(), info), instanceID, r.URL.Query().Get("operation"))
+	operation := ""
+	if r.URL.RawQuery != "" {
+		operation = r.URL.Query().Get("operation")
+	}
+	body, err := f.poll.LastOperationAnswer(requestinfo.With(r.Context(), info), instanceID, operation)
 	if err != nil {
 		return writeBrokerError(w, err)
 	}
