@@ -12,6 +12,11 @@
 //     calls made directly: the secrets adapter's Bind, the Vault put and
 //     the same Redis writes (goal <= 1.10).
 //
+// Throughput is judged in requests per CPU-second of this process (load
+// generator, both servers, the Redis client; getrusage around each side
+// of a round), with wall-clock requests/s printed beside (-wall judges by
+// those): on a machine others load, wall time measures who got a core.
+//
 // Both sides of a comparison are served over loopback HTTP by this
 // process and driven by the same client. Each round measures Agora and
 // its floor back to back (who goes first alternates), and the reported
@@ -25,8 +30,10 @@
 //
 // Flags worth knowing: -cpuprofile=DIR writes a CPU profile of Agora under
 // each load (DIR/catalog.pprof, last_operation.pprof, bind.pprof; one
-// extra round each, outside the measured ones), -observer=off measures
-// Agora without its metrics Observer and Redis hook, -redis-protocol=2
+// longer extra round each, outside the measured ones), -chain serves
+// polls through brokerapi instead of the fast path, -only picks
+// comparisons, -observer=off measures Agora without its metrics Observer
+// and Redis hook, -redis-protocol=2
 // has Agora's Redis client speak RESP2 instead of go-redis's default RESP3
 // (the floor's stays at RESP3), and -roundtrips prints the Redis round
 // trips of each OSB operation.
