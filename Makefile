@@ -53,8 +53,8 @@ test: vet devvault ## Everything: vet, unit tests, adapter tests against real se
 	cd $(DEPLOY_CHECK) && $(GO) test -count=1 ./...
 
 .PHONY: bench
-bench: devvault ## The three benchmark ratios (catalog, last_operation, bind) against their baselines
-	$(GO) run ./tools/bench
+bench: devvault ## The three benchmark ratios (catalog, last_operation, bind) against their floors; flags via ARGS='-cpuprofile=DIR ...'
+	$(GO) run ./tools/bench $(ARGS)
 
 .PHONY: bench-scale
 bench-scale: devvault ## 1k vs 1M stored instances: p50/p99 of every OSB path and listing, ratios, RSS, slowlog (own Redis; minutes)

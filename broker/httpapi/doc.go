@@ -9,9 +9,17 @@
 // For OSB the guards are the X-Broker-API-Version range, ID sanity, and
 // the body decoded once with every field's JSON type checked (a malformed
 // body is a 400 naming the field, never brokerapi's 422 with Go's unmarshal
-// text); then the precomputed catalog bytes, or brokerapi v11 mounted
-// under /v2 with a logger that sees nothing. A request the edge rejects
-// never reaches the broker, so a bad request changes nothing.
+// text); then brokerapi v11 mounted under /v2 with a logger that sees
+// nothing. A request the edge rejects never reaches the broker, so a bad
+// request changes nothing.
+//
+// The two requests platforms send most skip the router, brokerapi and the
+// chain's wrappers (fast.go): GET /v2/catalog, answered with the
+// precomputed catalog bytes, and an instance's GET last_operation,
+// answered with the broker's ready-made bytes (PollAnswerer). One function
+// keeps the chain's rules for them, in its order; the OSB cases of
+// fast_test.go run against both paths and want the same answer, log line
+// and Observer call.
 //
 // It also owns the pieces every surface shares: one Credential type and
 // one basic-auth check (BasicAuth), one JSON and error writer (WriteJSON,

@@ -142,7 +142,8 @@ func (f *fastOSB) answer(w http.ResponseWriter, r *http.Request, info *requestin
 	}
 	// brokerapi reads the operation with FormValue, which for a GET is
 	// the query's first value.
-	body, err := f.poll.LastOperationAnswer(requestinfo.With(r.Context(), info), instanceID, r.URL.Query().Get("operation"))
+	operation := queryValue(r.URL.RawQuery, "operation")
+	body, err := f.poll.LastOperationAnswer(requestinfo.With(r.Context(), info), instanceID, operation)
 	if err != nil {
 		return writeBrokerError(w, err)
 	}
@@ -169,6 +170,29 @@ func (f *fastOSB) serveCatalog(w http.ResponseWriter, body []byte) int {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	return http.StatusOK
+}
+
+// queryValue is url.ParseQuery(query).Get(name) without building the
+// map: the first value of the first pair named name that ParseQuery
+// keeps (it drops pairs with a ";" or a bad escape).
+func queryValue(query, name string) string {
+	for query != "" {
+		var pair string
+		pair, query, _ = strings.Cut(query, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
+		}
+		key, value, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(key)
+		if err != nil || key != name {
+			continue
+		}
+		if value, err = url.QueryUnescape(value); err != nil {
+			continue
+		}
+		return value
+	}
+	return ""
 }
 
 // writeBrokerError answers a broker's error as brokerapi's handlers do:

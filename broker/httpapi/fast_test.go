@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,6 +336,23 @@ func TestCanonicalHeaderNames(t *testing.T) {
 	} {
 		if got := http.CanonicalHeaderKey(spec); got != canonical {
 			t.Errorf("CanonicalHeaderKey(%q) = %q, the constant says %q", spec, got, canonical)
+		}
+	}
+}
+
+// queryValue must read the query as brokerapi's FormValue does.
+func TestQueryValueIsParseQuerys(t *testing.T) {
+	for _, q := range []string{
+		"", "operation=op-1", "plan_id=p&operation=op-1", "operation=a&operation=b", "operation=", "operation",
+		"operation=a%2Fb", "operation=a+b", "op%65ration=x", "operation=%zz&operation=ok", "%zz=1&operation=ok",
+		"operation=a;b&operation=c", "a=1;operation=x", "&&operation=x&", "operation=x=y", "OPERATION=x", "operation=%E2%9C%93",
+	} {
+		want := ""
+		if v, _ := url.ParseQuery(q); v != nil {
+			want = v.Get("operation")
+		}
+		if got := queryValue(q, "operation"); got != want {
+			t.Errorf("queryValue(%q) = %q, ParseQuery says %q", q, got, want)
 		}
 	}
 }

@@ -15,7 +15,7 @@
 //	agora:{<iid>}:bindings                     hash    binding ID -> Binding JSON
 //	agora:{<iid>}:ops                          hash    operation ID -> Operation JSON
 //	agora:{<iid>}:lock                         string  lock token, with an expiry (PX)
-//	agora:{<iid>}:status                       string  the instance's latest operation summary, written with the instance; after an async deprovision, that operation marked deleted, expiring (the tombstone)
+//	agora:{<iid>}:status                       string  the instance's latest operation summary, written with the instance; after an async deprovision, that operation marked deleted, expiring (the tombstone). Ahead of the summary, the ready-made answer to a poll ("p" and "osb", see withAnswer): one GET answers last_operation
 //	agora:{<iid>}:binding-tombstone:<bid>      string  final Operation JSON of the async unbind that deleted the binding (expires)
 //	agora:{jobs}:stream                        stream  async jobs ready to run; consumer group "agora-workers"
 //	agora:{jobs}:delayed                       zset    jobs released until their next attempt (JSON: instance,

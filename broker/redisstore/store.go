@@ -58,6 +58,11 @@ func (s *Store) keys(iid string) instanceKeys {
 	}
 }
 
+// statusKey is keys(iid).status alone, for the poll, which needs no other.
+func (s *Store) statusKey(iid string) string {
+	return s.prefix + ":{" + iid + "}:status"
+}
+
 func (s *Store) bindingTombstoneKey(iid, bid string) string {
 	return s.prefix + ":{" + iid + "}:binding-tombstone:" + bid
 }
@@ -524,7 +529,7 @@ func readAnswer(v []byte) (a *broker.PollAnswer, deleted, ok bool) {
 // with a ready-made answer is not decoded further: the answer is what a
 // poll needs (InstanceStatus.Answer).
 func (s *Store) Status(ctx context.Context, instanceID string) (broker.InstanceStatus, error) {
-	v, err := s.rdb.Get(ctx, s.keys(instanceID).status).Bytes()
+	v, err := s.rdb.Get(ctx, s.statusKey(instanceID)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return broker.InstanceStatus{}, broker.ErrNotFound
 	}

@@ -99,8 +99,9 @@ func setUp(ctx context.Context, o options) (*env, error) {
 		return nil, err
 	}
 	e.redisOpts.PoolSize = 64
-	e.redisOpts.Protocol = o.protocol
-	e.rdb = redis.NewClient(e.redisOpts)
+	agoraRedis := *e.redisOpts
+	agoraRedis.Protocol = o.protocol
+	e.rdb = redis.NewClient(&agoraRedis)
 	if err := e.rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis at %s: %w", url, err)
 	}
@@ -173,7 +174,7 @@ func setUp(ctx context.Context, o options) (*env, error) {
 	}()
 	// Stop the workers and wait for them before Redis is closed under them.
 	e.closers = append(e.closers, func() { stopWorkers(); <-workersDone })
-	h, err := e.handler(e.broker, observer)
+	h, err := e.handler(e.broker, observer, o.chain)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +183,8 @@ func setUp(ctx context.Context, o options) (*env, error) {
 	e.agoraURL = agora.URL
 
 	// The floor gets a Redis client of its own, with the same options but
-	// without Agora's metrics hook.
+	// without Agora's metrics hook, speaking go-redis's default RESP3
+	// whatever -redis-protocol says.
 	floorRedis := redis.NewClient(e.redisOpts)
 	e.closers = append(e.closers, func() { floorRedis.Close() })
 	floor := httptest.NewServer(newFloor(e.cat.JSON(), floorRedis, e.prefix))
@@ -192,13 +194,22 @@ func setUp(ctx context.Context, o options) (*env, error) {
 }
 
 // handler is Agora's HTTP handler over b, wired as app.Run wires it.
-func (e *env) handler(b *broker.Broker, observer httpapi.Observer) (http.Handler, error) {
+// With chain, its polls go through brokerapi rather than the fast path.
+func (e *env) handler(b *broker.Broker, observer httpapi.Observer, chain bool) (http.Handler, error) {
+	var served domain.ServiceBroker = b
+	if chain {
+		served = chainOnly{b}
+	}
 	return httpapi.NewHandler(httpapi.Options{
-		Broker: b, CatalogJSON: e.cat.SharedJSON, Logger: slog.New(slog.DiscardHandler),
+		Broker: served, CatalogJSON: e.cat.SharedJSON, Logger: slog.New(slog.DiscardHandler),
 		Credentials: []httpapi.Credential{{Username: user, Password: pass}},
 		KnownPlan:   b.KnownPlan, InstancePlan: b.InstancePlan, Observer: observer,
 	})
 }
+
+// chainOnly hides the broker's ready-made poll answers
+// (httpapi.PollAnswerer), so polls go through brokerapi (-chain).
+type chainOnly struct{ domain.ServiceBroker }
 
 // dropKeys removes this run's keys, in batches (SCAN, never KEYS: the
 // Redis may be shared).

@@ -12,6 +12,11 @@
 //     calls made directly: the secrets adapter's Bind, the Vault put and
 //     the same Redis writes (goal <= 1.10).
 //
+// Throughput is judged in requests per CPU-second of this process (load
+// generator, both servers, the Redis client; getrusage around each side
+// of a round), with wall-clock requests/s printed beside (-wall judges by
+// those): on a machine others load, wall time measures who got a core.
+//
 // Both sides of a comparison are served over loopback HTTP by this
 // process and driven by the same client. Each round measures Agora and
 // its floor back to back (who goes first alternates), and the reported
@@ -25,10 +30,13 @@
 //
 // Flags worth knowing: -cpuprofile=DIR writes a CPU profile of Agora under
 // each load (DIR/catalog.pprof, last_operation.pprof, bind.pprof; one
-// extra round each, outside the measured ones), -observer=off measures
-// Agora without its metrics Observer and Redis hook, -redis-protocol=2
-// speaks RESP2 instead of go-redis's default RESP3, and -roundtrips prints
-// the Redis round trips of each OSB operation.
+// longer extra round each, outside the measured ones), -chain serves
+// polls through brokerapi instead of the fast path, -only picks
+// comparisons, -observer=off measures Agora without its metrics Observer
+// and Redis hook, -redis-protocol=2
+// has Agora's Redis client speak RESP2 instead of go-redis's default RESP3
+// (the floor's stays at RESP3), and -roundtrips prints the Redis round
+// trips of each OSB operation.
 //
 // It needs the real Redis at 127.0.0.1:6379 (REDIS_URL overrides) and
 // builds or reuses the dev Vault. Its keys carry a per-run prefix and are
@@ -49,6 +57,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -62,7 +71,8 @@ type options struct {
 	protocol    int
 	roundTrips  bool
 	only        map[string]bool // empty: every comparison
-	together    bool            // run both sides of a round at once
+	chain       bool            // polls through brokerapi, not the fast path
+	wall        bool            // judge throughput by wall-clock req/s
 }
 
 // runs reports whether the comparison name is to be run.
@@ -76,9 +86,10 @@ func main() {
 	flag.IntVar(&o.binds, "binds", 40, "binds per round for the latency comparison")
 	flag.StringVar(&o.profileDir, "cpuprofile", "", "directory to write a CPU profile of Agora under each load into (catalog.pprof, last_operation.pprof, bind.pprof)")
 	observer := flag.String("observer", "on", "on: Agora runs with its metrics Observer and Redis hook, as deployed; off: without them")
-	flag.IntVar(&o.protocol, "redis-protocol", 3, "RESP version go-redis speaks to Redis: 3 (go-redis's default, as Agora runs) or 2")
+	flag.IntVar(&o.protocol, "redis-protocol", 3, "RESP version Agora's Redis client speaks: 3 (go-redis's default, as Agora runs) or 2; the floor's client stays at 3, so the last_operation ratio shows the difference")
 	flag.BoolVar(&o.roundTrips, "roundtrips", false, "also count the Redis round trips of each OSB operation")
-	flag.BoolVar(&o.together, "together", false, "run Agora and its floor at the same time in each round (same concurrency each), rather than one after the other: steadier on a loaded machine")
+	flag.BoolVar(&o.wall, "wall", false, "judge throughput by wall-clock requests/s rather than requests per CPU-second of this process (both are printed)")
+	flag.BoolVar(&o.chain, "chain", false, "serve Agora's polls through brokerapi (the middleware chain) instead of the fast path, to compare the two")
 	only := flag.String("only", "", "comma-separated comparisons to run (catalog, last_operation, bind); empty: all three")
 	flag.Parse()
 	if *only != "" {
@@ -144,7 +155,7 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("catalog: GET /v2/catalog req/s (%d bytes), Agora vs a net/http server with the same bytes and basic auth\n", len(env.cat.JSON()))
 		ratios = append(ratios, compareThroughput(ctx, o, "catalog", catalog,
 			func(c *http.Client) error { return get(c, env.floorURL+"/v2/catalog") }, 1.0))
-		if err := profile(ctx, o, "catalog", func() { throughput(ctx, o, catalog) }); err != nil {
+		if err := profile(ctx, o, "catalog", func(p options) { throughput(ctx, p, catalog) }); err != nil {
 			return err
 		}
 	}
@@ -159,7 +170,7 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("last_operation: req/s, Agora vs a net/http server doing basic auth, one Redis GET of the same key and a small JSON answer\n")
 		ratios = append(ratios, compareThroughput(ctx, o, "last_operation", poll,
 			func(c *http.Client) error { return get(c, env.floorURL+query) }, 0.95))
-		if err := profile(ctx, o, "last_operation", func() { throughput(ctx, o, poll) }); err != nil {
+		if err := profile(ctx, o, "last_operation", func(p options) { throughput(ctx, p, poll) }); err != nil {
 			return err
 		}
 	}
@@ -171,7 +182,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		ratios = append(ratios, bind)
-		if err := profile(ctx, o, "bind", func() { _, _ = env.bindRound(ctx, o.binds, env.viaAgora) }); err != nil {
+		if err := profile(ctx, o, "bind", func(p options) { _, _ = env.bindRound(ctx, p.binds, env.viaAgora) }); err != nil {
 			return err
 		}
 	}
@@ -222,39 +233,44 @@ func compareThroughput(ctx context.Context, o options, name string, agora, floor
 	defer floorClient.CloseIdleConnections()
 	throughputWith(ctx, o, agoraClient, agora) // warm-up: connections, caches
 	throughputWith(ctx, o, floorClient, floor)
-	var ratios []float64
+	var perCPU, perWall []float64
 	for i := range o.rounds {
 		// Who goes first alternates, so a trend in the machine's load
 		// favours neither side.
-		var a, f float64
-		if o.together {
-			var wg sync.WaitGroup
-			wg.Go(func() { a = throughputWith(ctx, o, agoraClient, agora) })
-			wg.Go(func() { f = throughputWith(ctx, o, floorClient, floor) })
-			wg.Wait()
-		} else if i%2 == 0 {
+		var a, f rate
+		if i%2 == 0 {
 			a = throughputWith(ctx, o, agoraClient, agora)
 			f = throughputWith(ctx, o, floorClient, floor)
 		} else {
 			f = throughputWith(ctx, o, floorClient, floor)
 			a = throughputWith(ctx, o, agoraClient, agora)
 		}
-		ratios = append(ratios, a/f)
-		fmt.Printf("  round %d/%d: Agora %8.0f req/s  floor %8.0f req/s  ratio %.3f\n", i+1, o.rounds, a, f, a/f)
+		perCPU, perWall = append(perCPU, a.perCPUSecond/f.perCPUSecond), append(perWall, a.perSecond/f.perSecond)
+		fmt.Printf("  round %2d/%d: Agora %6.0f req/s %6.0f req/CPU-s  floor %6.0f req/s %6.0f req/CPU-s  ratio %.3f (wall %.3f)\n",
+			i+1, o.rounds, a.perSecond, a.perCPUSecond, f.perSecond, f.perCPUSecond, perCPU[i], perWall[i])
+	}
+	ratios, other, otherName := perCPU, perWall, "wall-clock req/s"
+	if o.wall {
+		ratios, other, otherName = perWall, perCPU, "req per CPU-second"
 	}
 	r := result{name: name, ratio: median(ratios), goal: goal, higherBetter: true}
-	fmt.Printf("  median of the per-round ratios %.3f, spread %.3f-%.3f\n%s\n\n", r.ratio, slices.Min(ratios), slices.Max(ratios), r.line())
+	fmt.Printf("  median of the per-round ratios %.3f, spread %.3f-%.3f (of %s: median %.3f, spread %.3f-%.3f)\n%s\n\n",
+		r.ratio, slices.Min(ratios), slices.Max(ratios), otherName, median(other), slices.Min(other), slices.Max(other), r.line())
 	return r
 }
 
-// profile runs load once more with the CPU profiler on, into
+// profile runs load once more, for longer, with the CPU profiler on, into
 // DIR/<name>.pprof, when -cpuprofile asked for it. The profile covers the
 // whole process, the load generator included: look for Agora's frames
 // (broker/httpapi, broker, redisstore) under net/http's serve.
-func profile(ctx context.Context, o options, name string, load func()) error {
+func profile(ctx context.Context, o options, name string, load func(options)) error {
 	if o.profileDir == "" {
 		return nil
 	}
+	// Long enough for a few thousand samples even on a loaded machine.
+	p := o
+	p.duration = max(20*o.duration, 5*time.Second)
+	p.binds = 20 * o.binds
 	path := filepath.Join(o.profileDir, name+".pprof")
 	f, err := os.Create(path)
 	if err != nil {
@@ -264,7 +280,7 @@ func profile(ctx context.Context, o options, name string, load func()) error {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
-	load()
+	load(p)
 	pprof.StopCPUProfile()
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -309,17 +325,18 @@ func get(c *http.Client, url string) error {
 }
 
 // throughput runs fn from o.concurrency goroutines for o.duration and
-// returns completed calls per second. Failed calls are not counted, and
+// returns the completed calls' rate. Failed calls are not counted, and
 // reported, so a broken side cannot look fast.
-func throughput(ctx context.Context, o options, fn func(*http.Client) error) float64 {
+func throughput(ctx context.Context, o options, fn func(*http.Client) error) rate {
 	return throughputWith(ctx, o, newClient(o.concurrency), fn)
 }
 
 // throughputWith is throughput on a client whose connections persist
 // across rounds, so no round pays for dialling.
-func throughputWith(ctx context.Context, o options, client *http.Client, fn func(*http.Client) error) float64 {
+func throughputWith(ctx context.Context, o options, client *http.Client, fn func(*http.Client) error) rate {
 	var n, failed atomic.Int64
 	var firstErr atomic.Value
+	cpu := processCPU()
 	deadline := time.Now().Add(o.duration)
 	var wg sync.WaitGroup
 	for range o.concurrency {
@@ -335,8 +352,24 @@ func throughputWith(ctx context.Context, o options, client *http.Client, fn func
 		})
 	}
 	wg.Wait()
+	cpu = processCPU() - cpu
 	if f := failed.Load(); f > 0 {
 		fmt.Fprintf(os.Stderr, "bench: %d failed calls, the first: %v\n", f, firstErr.Load())
 	}
-	return float64(n.Load()) / o.duration.Seconds()
+	return rate{perSecond: float64(n.Load()) / o.duration.Seconds(), perCPUSecond: float64(n.Load()) / max(cpu.Seconds(), 1e-6)}
+}
+
+// rate is what one side of a round served: requests per second of wall
+// time, and per second of CPU time this process (load generator, server,
+// Redis client) used meanwhile. On a machine others load, the second
+// counts only the work done, not the waiting for a core.
+type rate struct{ perSecond, perCPUSecond float64 }
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

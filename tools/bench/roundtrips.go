@@ -88,7 +88,7 @@ func (e *env) printRoundTrips(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h, err := e.handler(b, nil)
+	h, err := e.handler(b, nil, false)
 	if err != nil {
 		return err
 	}
