@@ -110,7 +110,7 @@ func upgradeCmd(ctx context.Context, scope string, args []string, stdout, stderr
 			return showUpgrade(stdout, *output, u)
 		}
 	default:
-		return fmt.Errorf("%w: agora %s upgrade OFFERING PLAN | status ID | retry ID (agora %s upgrade -h)", errUsage, scope, scope)
+		return usageError("usage: agora %s upgrade OFFERING PLAN | status ID | retry ID (agora %s upgrade -h)", scope, scope)
 	}
 	if *noWait {
 		return emit(stdout, *output, u, func(w io.Writer) {

@@ -71,7 +71,7 @@ func TestProducerUpgradeWaitsAndReports(t *testing.T) {
 	t.Setenv("AGORA_PRODUCER_TOKEN", "agp_team-x_secret")
 
 	var out, errOut bytes.Buffer
-	err := producerCmd(context.Background(), []string{"upgrade", "team-x-db", "small", "--concurrency", "3", "--interval", "1ms"}, nil, &out, &errOut)
+	err := upgradeCmd(context.Background(), "producer", []string{"team-x-db", "small", "--concurrency", "3", "--interval", "1ms"}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "1 of 2 instances failed") || !strings.Contains(err.Error(), "agora producer upgrade retry run-1") {
 		t.Fatalf("err = %v, want the failure and the retry command\n%s", err, out.String())
 	}
@@ -86,7 +86,7 @@ func TestProducerUpgradeWaitsAndReports(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := producerCmd(context.Background(), []string{"upgrade", "team-x-db", "small", "--dry-run"}, nil, &out, &errOut); err != nil {
+	if err := upgradeCmd(context.Background(), "producer", []string{"team-x-db", "small", "--dry-run"}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "dry run, nothing changed") || strings.Count(out.String(), "would upgrade") != 2 {
