@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/internal/egress"
@@ -24,14 +22,7 @@ import (
 // zoo's Redis playing Agora's own), the credential checks fail with the
 // rule's words instead of connecting.
 func TestRemoteGateVerifiesCredentialsThroughTheEgressPolicy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs the real Redis at " + zooRedis)
-	}
-	admin := goredis.NewClient(&goredis.Options{Addr: zooRedis})
-	t.Cleanup(func() { _ = admin.Close() })
-	if err := admin.Ping(t.Context()).Err(); err != nil {
-		t.Skipf("no Redis at %s: %v", zooRedis, err)
-	}
+	admin := zooAdmin(t)
 	loopback := mustEgress(t, egress.Config{Allow: []string{"127.0.0.0/8"}})
 	ownRedis := mustEgress(t, egress.Config{Allow: []string{"127.0.0.0/8"}, Own: []egress.Endpoint{{Name: "Agora's Redis", HostPort: zooRedis}}})
 	schema := map[string]any{"type": "object", "properties": map[string]any{"size": map[string]any{"type": "integer", "maximum": 10.0}}}
