@@ -118,15 +118,21 @@ type BrokerOptions struct {
 	ClientTLS *tls.Config
 	// Gate, when set, replaces the gate: section every broker gets: the
 	// egress allow-list opened to loopback (the suite's adapters listen
-	// there) and the canary off.
+	// there), the examples' agora-files credentials allowed unverified,
+	// and the canary off.
 	Gate string
 }
 
 // loopbackGate lets the gate and the canary call the suite's adapters on
-// loopback (Agora's own Redis and Vault stay refused), canary off.
+// loopback (Agora's own Redis and Vault stay refused), canary off. It
+// allows the example adapters' custom credential type, agora-files, as a
+// platform engineer who trusts them would (docs/producers.md, "Credentials
+// the kit cannot use"): their slices may then go live automatically, while
+// the report still shows the type unverified.
 const loopbackGate = `gate:
   egress:
     allow: [127.0.0.0/8, "::1/128"]
+  allow_unverified_types: [agora-files]
   canary:
     interval: 0s
 `

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,62 +13,58 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/agora-osb/agora/internal/zoo"
 	"github.com/agora-osb/agora/producers"
 )
 
-// breakable edits a Python adapter project so that, while the file
-// BROKEN exists next to its run script, its unbind revokes nothing (the
-// token file stays: the credentials keep working) and its deprovision
-// deletes nothing. The kit's typed credential verification catches the
-// first; until it knows this adapter's credentials, the second is what
-// the kit catches today (inspect-gone: the adapter still reports the
-// instance after a deprovision it said succeeded).
-func breakable(dir string) {
+// zooBackend serves a zoo adapter (internal/zoo) from the test process:
+// real Redis credentials, an ACL user per binding, which the kit verifies
+// by using them. Its Redis is a private redis-server on a free loopback
+// port, not the suite's: the broker keeps its state in the suite's Redis,
+// and the egress rules refuse Agora's own Redis to the gate and the canary
+// (rightly: a credential there is never dialled). A producer's backend is
+// somewhere else than Agora's state, and so is this one; the spec's
+// allow-list (127.0.0.0/8) lets the kit reach it.
+func zooBackend(ctx context.Context, defect zoo.Defect) (*zoo.Adapter, *pyAdapter) {
 	GinkgoHelper()
-	path := filepath.Join(dir, "adapter.py")
-	src, err := os.ReadFile(path)
-	Expect(err).NotTo(HaveOccurred())
-	flag := "        if os.path.exists(os.path.join(self.root, os.pardir, \"BROKEN\")):\n            return  # deliberately broken: %s\n"
-	out := string(src)
-	for def, what := range map[string]string{
-		"    def unbind(self, iid, bid, req):\n": "revokes nothing",
-		"    def deprovision(self, iid, req):\n": "deletes nothing",
-	} {
-		Expect(out).To(ContainSubstring(def), "the Python template changed: %s", path)
-		out = strings.Replace(out, def, def+strings.Replace(flag, "%s", what, 1), 1)
-	}
-	Expect(os.WriteFile(path, []byte(out), 0o600)).To(Succeed())
+	r := startPrivateRedis(ctx)
+	a := zoo.New(r.Client, r.Addr, "agoratest-gate-"+randomHex(4), defect)
+	secret := randomHex(32)
+	srv := httptest.NewServer(zoo.Handler(a, secret))
+	DeferCleanup(srv.Close)
+	return a, &pyAdapter{URL: srv.URL, Secret: secret}
 }
 
 var _ = Describe("the gate and the canary", func() {
 	It("keep a broken adapter from automatic approval, refuse egress to Agora's own services, and catch an adapter that breaks after approval", func(ctx SpecContext) {
 		prefix := specPrefix()
 		ada := "gate-" + randomHex(3)
-		offName := ada + "-files"
+		offName := ada + "-keys"
 		const interval = 5 * time.Second
 		b := StartBroker(ctx, BrokerOptions{Name: "gate", Prefix: prefix,
 			Gate: "gate:\n  egress:\n    allow: [127.0.0.0/8]\n  canary:\n    interval: 5s\n"})
 
-		By("a trusted producer (auto_approve_slices) with a Python adapter whose unbind revokes nothing")
+		By("a trusted producer (auto_approve_slices) with a Redis adapter whose unbind revokes nothing")
 		created, err := adminClient(b).CreateProducer(ctx, producers.CreateRequest{Name: ada, Contact: "ada@example.com", AutoApproveSlices: true})
 		Expect(err).NotTo(HaveOccurred())
+		zooAdapter, adapter := zooBackend(ctx, zoo.UnbindRevokesNothing)
 		she := newCLIUser()
-		adapter := initPyAdapter(ctx, she, offName, breakable)
-		broken := filepath.Join(adapter.Dir, "BROKEN")
-		Expect(os.WriteFile(broken, nil, 0o600)).To(Succeed())
 		she.Must(ctx, created.Token+"\n", "producer", "login", "--url", b.URL, "--name", ada)
-		slicePath := adapter.EditSlice("small")
+		slicePath := filepath.Join(she.Home, "slice.yml")
+		Expect(os.WriteFile(slicePath, []byte(producerSlice(offName, adapter, "small")), 0o600)).To(Succeed())
 
-		By("she applies: the version is stored, the gate refuses automatic approval, and the report says why, with hints")
+		By("she applies: the version is stored, the gate refuses automatic approval, and the report says why: the credentials outlive their unbind")
 		res := she.Must(ctx, "", "producer", "apply", "-f", slicePath)
 		Expect(res.Stdout).To(ContainSubstring("version 1: pending_approval"))
-		Expect(res.Stdout).To(MatchRegexp(`(?m)^  FAIL \S+: `))
+		Expect(res.Stdout).To(MatchRegexp(`(?m)^  FAIL credentials-revoked: credentials still work after Unbind`))
+		Expect(res.Stdout).To(MatchRegexp(`user agoratest-gate-\S+ still authenticates at 127\.0\.0\.1:\d+`))
 		Expect(res.Stdout).To(MatchRegexp(`(?m)^        hint: `))
-		Expect(res.Stdout).To(MatchRegexp(`not approved automatically: offering ` + offName + `: \d+ check\(s\) failed: `))
+		Expect(res.Stdout).To(ContainSubstring("not approved automatically: offering " + offName + ": 1 check(s) failed: credentials-revoked"))
+		Expect(res.Stdout).NotTo(ContainSubstring("unverified"), "the kit must verify redis credentials")
 		Expect(res.Stdout).NotTo(ContainSubstring(adapter.Secret))
 		res = she.Must(ctx, "", "producer", "status")
-		Expect(res.Stdout).To(MatchRegexp(`(?m)^gate\s+v1 \(pending_approval\): \d+ passed, [1-9]\d* failed`))
-		Expect(res.Stdout).To(MatchRegexp(`(?m)^\s+FAIL ` + offName + `/\S+: `))
+		Expect(res.Stdout).To(MatchRegexp(`(?m)^gate\s+v1 \(pending_approval\): \d+ passed, 1 failed`))
+		Expect(res.Stdout).To(MatchRegexp(`(?m)^\s+FAIL ` + offName + `/credentials-revoked: `))
 		Expect(res.Stdout).To(MatchRegexp(`(?m)^\s+hint: `))
 		Expect(res.Stdout).To(ContainSubstring("not approved automatically"))
 
@@ -76,7 +73,7 @@ var _ = Describe("the gate and the canary", func() {
 		res = admin.Must(ctx, "", append([]string{"admin", "slices", "list", ada}, adminFlags(b)...)...)
 		Expect(res.Stdout).To(ContainSubstring("needs the platform engineer"))
 		res = admin.Must(ctx, "", append([]string{"admin", "slices", "show", ada, "1"}, adminFlags(b)...)...)
-		Expect(res.Stdout).To(MatchRegexp(`(?m)^  FAIL \S+: `))
+		Expect(res.Stdout).To(MatchRegexp(`(?m)^  FAIL credentials-revoked: `))
 		Expect(res.Stdout).To(ContainSubstring("not approved automatically"))
 		offs, err := catalogOfferings(b)
 		Expect(err).NotTo(HaveOccurred())
@@ -95,17 +92,13 @@ var _ = Describe("the gate and the canary", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(vs).To(HaveLen(1), "a refused slice was stored")
 
-		By("she fixes her adapter and applies again; once live, the canary reports it healthy")
-		Expect(os.Remove(broken)).To(Succeed())
+		By("she fixes her adapter and applies again: every credential verified, it goes live at once; the canary reports it healthy")
+		zooAdapter.Break(zoo.None)
 		ar, err := pc.Apply(ctx, ada, []byte(producerSlice(offName, adapter, "small")))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ar.Gate.Failed).To(BeFalse(), "%+v", ar.Gate)
-		if ar.Status != producers.SliceLive {
-			// Credentials of a type the kit cannot verify wait for her.
-			Expect(ar.Gate.NotAutoApprovable).NotTo(BeEmpty())
-			_, err = adminClient(b).ApproveSlice(ctx, ada, ar.Version)
-			Expect(err).NotTo(HaveOccurred())
-		}
+		Expect(ar.Gate.Unverified).To(BeEmpty())
+		Expect(ar.Status).To(Equal(producers.SliceLive), "%+v", ar.Gate)
 		health := func() *producers.CanaryResult {
 			all, err := adminClient(b).Canary(ctx)
 			Expect(err).NotTo(HaveOccurred())
@@ -119,14 +112,15 @@ var _ = Describe("the gate and the canary", func() {
 		Eventually(func() bool { h := health(); return h != nil && h.Passed }).WithTimeout(60*time.Second).WithPolling(250*time.Millisecond).
 			Should(BeTrue(), "the canary never reported the fixed adapter healthy: %+v", health())
 
-		By("her adapter breaks while live: the canary's first run after that reports it")
+		By("her adapter breaks while live (its unbind stops revoking): the canary's first run after that reports it")
 		brokeAt := time.Now().UTC()
-		Expect(os.WriteFile(broken, nil, 0o600)).To(Succeed())
+		zooAdapter.Break(zoo.UnbindRevokesNothing)
 		var after *producers.CanaryResult
 		Eventually(func() bool { after = health(); return after != nil && after.At.After(brokeAt) }).
 			WithTimeout(interval + 60*time.Second).WithPolling(250 * time.Millisecond).Should(BeTrue())
 		Expect(after.Passed).To(BeFalse(), "the first canary run after the breakage passed: %+v", after)
-		Expect(after.Failed).NotTo(BeEmpty())
+		Expect(after.Failed).To(ContainElement(HavePrefix("credentials-revoked: ")), "%+v", after)
+		Expect(after.Unverified).To(BeEmpty())
 		Expect(after.LastSuccess).NotTo(BeZero())
 		Expect(after.LastSuccess.Before(brokeAt)).To(BeTrue())
 

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/agora-osb/agora/adapters"
+	"github.com/agora-osb/agora/broker/catalog"
 )
 
 // CanaryResult is the canary's latest verdict on one live offering of a
@@ -118,8 +119,43 @@ func (s *Service) gateRequest(ctx context.Context, p Producer, sl *slice, i int,
 			}
 		}
 		req.Plans[j] = pc
+		if schema := provisionSchema(&o.Plans[j]); schema != nil {
+			if req.ProvisionSchemas == nil {
+				req.ProvisionSchemas = map[string]map[string]any{}
+			}
+			req.ProvisionSchemas[pc.Plan.ID] = schema
+		}
 	}
 	return req, nil
+}
+
+// provisionSchema is the plan's schemas.service_instance.create.parameters
+// as JSON decodes it, or nil when the plan has none. The slice was
+// validated before (the catalog build compiles every schema), so a
+// schema that does not decode is left out rather than reported twice.
+func provisionSchema(p *catalog.PlanSpec) map[string]any {
+	if p.Schemas == nil || p.Schemas.ServiceInstance == nil || p.Schemas.ServiceInstance.Create == nil {
+		return nil
+	}
+	n := &p.Schemas.ServiceInstance.Create.Parameters
+	if isAbsentNode(n) {
+		return nil
+	}
+	var m map[string]any
+	if err := n.Decode(&m); err != nil {
+		return nil
+	}
+	// Through JSON: the kit reads the schema as the broker's JSON schema
+	// validator does (numbers as float64), not in YAML's shapes.
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil
+	}
+	return out
 }
 
 // CheckEgress applies the platform engineer's egress rules to an adapter

@@ -31,9 +31,14 @@ type GateRequest struct {
 	// gate that builds the adapter through its factory.
 	Settings map[string]any
 	Plans    []adapters.PlanConfig
-	// Dial, when set, is how the gate must connect to the adapter: it
-	// enforces the platform engineer's egress rules on the addresses a
-	// host name resolves to, at the moment of connecting.
+	// ProvisionSchemas are the plans' provision parameter schemas
+	// (schemas.service_instance.create.parameters), by plan ID; a plan
+	// without one is absent. The kit derives invalid parameters from them.
+	ProvisionSchemas map[string]map[string]any
+	// Dial, when set, is how the gate must connect, to the adapter and to
+	// the hosts its credentials name: it enforces the platform engineer's
+	// egress rules on every host and on the addresses a host name
+	// resolves to, at the moment of connecting.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// CleanupAttempts is how many times the kit tries to remove what it
 	// created (default 1; the canary, unattended, retries).

@@ -427,3 +427,51 @@ func TestApplyReportsAnUnknownFieldWithEveryOtherProblem(t *testing.T) {
 		t.Errorf("a slice with an unknown field was stored: %+v", vs)
 	}
 }
+
+// TestTheGateGetsThePlansProvisionSchemas: the kit derives invalid
+// parameters from a plan's schemas.service_instance.create.parameters,
+// so the gate must receive them, by plan ID, in JSON's shapes.
+func TestTheGateGetsThePlansProvisionSchemas(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestService(t)
+	if _, err := ts.Create(ctx, CreateRequest{Name: "team-x", Contact: "x@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	slice := strings.Replace(sliceText("team-x-files", "http://files"), "    plans: [{name: small, description: Small.}]\n", `    plans:
+      - name: small
+        description: Small.
+        schemas:
+          service_instance:
+            create:
+              parameters:
+                $schema: "http://json-schema.org/draft-04/schema#"
+                type: object
+                properties:
+                  size: {type: integer, maximum: 10}
+      - name: large
+        description: Large, no parameters.
+`, 1)
+	if _, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(slice)); err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			t.Fatalf("%v: %+v", err, pe.Problems)
+		}
+		t.Fatal(err)
+	}
+	if len(ts.gated) != 1 {
+		t.Fatalf("gated %d times, want 1", len(ts.gated))
+	}
+	req := ts.gated[0]
+	if len(req.Plans) != 2 {
+		t.Fatalf("plans %+v, want small and large", req.Plans)
+	}
+	small := req.ProvisionSchemas[req.Plans[0].Plan.ID]
+	props, _ := small["properties"].(map[string]any)
+	size, _ := props["size"].(map[string]any)
+	if size["maximum"] != 10.0 {
+		t.Errorf("small's schema %#v, want properties.size.maximum 10 as JSON decodes it", small)
+	}
+	if _, ok := req.ProvisionSchemas[req.Plans[1].Plan.ID]; ok {
+		t.Errorf("large has no schema, yet the gate got one: %#v", req.ProvisionSchemas)
+	}
+}

@@ -27,14 +27,7 @@ const zooRedis = "127.0.0.1:6379"
 // checks fail halfway, and passes the correct adapter with no failure
 // and no unverified credential type.
 func TestAdapterTestCatchesTheZoo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs the real Redis at " + zooRedis)
-	}
-	admin := goredis.NewClient(&goredis.Options{Addr: zooRedis})
-	t.Cleanup(func() { _ = admin.Close() })
-	if err := admin.Ping(t.Context()).Err(); err != nil {
-		t.Skipf("no Redis at %s: %v", zooRedis, err)
-	}
+	admin := zooAdmin(t)
 	tests := []struct {
 		defect zoo.Defect
 		flags  []string
@@ -162,6 +155,21 @@ func runAdapterTest(t *testing.T, args []string) (zooReport, string) {
 		t.Errorf("exit error %v, but passed = %v", err, res.Passed)
 	}
 	return res, out.String()
+}
+
+// zooAdmin is a client of the real Redis the zoo adapters work on; the
+// test is skipped with -short or without that Redis.
+func zooAdmin(t *testing.T) *goredis.Client {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the real Redis at " + zooRedis)
+	}
+	admin := goredis.NewClient(&goredis.Options{Addr: zooRedis})
+	t.Cleanup(func() { _ = admin.Close() })
+	if err := admin.Ping(t.Context()).Err(); err != nil {
+		t.Skipf("no Redis at %s: %v", zooRedis, err)
+	}
+	return admin
 }
 
 func zooRoot(t *testing.T) string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/conformance"
+	"github.com/agora-osb/agora/adapters/conformance/credcheck"
 	"github.com/agora-osb/agora/adapters/remote"
 	"github.com/agora-osb/agora/broker/catalog"
 	"github.com/agora-osb/agora/internal/app"
@@ -44,11 +45,21 @@ func producerSelfService(path string, cat *catalog.Catalog) (*app.Producers, err
 }
 
 // remoteGate runs the remote protocol's conformance kit against one
-// offering of a producer's slice, with its first plan. A config that
-// lists capabilities is checked against what the adapter declares; the
-// report says what it declared, for a config that lists none.
+// offering of a producer's slice, with its first plan and that plan's
+// provision schema (from which the kit derives invalid parameters). A
+// config that lists capabilities is checked against what the adapter
+// declares; the report says what it declared, for a config that lists
+// none.
+//
+// The kit verifies typed credentials by using them, through req.Dial:
+// the egress policy that reaches the adapter also decides which hosts
+// named in its credentials the kit may connect to, so a credential
+// pointing at Agora's own Redis or Vault, or at a host gate.egress.allow
+// does not name, fails its check with the rule's words and is never
+// dialled.
 func remoteGate(ctx context.Context, req producers.GateRequest) (conformance.Report, error) {
-	opts := remote.ConformanceOptions{URL: req.URL, Secret: req.Secret, Dial: req.Dial, CleanupAttempts: req.CleanupAttempts}
+	opts := remote.ConformanceOptions{URL: req.URL, Secret: req.Secret, Dial: req.Dial, CleanupAttempts: req.CleanupAttempts,
+		Verifiers: credcheck.Defaults(req.Dial)}
 	var settings remote.Settings
 	if err := adapters.MapSettings(req.Settings).Decode(&settings); err != nil {
 		return conformance.Report{}, fmt.Errorf("config: %w", err)
@@ -63,6 +74,7 @@ func remoteGate(ctx context.Context, req producers.GateRequest) (conformance.Rep
 	}
 	if len(req.Plans) > 0 {
 		opts.Plan = req.Plans[0].Plan
+		opts.ProvisionSchema = req.ProvisionSchemas[opts.Plan.ID]
 	}
 	return remote.Conformance(ctx, opts)
 }

@@ -44,7 +44,7 @@ class Files {
   async bind(iid, bid) {
     const tokenFile = path.join(await this.existing(iid), ".tokens", agora.safeId(bid));
     const token = await agora.createOnce(tokenFile, () => crypto.randomBytes(32).toString("base64url")); // a repeat gets the same token
-    return { credentials: { path: this.path(iid), token } };
+    return { credentials: { type: "agora-files", provider: "files-node", path: this.path(iid), token } };
   }
 
   async unbind(iid, bid) {

@@ -52,7 +52,7 @@ class Files:
     def bind(self, iid, bid, req):
         token_file = os.path.join(self.existing(iid), ".tokens", agora.safe_id(bid))
         token = agora.create_once(token_file, lambda: secrets.token_urlsafe(32))  # a repeat gets the same token
-        return {"credentials": {"path": self.path(iid), "token": token}}
+        return {"credentials": {"type": "agora-files", "provider": "files-py", "path": self.path(iid), "token": token}}
 
     def unbind(self, iid, bid, req):
         if not agora.remove(self.path(iid, ".tokens", agora.safe_id(bid))):

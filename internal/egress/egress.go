@@ -187,30 +187,37 @@ func (p *Policy) CheckURL(ctx context.Context, raw string) error {
 	if err != nil || u.Hostname() == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return &RefusedError{Target: raw, Reason: "it is not an http or https URL with a host", Rule: "adapter URLs are http(s)://host[:port]"}
 	}
-	host := strings.ToLower(u.Hostname())
 	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
+	return p.checkHost(ctx, raw, u.Hostname(), port)
+}
+
+// checkHost applies every rule to a host (name or address) and port:
+// Agora's own endpoints by name, the allow-list's host names, and every
+// address the host resolves to. target names what is refused.
+func (p *Policy) checkHost(ctx context.Context, target, host, port string) error {
+	host = strings.ToLower(host)
 	for _, o := range p.own {
 		if o.host == host && o.port == port {
-			return &RefusedError{Target: raw, Reason: fmt.Sprintf("%s:%s is %s", host, port, o.name), Rule: "Agora's own Redis and Vault are never called"}
+			return &RefusedError{Target: target, Reason: fmt.Sprintf("%s:%s is %s", host, port, o.name), Rule: "Agora's own Redis and Vault are never called"}
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	addrs, err := p.lookup(ctx, host)
 	if err != nil {
-		return &RefusedError{Target: raw, Reason: fmt.Sprintf("host %s does not resolve: %v", host, err), Rule: "adapter hosts must resolve from Agora"}
+		return &RefusedError{Target: target, Reason: fmt.Sprintf("host %s does not resolve: %v", host, err), Rule: "hosts the gate and the canary call must resolve from Agora"}
 	}
 	hostAllowed := p.hostAllowed(host)
 	for _, a := range addrs {
 		ap := netip.AddrPortFrom(a, parsePort(port))
-		if err := p.checkAddr(raw, ap); err != nil {
+		if err := p.checkAddr(target, ap); err != nil {
 			return err
 		}
 		if !hostAllowed && !p.inPrefixes(a) {
-			return &RefusedError{Target: raw, Reason: fmt.Sprintf("host %s (%s) is not on the allow-list", host, a),
+			return &RefusedError{Target: target, Reason: fmt.Sprintf("host %s (%s) is not on the allow-list", host, a),
 				Rule: "gate.egress.allow lists the hosts and CIDRs the gate and the canary may call"}
 		}
 	}
@@ -291,8 +298,19 @@ func (p *Policy) control(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// DialContext connects like net.Dialer, refusing any address the policy
-// refuses at the moment of connecting.
+// DialContext connects like net.Dialer, refusing any host:port the
+// policy refuses: the host (name or address) by every rule CheckURL
+// applies, then the address actually dialled. It is the gate's and the
+// canary's only way out, to adapters and to the hosts named in the
+// credentials adapters return alike, so a credential pointing at a host
+// the allow-list does not name is refused as an adapter URL would be.
 func (p *Policy) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, &RefusedError{Target: address, Reason: "not a host and port", Rule: "connections go to host:port"}
+	}
+	if err := p.checkHost(ctx, address, host, port); err != nil {
+		return nil, err
+	}
 	return p.dialer.DialContext(ctx, network, address)
 }

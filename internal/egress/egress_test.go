@@ -102,3 +102,24 @@ func TestBadAllowEntries(t *testing.T) {
 		t.Fatalf("New = %v, want both bad entries named", err)
 	}
 }
+
+// TestDialAppliesTheAllowListToEveryHost: the gate's verifiers dial the
+// hosts an adapter's credentials name, with no CheckURL before; the
+// allow-list's host names must hold for them too, before any packet.
+func TestDialAppliesTheAllowListToEveryHost(t *testing.T) {
+	p := mustPolicy(t, Config{Allow: []string{"*.adapters.example.com"}})
+	var re *RefusedError
+	// 192.0.2.0/24 is TEST-NET-1: a dial there would hang, not refuse.
+	_, err := p.DialContext(t.Context(), "tcp", "192.0.2.10:5432")
+	if !errors.As(err, &re) || !strings.Contains(re.Reason, "not on the allow-list") || !strings.Contains(re.Rule, "gate.egress.allow") {
+		t.Fatalf("dial of a credential host outside the allow-list = %v, want refused naming gate.egress.allow", err)
+	}
+	if _, err := p.DialContext(t.Context(), "tcp", "no-port"); !errors.As(err, &re) {
+		t.Fatalf("dial of an address without a port = %v, want refused", err)
+	}
+	// Agora's own Redis named by its host name, as a credential may.
+	own := mustPolicy(t, Config{Allow: []string{"127.0.0.0/8"}, Own: []Endpoint{{Name: "Agora's Redis", HostPort: "localhost:6379"}}})
+	if _, err := own.DialContext(t.Context(), "tcp", "LOCALHOST:6379"); !errors.As(err, &re) || !strings.Contains(re.Reason, "Agora's Redis") {
+		t.Fatalf("dial of Agora's Redis by name = %v, want refused naming it", err)
+	}
+}

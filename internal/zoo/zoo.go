@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -45,17 +46,31 @@ const (
 // Adapter keeps each instance's data under root:data:<instance>: and
 // marks the instance with root:inst:<instance>.
 type Adapter struct {
-	admin  *goredis.Client
-	addr   string
-	root   string
-	defect Defect
+	admin *goredis.Client
+	addr  string
+	root  string
+	// defect holds a Defect; Break changes it while the adapter serves.
+	defect atomic.Value
 }
 
 // New returns the zoo adapter with defect, on the Redis that admin
 // reaches at addr (host:port, what the credentials name). Every key and
 // ACL user it makes starts with root.
 func New(admin *goredis.Client, addr, root string, defect Defect) *Adapter {
-	return &Adapter{admin: admin, addr: addr, root: root, defect: defect}
+	a := &Adapter{admin: admin, addr: addr, root: root}
+	a.Break(defect)
+	return a
+}
+
+// Break gives the running adapter another defect (None repairs it), as a
+// live adapter breaks after its slice was approved: the calls from then
+// on have it, and what earlier calls did stays.
+func (a *Adapter) Break(d Defect) { a.defect.Store(d) }
+
+// Defect is the adapter's defect now.
+func (a *Adapter) Defect() Defect {
+	d, _ := a.defect.Load().(Defect)
+	return d
 }
 
 func (a *Adapter) marker(iid string) string    { return a.root + ":inst:" + iid }
@@ -87,7 +102,7 @@ func (a *Adapter) Deprovision(ctx context.Context, req adapters.DeprovisionReque
 	if n == 0 && len(users) == 0 {
 		return adapters.DeprovisionResult{}, fmt.Errorf("zoo: instance %s: %w", req.InstanceID, adapters.ErrNotFound)
 	}
-	if a.defect == DeprovisionDeletesNothing {
+	if a.Defect() == DeprovisionDeletesNothing {
 		return adapters.DeprovisionResult{}, nil
 	}
 	if err := delUsers(ctx, a.admin, users); err != nil {
@@ -111,7 +126,7 @@ func (a *Adapter) deleteKeys(ctx context.Context, match string) error {
 
 // Bind creates an ACL user confined to the instance's key prefix.
 func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.BindResult, error) {
-	if a.defect != BindWithoutInstance {
+	if a.Defect() != BindWithoutInstance {
 		n, err := a.admin.Exists(ctx, a.marker(req.InstanceID)).Result()
 		if err != nil {
 			return adapters.BindResult{}, err
@@ -125,7 +140,7 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	password := hex.EncodeToString(b[:])
 	user, prefix := a.user(req.InstanceID, req.BindingID), a.prefix(req.InstanceID)
 	keys := "~" + prefix + "*"
-	if a.defect == SharedKeyspace {
+	if a.Defect() == SharedKeyspace {
 		keys = "~" + a.root + ":data:*" // every instance's data
 	}
 	if err := a.admin.SAdd(ctx, a.users(req.InstanceID), user).Err(); err != nil {
@@ -135,7 +150,7 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 		"+get", "+set", "+del", "+ping", "+hello", "+auth").Err(); err != nil {
 		return adapters.BindResult{}, fmt.Errorf("zoo: ACL SETUSER %s: %w", user, err)
 	}
-	if a.defect == CredentialsNeverWork {
+	if a.Defect() == CredentialsNeverWork {
 		password = "not-" + password
 	}
 	host, port, _ := net.SplitHostPort(a.addr)
@@ -152,7 +167,7 @@ func (a *Adapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapt
 	if err != nil {
 		return adapters.UnbindResult{}, err
 	}
-	if a.defect == UnbindRevokesNothing {
+	if a.Defect() == UnbindRevokesNothing {
 		if removed == 0 {
 			return adapters.UnbindResult{}, fmt.Errorf("zoo: binding %s: %w", req.BindingID, adapters.ErrNotFound)
 		}
@@ -217,15 +232,18 @@ func delUsers(ctx context.Context, admin *goredis.Client, users []string) error 
 
 // Handler serves the adapter over the remote protocol, signed with
 // secret. The transport defects strike every bind after the adapter did
-// its work, so the kit never sees the credentials it must clean up.
+// its work, so the kit never sees the credentials it must clean up. The
+// defect is read at every request, so Break takes effect at once.
 func Handler(a *Adapter, secret string) http.Handler {
-	h := remote.Handler(a, remote.HandlerOptions{Name: "zoo-" + string(a.defect), Version: "1", Secret: secret})
-	switch a.defect {
-	case Hang, Garbage, HugeBody, ClosesConnection:
-	default:
-		return h
-	}
+	h := remote.Handler(a, remote.HandlerOptions{Name: "zoo-" + string(a.Defect()), Version: "1", Secret: secret})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defect := a.Defect()
+		switch defect {
+		case Hang, Garbage, HugeBody, ClosesConnection:
+		default:
+			h.ServeHTTP(w, r)
+			return
+		}
 		if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/bindings/") {
 			h.ServeHTTP(w, r)
 			return
@@ -241,7 +259,7 @@ func Handler(a *Adapter, secret string) http.Handler {
 			_, _ = w.Write(rec.Body.Bytes())
 			return
 		}
-		switch a.defect {
+		switch defect {
 		case Hang:
 			<-r.Context().Done() // until Agora gives up
 		case Garbage:

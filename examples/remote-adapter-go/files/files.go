@@ -17,6 +17,13 @@ import (
 	"github.com/agora-osb/agora/adapters"
 )
 
+// CredentialsType is the servicebinding.io type of the credentials this
+// adapter hands out: a directory and a token, which only a process on the
+// adapter's host can use, so no Agora verifier knows it. The platform
+// engineer allows it explicitly (gate.allow_unverified_types) for its
+// slices to go live automatically; docs/producers.md says why.
+const CredentialsType = "agora-files"
+
 // Adapter keeps everything under Root. Names come from the IDs alone,
 // so every call can be repeated and finds what an earlier one made.
 type Adapter struct{ Root string }
@@ -114,7 +121,10 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	if err != nil {
 		return adapters.BindResult{}, fmt.Errorf("binding %s: %w", req.BindingID, err)
 	}
-	return adapters.BindResult{Credentials: map[string]any{"path": dir, "token": string(token)}}, nil
+	return adapters.BindResult{Credentials: map[string]any{
+		adapters.CredentialsTypeKey: CredentialsType, adapters.CredentialsProviderKey: "files-go",
+		"path": dir, "token": string(token),
+	}}, nil
 }
 
 func (a *Adapter) Unbind(ctx context.Context, req adapters.UnbindRequest) (adapters.UnbindResult, error) {
