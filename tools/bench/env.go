@@ -282,7 +282,7 @@ func (e *env) compareBind(ctx context.Context, o options) (result, error) {
 		fmt.Printf("  round %d/%d: Agora p50 %6.2f ms  direct p50 %6.2f ms  ratio %.3f\n", i+1, o.rounds, a, d, a/d)
 	}
 	r := result{name: "bind", ratio: median(ratios), goal: 1.10}
-	fmt.Printf("  median of the per-round ratios %.3f, spread %.3f-%.3f\n%s\n\n", r.ratio, slices.Min(ratios), slices.Max(ratios), r.line())
+	fmt.Printf("  median of the per-round ratios %.3f, spread %.3f-%.3f\n\n", r.ratio, slices.Min(ratios), slices.Max(ratios))
 	return r, nil
 }
 

@@ -192,6 +192,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
+	// The ratio lines come once each, last, for scripts.
 	fmt.Println("summary:")
 	for _, r := range ratios {
 		fmt.Println(r.line())
@@ -254,8 +255,8 @@ func compareThroughput(ctx context.Context, o options, name string, agora, floor
 		ratios, other, otherName = perWall, perCPU, "req per CPU-second"
 	}
 	r := result{name: name, ratio: median(ratios), goal: goal, higherBetter: true}
-	fmt.Printf("  median of the per-round ratios %.3f, spread %.3f-%.3f (of %s: median %.3f, spread %.3f-%.3f)\n%s\n\n",
-		r.ratio, slices.Min(ratios), slices.Max(ratios), otherName, median(other), slices.Min(other), slices.Max(other), r.line())
+	fmt.Printf("  median of the per-round ratios %.3f, spread %.3f-%.3f (of %s: median %.3f, spread %.3f-%.3f)\n\n",
+		r.ratio, slices.Min(ratios), slices.Max(ratios), otherName, median(other), slices.Min(other), slices.Max(other))
 	return r
 }
 
