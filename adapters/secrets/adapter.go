@@ -170,18 +170,24 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	sp := a.spaceFromReceipt(req.InstanceID, req.InstanceReceipt)
 	mount := a.settings.ApproleMount
 
-	accessor, err := a.approleAccessor(ctx, mount)
+	accessor, cached, err := a.approleAccessor(ctx, mount)
 	if err != nil {
 		return adapters.BindResult{}, err
 	}
 	res, err := a.bind(ctx, req, plan, sp, mount, accessor)
-	if err != nil {
-		// The mount may have been disabled and enabled again under a new
-		// accessor: the next attempt asks Vault afresh.
-		a.forgetAccessor(mount)
+	if err == nil || !cached {
+		return res, err
+	}
+	// The mount may have been disabled (and enabled again) since the
+	// accessor was cached: ask Vault afresh, and when the accessor did
+	// change, bind once more. Every step of bind is a repeatable upsert.
+	a.forgetAccessor(mount)
+	fresh, _, ferr := a.approleAccessor(ctx, mount)
+	if ferr != nil || fresh == accessor {
 		return adapters.BindResult{}, err
 	}
-	return res, nil
+	a.logger.InfoContext(ctx, "the approle mount changed its accessor; binding again", "mount", mount+"/", "binding", req.BindingID)
+	return a.bind(ctx, req, plan, sp, mount, fresh)
 }
 
 func (a *Adapter) bind(ctx context.Context, req adapters.BindRequest, plan planConfig, sp space, mount, accessor string) (adapters.BindResult, error) {
@@ -274,22 +280,22 @@ func (a *Adapter) bind(ctx context.Context, req adapters.BindRequest, plan planC
 }
 
 // approleAccessor returns the AppRole mount's accessor, from the cache
-// when a bind of this adapter has already asked Vault.
-func (a *Adapter) approleAccessor(ctx context.Context, mount string) (string, error) {
+// (cached true) when a bind of this adapter has already asked Vault.
+func (a *Adapter) approleAccessor(ctx context.Context, mount string) (accessor string, cached bool, err error) {
 	a.accessorsMu.Lock()
 	acc, ok := a.accessors[mount]
 	a.accessorsMu.Unlock()
 	if ok {
-		return acc, nil
+		return acc, true, nil
 	}
-	acc, err := a.ensureApprole(ctx, mount)
+	acc, err = a.ensureApprole(ctx, mount)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	a.accessorsMu.Lock()
 	a.accessors[mount] = acc
 	a.accessorsMu.Unlock()
-	return acc, nil
+	return acc, false, nil
 }
 
 func (a *Adapter) forgetAccessor(mount string) {

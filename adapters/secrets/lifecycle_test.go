@@ -628,3 +628,46 @@ func tokenWithPolicy(ctx context.Context, t *testing.T, root *api.Client, hcl st
 	}
 	return tok.Auth.ClientToken
 }
+
+// TestBindAfterTheApproleMountWasReplaced: bind caches the AppRole mount's
+// accessor rather than listing sys/auth every time; when an operator
+// disables the mount and enables it again (a new accessor), the next bind
+// must notice and still hand out credentials that log in.
+func TestBindAfterTheApproleMountWasReplaced(t *testing.T) {
+	mount := fmt.Sprintf("approle-remount-%d", time.Now().UnixNano())
+	a := vaultAdapter(t, map[string]any{"approle_mount": mount})
+	ctx := t.Context()
+	plan := defaultPlans()[0].Plan
+	root := rootClient(t)
+	t.Cleanup(func() { _ = root.Sys().DisableAuthWithContext(context.Background(), mount) })
+	inst := uniqueID(t, "inst")
+	p, err := a.Provision(ctx, adapters.ProvisionRequest{InstanceID: inst, Plan: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = a.Deprovision(context.Background(), adapters.DeprovisionRequest{InstanceID: inst, Plan: plan, Receipt: p.Receipt})
+	})
+	if _, err := a.Bind(ctx, adapters.BindRequest{InstanceID: inst, BindingID: uniqueID(t, "b1"), Plan: plan, InstanceReceipt: p.Receipt}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := root.Sys().ListAuthWithContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Sys().DisableAuthWithContext(ctx, mount); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Sys().EnableAuthWithOptionsWithContext(ctx, mount, &api.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := root.Sys().ListAuthWithContext(ctx)
+	if err != nil || after[mount+"/"].Accessor == before[mount+"/"].Accessor {
+		t.Fatalf("the remounted approle kept its accessor %v (%v)", after[mount+"/"], err)
+	}
+	b, err := a.Bind(ctx, adapters.BindRequest{InstanceID: inst, BindingID: uniqueID(t, "b2"), Plan: plan, InstanceReceipt: p.Receipt})
+	if err != nil {
+		t.Fatalf("Bind after the approle mount was replaced: %v", err)
+	}
+	mustLogin(ctx, t, b.Credentials)
+}

@@ -7,14 +7,15 @@
 // producer, and two `agora serve` processes, one per Redis. It seeds one
 // Redis with 1,000 instances and the other with 1,000,000 (each with a
 // binding) through Agora's own store code, pipelined, with progress
-// output. Then it measures every path on both in alternating rounds, so
-// that a noisy machine hits both sizes alike, and prints p50 and p99 per
-// size and one line per path in the form scripts read:
+// output. Then it measures every path on both sizes alternating request
+// by request (the full walks page by page), so that a noisy machine hits
+// both sizes alike, and prints p50 and p99 per size and one line per path
+// in the form scripts read:
 //
 //	ratio <name> <1M p50 / 1k p50> goal <= 1.1 <met|NOT MET>
 //
-// plus each Agora's RSS and the longest Redis slowlog entry while it was
-// measured (goal: nothing above 10 ms).
+// plus each Agora's RSS, each Redis command's mean cost, and the longest
+// Redis slowlog entries while it was measured (goal: nothing above 10 ms).
 //
 // Everything is torn down on exit, on an error and on SIGINT or SIGTERM;
 // the child processes also die with the tool (Pdeathsig on Linux).

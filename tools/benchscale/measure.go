@@ -80,9 +80,7 @@ func run(ctx context.Context, o options) error {
 		{name: "provision", n: o.vaultSamples, do: func(ctx context.Context, e *env, i int, st *state) error {
 			iid := fmt.Sprintf("m-%s-%d-%d", e.name, st.round, i)
 			st.ids = append(st.ids, iid)
-			return e.send(ctx, http.MethodPut, "/v2/service_instances/"+iid, map[string]any{
-				"service_id": e.secretsService, "plan_id": e.secretsPlan, "organization_guid": "bench-org", "space_guid": "bench-space",
-			}, http.StatusCreated)
+			return e.provision(ctx, iid, e.secretsService, e.secretsPlan)
 		}},
 		{name: "bind", n: o.vaultSamples, do: func(ctx context.Context, e *env, i int, st *state) error {
 			return e.send(ctx, http.MethodPut, "/v2/service_instances/"+st.ids[i]+"/service_bindings/"+st.ids[i]+"-b", map[string]any{
@@ -97,9 +95,7 @@ func run(ctx context.Context, o options) error {
 		{name: "deprovision_postgres", n: o.vaultSamples, prepare: func(ctx context.Context, e *env, i int, st *state) error {
 			iid := fmt.Sprintf("pg-%s-%d-%d", e.name, st.round, i)
 			st.pg = append(st.pg, iid)
-			return e.send(ctx, http.MethodPut, "/v2/service_instances/"+iid, map[string]any{
-				"service_id": e.postgresService, "plan_id": e.postgresPlan, "organization_guid": "bench-org", "space_guid": "bench-space",
-			}, http.StatusCreated)
+			return e.provision(ctx, iid, e.postgresService, e.postgresPlan)
 		}, do: func(ctx context.Context, e *env, i int, st *state) error {
 			return e.send(ctx, http.MethodDelete, "/v2/service_instances/"+st.pg[i]+"?service_id="+e.postgresService+"&plan_id="+e.postgresPlan, nil, http.StatusOK)
 		}},
@@ -444,6 +440,13 @@ func (e *env) send(ctx context.Context, method, path string, body any, want int)
 		return fmt.Errorf("%s %s: %s, want %d: %s", method, path, resp.Status, want, bytes.TrimSpace(answer))
 	}
 	return nil
+}
+
+// provision creates a sync instance through the OSB API.
+func (e *env) provision(ctx context.Context, iid, serviceID, planID string) error {
+	return e.send(ctx, http.MethodPut, "/v2/service_instances/"+iid, map[string]any{
+		"service_id": serviceID, "plan_id": planID, "organization_guid": "bench-org", "space_guid": "bench-space",
+	}, http.StatusCreated)
 }
 
 type instancePage struct {
