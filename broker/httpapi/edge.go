@@ -64,7 +64,9 @@ type Route struct {
 }
 
 // Observer is told about every request the edge served, of every
-// surface, rejected ones included: the metrics seam.
+// surface, rejected ones included: the metrics seam. info is valid only
+// for the length of the call: the fast paths reuse it for a later
+// request, so an observer copies what it keeps.
 type Observer interface {
 	RequestDone(info *requestinfo.Info, method string, status int, took time.Duration)
 }
@@ -105,7 +107,15 @@ func (e *edge) withInfo(surface requestinfo.Surface, classify func(*http.Request
 // request's identity, API version and originating identity, and echoes
 // the request id on w.
 func (e *edge) newInfo(w http.ResponseWriter, r *http.Request, surface requestinfo.Surface, endpoint string, resource map[string]string) *requestinfo.Info {
-	info := &requestinfo.Info{ID: headerValue(r.Header, canonicalRequestID), Surface: surface, Endpoint: endpoint, Resource: resource}
+	info := &requestinfo.Info{}
+	e.fillInfo(info, w, r, surface, endpoint, resource)
+	return info
+}
+
+// fillInfo is newInfo into an Info the caller provides (zero), so the
+// fast paths can reuse one from a pool.
+func (e *edge) fillInfo(info *requestinfo.Info, w http.ResponseWriter, r *http.Request, surface requestinfo.Surface, endpoint string, resource map[string]string) {
+	info.ID, info.Surface, info.Endpoint, info.Resource = headerValue(r.Header, canonicalRequestID), surface, endpoint, resource
 	if info.ID == "" {
 		info.ID = requestinfo.NewID()
 	}
@@ -130,7 +140,6 @@ func (e *edge) newInfo(w http.ResponseWriter, r *http.Request, surface requestin
 			info.Originating = id
 		}
 	}
-	return info
 }
 
 // withAccessLog reports each request once, when it completes, to the log

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,34 @@ type fastOSB struct {
 	// catalog caches the catalog's Content-Length for the bytes
 	// catalogJSON returned last, which change only with the catalog.
 	catalog atomic.Pointer[catalogAnswer]
+
+	// infos holds *fastInfo: a fast request's Info (and a poll's
+	// Resource map) is reused once its log line and observers ran, as
+	// allocating them was most of the garbage a catalog request made
+	// beyond the floor's.
+	infos sync.Pool
+}
+
+// fastInfo is what a fast request takes from fastOSB.infos.
+type fastInfo struct {
+	info     requestinfo.Info
+	resource map[string]string
+}
+
+func (f *fastOSB) getInfo() *fastInfo {
+	if fi, ok := f.infos.Get().(*fastInfo); ok {
+		return fi
+	}
+	return &fastInfo{resource: make(map[string]string, 1)}
+}
+
+// putInfo returns fi to the pool once nothing reads it: the answer is
+// written, the observers (which copy what they keep, see Observer) and
+// the access log ran, and no goroutine of the request holds its context.
+func (f *fastOSB) putInfo(fi *fastInfo) {
+	fi.info.Reset()
+	clear(fi.resource)
+	f.infos.Put(fi)
 }
 
 type catalogAnswer struct {
@@ -83,25 +112,29 @@ func (f *fastOSB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve is withInfo and withAccessLog for one fast request.
 func (f *fastOSB) serve(w http.ResponseWriter, r *http.Request, path, endpoint, rawID string) {
 	start := time.Now()
+	fi := f.getInfo()
 	var resource map[string]string
 	instanceID := ""
 	if endpoint == EndpointLastOperation {
-		resource = make(map[string]string, 1)
+		resource = fi.resource
 		if decoded, err := url.PathUnescape(rawID); err == nil {
 			resource["instance_id"] = decoded
 			instanceID = decoded
 		}
 	}
-	info := f.newInfo(w, r, requestinfo.SurfaceOSB, endpoint, resource)
+	info := &fi.info
+	f.fillInfo(info, w, r, requestinfo.SurfaceOSB, endpoint, resource)
 	status := 0
 	defer func() {
 		if status != 0 {
 			f.requestDone(r, info, path, status, time.Since(start))
+			f.putInfo(fi)
 			return
 		}
 		// Panicking: logged as the 500 it is answered with, as the chain
 		// (withAccessLog inside recoverPanics) logs it. The fast path
 		// writes its answer in one go at the end, so no status is out yet.
+		// fi is not reused: whatever panicked may still hold it.
 		p := recover()
 		f.requestDone(r, info, path, http.StatusInternalServerError, time.Since(start))
 		f.answerPanic(w, r, p, false)

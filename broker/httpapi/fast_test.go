@@ -356,3 +356,64 @@ func TestQueryValueIsParseQuerys(t *testing.T) {
 		}
 	}
 }
+
+// checkingObserver fails when the Info it is told about is not the one of
+// the request it reports: the request id each request sent names its
+// instance, so a reused Info (returned to the pool too early, or read
+// by two requests at once) shows up as a mismatch, and under -race as a
+// data race.
+type checkingObserver struct {
+	t    *testing.T
+	mu   sync.Mutex
+	seen int
+}
+
+func (o *checkingObserver) RequestDone(info *requestinfo.Info, _ string, _ int, _ time.Duration) {
+	want := ""
+	switch info.Endpoint {
+	case EndpointCatalog:
+		want = "rid-catalog"
+		if len(info.Resource) != 0 {
+			o.t.Errorf("catalog request %s: resource %v", info.ID, info.Resource)
+		}
+	case EndpointLastOperation:
+		want = "rid-" + info.Resource["instance_id"]
+	}
+	if !strings.HasPrefix(info.ID, want+"-") || info.Principal.Kind != requestinfo.PrincipalPlatform {
+		o.t.Errorf("observer got request %q principal %v for %s %v", info.ID, info.Principal, info.Endpoint, info.Resource)
+	}
+	o.mu.Lock()
+	o.seen++
+	o.mu.Unlock()
+}
+
+// TestFastPathReusesNoInfoInFlight runs catalog requests and polls at
+// once; each request's Info must stay its own until its observer ran.
+func TestFastPathReusesNoInfoInFlight(t *testing.T) {
+	obs := &checkingObserver{t: t}
+	env := newPathEnv(t, fastPath, func(o *Options) { o.Observer = obs; o.Logger = discardLogger() })
+	const workers, each = 8, 200
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				target, rid := "/v2/catalog", "rid-catalog"
+				if i%2 == 1 {
+					instance := "inst-" + strconv.Itoa(g) + "-" + strconv.Itoa(i)
+					target, rid = "/v2/service_instances/"+instance+"/last_operation", "rid-"+instance
+				}
+				rid += "-" + strconv.Itoa(g*each+i)
+				w := env.serve(osbRequest(http.MethodGet, target, "", withHeader(headerRequestID, rid)))
+				if got := w.Header().Get(headerRequestID); got != rid {
+					t.Errorf("%s: request id %q echoed as %q", target, rid, got)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if obs.seen != workers*each {
+		t.Fatalf("observer told of %d requests, want %d", obs.seen, workers*each)
+	}
+}

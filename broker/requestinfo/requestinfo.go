@@ -164,6 +164,13 @@ func (i *Info) Platform() string {
 	return ""
 }
 
+// Reset makes i the zero Info again, for reuse by a request that comes
+// later. Only the edge that made i may call it, once nothing reads i
+// any more.
+func (i *Info) Reset() {
+	*i = Info{}
+}
+
 // ctxKey is unexported so no other package can collide with, or forge,
 // the value.
 type ctxKey struct{}
