@@ -84,6 +84,13 @@ type catalogAnswer struct {
 	length []string
 }
 
+// netHTTPBuffered is how much of a body net/http (HTTP/1.1: 2 KB; HTTP/2:
+// 4 KB) buffers before it sends the header: when the handler returns
+// with no more written, net/http counts the Content-Length itself
+// without allocating, so a poll's answer (a few hundred bytes) leaves it
+// to net/http.
+const netHTTPBuffered = 2048
+
 // Header values that never change are shared rather than allocated per
 // request; net/http only reads them.
 var (
@@ -183,7 +190,9 @@ func (f *fastOSB) answer(w http.ResponseWriter, r *http.Request, info *requestin
 	h := w.Header()
 	h["Retry-After"] = f.retryAfter
 	h["Content-Type"] = jsonContentType
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	if len(body) > netHTTPBuffered {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	return http.StatusOK

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -223,6 +225,28 @@ func TestFastCatalogFollowsASwap(t *testing.T) {
 		if w.Body.String() != next || w.Header().Get("Content-Length") != strconv.Itoa(len(next)) {
 			t.Errorf("catalog %q with Content-Length %s, want %q with %d", w.Body, w.Header().Get("Content-Length"), next, len(next))
 		}
+	}
+}
+
+// A poll's answer reaches the platform with its Content-Length (not
+// chunked): the fast path leaves counting it to net/http.
+func TestFastPollHasContentLength(t *testing.T) {
+	env := newPathEnv(t, fastPath, nil)
+	srv := httptest.NewServer(env.handler)
+	t.Cleanup(srv.Close)
+	req := osbRequest(http.MethodGet, srv.URL+"/v2/service_instances/i1/last_operation", "")
+	req.RequestURI = ""
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) != 0 {
+		t.Errorf("poll: %d, Content-Length %d, Transfer-Encoding %v, body %d bytes", resp.StatusCode, resp.ContentLength, resp.TransferEncoding, len(body))
 	}
 }
 
