@@ -441,3 +441,21 @@ func TestFastPathReusesNoInfoInFlight(t *testing.T) {
 		t.Fatalf("observer told of %d requests, want %d", obs.seen, workers*each)
 	}
 }
+
+// The echoed request id shares the request's header slice; adding to
+// the answer's header must not write into the request's.
+func TestRequestIDEchoLeavesTheRequestAlone(t *testing.T) {
+	for _, p := range []path{slowPath, fastPath} {
+		env := newPathEnv(t, p, nil)
+		req := osbRequest(http.MethodGet, "/v2/catalog", "")
+		req.Header[canonicalRequestID] = []string{"first", "second"}
+		w := env.serve(req)
+		if got := w.Header()[canonicalRequestID]; len(got) != 1 || got[0] != "first" {
+			t.Fatalf("%s: echoed %v, want [first]", p, got)
+		}
+		w.Header().Add(headerRequestID, "added")
+		if got := req.Header[canonicalRequestID]; len(got) != 2 || got[0] != "first" || got[1] != "second" {
+			t.Errorf("%s: request's ids became %v", p, got)
+		}
+	}
+}
