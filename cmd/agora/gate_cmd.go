@@ -119,7 +119,11 @@ func printLatest(w io.Writer, v *producers.SliceVersion) {
 		if c.Result != "fail" {
 			continue
 		}
-		fmt.Fprintf(w, "           FAIL %s/%s: %s\n", c.Offering, c.Name, firstLineOf(c.Detail))
+		where := c.Offering
+		if c.Plan != "" {
+			where += "/" + c.Plan
+		}
+		fmt.Fprintf(w, "           FAIL %s/%s: %s\n", where, c.Name, firstLineOf(c.Detail))
 		if c.Hint != "" {
 			fmt.Fprintf(w, "             hint: %s\n", firstLineOf(c.Hint))
 		}
