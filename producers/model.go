@@ -137,16 +137,13 @@ func gateResult(runs []gateRun, allowed func(credentialType string) bool) *GateR
 	for _, run := range runs {
 		var failedHere []string
 		for _, c := range run.Report.Results {
-			gc := GateCheck{Offering: run.Offering, Plan: run.Plan, Name: c.Name, Detail: c.Detail, Hint: c.Hint, DurationMS: c.Duration.Milliseconds()}
-			switch {
-			case c.Skipped:
-				gc.Result = "skip"
+			gc := GateCheck{Offering: run.Offering, Plan: run.Plan, Name: c.Name, Result: c.Outcome(), Detail: c.Detail, Hint: c.Hint, DurationMS: c.Duration.Milliseconds()}
+			switch gc.Result {
+			case "skip":
 				skipped++
-			case c.Passed:
-				gc.Result = "pass"
+			case "pass":
 				passed++
 			default:
-				gc.Result = "fail"
 				failed++
 				failedHere = append(failedHere, c.Name)
 			}
