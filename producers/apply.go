@@ -645,7 +645,8 @@ func undeprecations(name string, live, next *catalog.Producer) []string {
 	return out
 }
 
-// runGate runs the conformance kit against every offering of the slice.
+// runGate runs the conformance kit against every plan of every offering
+// of the slice, one run per plan.
 // It is never skipped: without a gate no slice is accepted.
 func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf func(*yaml.Node) (string, error)) (*GateResult, error) {
 	if s.gate == nil {
@@ -653,8 +654,7 @@ func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf f
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.gateTimeout)
 	defer cancel()
-	reports := map[string]conformance.Report{}
-	var order []string
+	var runs []gateRun
 	for i := range sl.producer().Offerings {
 		o := &sl.producer().Offerings[i]
 		cfg := mapValue(sl.offeringNode(i), "config")
@@ -676,23 +676,32 @@ func (s *Service) runGate(ctx context.Context, p Producer, sl *slice, secretOf f
 				return nil, invalid([]FieldProblem{fp})
 			}
 		}
-		report, err := s.gate(ctx, req)
-		if err != nil {
-			s.observeGate(p.Name, "error")
-			return nil, &Error{Kind: ErrGateFailed, Message: scrub(fmt.Sprintf("the conformance gate could not run against offering %q (%s): %v", o.Name, url, err), secret)}
+		// Every plan is judged, each with its own schema: a plan the
+		// adapter does not know, or a schema it does not enforce, would
+		// otherwise go live unjudged behind a good first plan.
+		var declared []string
+		for j := range req.Plans {
+			plan := o.Plans[j].Name
+			report, err := s.gate(ctx, req.ForPlan(j))
+			if err != nil {
+				s.observeGate(p.Name, "error")
+				return nil, &Error{Kind: ErrGateFailed, Message: scrub(fmt.Sprintf("the conformance gate could not run against offering %q plan %q (%s): %v", o.Name, plan, url, err), secret)}
+			}
+			runs = append(runs, gateRun{Offering: o.Name, Plan: plan, Report: scrubReport(report, secret)})
+			if declared == nil {
+				declared = report.Capabilities
+			}
 		}
-		reports[o.Name] = scrubReport(report, secret)
-		order = append(order, o.Name)
 		// A producer need not write the capabilities her adapter declares:
 		// the stored slice gets what the gate saw, like the secret gets
 		// its reference. A list she wrote herself the gate has checked.
-		if cfg != nil && mapValue(cfg, "capabilities") == nil && report.Capabilities != nil {
-			setMapValue(cfg, "capabilities", capabilitiesNode(report.Capabilities))
-			s.log.Info("capabilities filled in from the adapter", "producer", p.Name, "offering", o.Name, "capabilities", report.Capabilities)
+		if cfg != nil && mapValue(cfg, "capabilities") == nil && declared != nil {
+			setMapValue(cfg, "capabilities", capabilitiesNode(declared))
+			s.log.Info("capabilities filled in from the adapter", "producer", p.Name, "offering", o.Name, "capabilities", declared)
 		}
 	}
-	g := gateResult(reports, order, s.allowUnverified)
-	if len(order) == 0 {
+	g := gateResult(runs, s.allowUnverified)
+	if len(runs) == 0 {
 		g.Note = "the slice has no offering to check"
 	}
 	// A failing slice is stored all the same, pending: the platform

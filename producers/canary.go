@@ -17,11 +17,14 @@ import (
 // producer: the conformance kit run against her running adapter on a
 // schedule. It is the offering's health.
 type CanaryResult struct {
-	OfferingID string    `json:"offering_id"`
-	Producer   string    `json:"producer"`
-	Offering   string    `json:"offering"`
-	At         time.Time `json:"at"`
-	Passed     bool      `json:"passed"`
+	OfferingID string `json:"offering_id"`
+	Producer   string `json:"producer"`
+	Offering   string `json:"offering"`
+	// Plan is the plan this run judged: the canary judges one plan per
+	// run, the next in the offering's order after the last run's.
+	Plan   string    `json:"plan,omitempty"`
+	At     time.Time `json:"at"`
+	Passed bool      `json:"passed"`
 	// Summary counts the checks ("21 passed, 1 failed, 3 skipped").
 	Summary string `json:"summary"`
 	// Failed are the checks that failed, each "name: detail".
@@ -44,6 +47,22 @@ type CanaryResult struct {
 type LiveOffering struct {
 	ID      string
 	Request GateRequest
+}
+
+// NextPlan is the index of the plan the canary judges next in req,
+// after the plan named last (the previous run's): the offering's plans
+// in turn, one per run, starting over after the last and at the first
+// when last is gone or empty. It is -1 for an offering without plans.
+func NextPlan(req GateRequest, last string) int {
+	if len(req.Plans) == 0 {
+		return -1
+	}
+	for j := range req.Plans {
+		if req.Plans[j].Plan.Name == last {
+			return (j + 1) % len(req.Plans)
+		}
+	}
+	return 0
 }
 
 // LiveRemoteOfferings returns every offering of every active producer's

@@ -2,6 +2,7 @@ package producers
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,7 +102,10 @@ func (g *GateResult) AutoApprovable() bool { return g != nil && len(g.NotAutoApp
 
 // GateCheck is one check of the conformance kit against one offering.
 type GateCheck struct {
-	Offering   string `json:"offering"`
+	Offering string `json:"offering"`
+	// Plan is the plan the kit ran with; reports stored before the gate
+	// judged every plan have none.
+	Plan       string `json:"plan,omitempty"`
 	Name       string `json:"name"`
 	Result     string `json:"result"` // pass, fail or skip
 	Detail     string `json:"detail,omitempty"`
@@ -109,38 +113,54 @@ type GateCheck struct {
 	DurationMS int64  `json:"duration_ms"`
 }
 
-// gateResult flattens the per-offering reports, and says what keeps the
-// slice from automatic approval: any failed check, and any credential
-// type the kit could not verify unless allowed names it.
-func gateResult(reports map[string]conformance.Report, order []string, allowed func(credentialType string) bool) *GateResult {
+// gateRun is one kit run of the gate: an offering, judged with one of
+// its plans.
+type gateRun struct {
+	Offering, Plan string
+	Report         conformance.Report
+}
+
+// where names the offering and plan of a run, for a reason or a note.
+func (r gateRun) where() string {
+	if r.Plan == "" {
+		return "offering " + r.Offering
+	}
+	return fmt.Sprintf("offering %s plan %s", r.Offering, r.Plan)
+}
+
+// gateResult flattens the reports of every run, and says what keeps the
+// slice from automatic approval: any failed check, on any plan, and any
+// credential type the kit could not verify unless allowed names it.
+func gateResult(runs []gateRun, allowed func(credentialType string) bool) *GateResult {
 	g := &GateResult{Checks: []GateCheck{}}
 	var passed, failed, skipped int
-	for _, off := range order {
+	for _, run := range runs {
 		var failedHere []string
-		for _, c := range reports[off].Results {
-			gc := GateCheck{Offering: off, Name: c.Name, Detail: c.Detail, Hint: c.Hint, DurationMS: c.Duration.Milliseconds()}
-			switch {
-			case c.Skipped:
-				gc.Result = "skip"
+		for _, c := range run.Report.Results {
+			gc := GateCheck{Offering: run.Offering, Plan: run.Plan, Name: c.Name, Result: c.Outcome(), Detail: c.Detail, Hint: c.Hint, DurationMS: c.Duration.Milliseconds()}
+			switch gc.Result {
+			case "skip":
 				skipped++
-			case c.Passed:
-				gc.Result = "pass"
+			case "pass":
 				passed++
 			default:
-				gc.Result = "fail"
 				failed++
 				failedHere = append(failedHere, c.Name)
 			}
 			g.Checks = append(g.Checks, gc)
 		}
 		if len(failedHere) > 0 {
-			g.NotAutoApprovable = append(g.NotAutoApprovable, fmt.Sprintf("offering %s: %d check(s) failed: %s", off, len(failedHere), strings.Join(failedHere, ", ")))
+			g.NotAutoApprovable = append(g.NotAutoApprovable, fmt.Sprintf("%s: %d check(s) failed: %s", run.where(), len(failedHere), strings.Join(failedHere, ", ")))
 		}
-		for _, t := range reports[off].Unverified {
-			g.Unverified = append(g.Unverified, off+": "+t)
+		for _, t := range run.Report.Unverified {
+			u := run.Offering + ": " + t
+			if slices.Contains(g.Unverified, u) {
+				continue // every plan of an offering returns the same type
+			}
+			g.Unverified = append(g.Unverified, u)
 			if allowed == nil || !allowed(t) {
 				g.NotAutoApprovable = append(g.NotAutoApprovable, fmt.Sprintf(
-					"offering %s: the kit could not verify credentials of type %q by using them (the platform engineer may allow the type with gate.allow_unverified_types)", off, t))
+					"offering %s: the kit could not verify credentials of type %q by using them (the platform engineer may allow the type with gate.allow_unverified_types)", run.Offering, t))
 			}
 		}
 	}

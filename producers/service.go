@@ -45,12 +45,27 @@ type GateRequest struct {
 	CleanupAttempts int
 }
 
+// ForPlan is the request narrowed to its plan j, with that plan's
+// provision schema only: the gate judges every plan, one kit run each,
+// and a Gate always judges the first plan of the request it gets.
+func (r GateRequest) ForPlan(j int) GateRequest {
+	pc := r.Plans[j]
+	r.Plans = []adapters.PlanConfig{pc}
+	if schema, ok := r.ProvisionSchemas[pc.Plan.ID]; ok {
+		r.ProvisionSchemas = map[string]map[string]any{pc.Plan.ID: schema}
+	} else {
+		r.ProvisionSchemas = nil
+	}
+	return r
+}
+
 // EgressCheck refuses an adapter URL the gate and the canary must not
 // call, with a message that names the rule; nil allows it. It runs before
 // any request is sent.
 type EgressCheck func(ctx context.Context, rawURL string) error
 
-// Gate runs the conformance kit against one offering's adapter. An error
+// Gate runs the conformance kit against one offering's adapter, with
+// the first plan of the request (see GateRequest.ForPlan). An error
 // means the kit could not run at all; a failing adapter is a Report with
 // failed checks. Production wires remote.Conformance.
 type Gate func(ctx context.Context, req GateRequest) (conformance.Report, error)

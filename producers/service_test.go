@@ -66,6 +66,8 @@ type testService struct {
 	secrets *memSecrets
 	gated   []GateRequest
 	failing map[string]bool // URLs whose gate fails
+	// failingPlans are plan names whose gate fails, whatever the URL.
+	failingPlans map[string]bool
 	// unverified are the credential types the gate reports it could not
 	// verify, per URL.
 	unverified map[string][]string
@@ -81,7 +83,7 @@ func newTestService(t *testing.T) *testService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testService{store: newMemStore(), secrets: &memSecrets{values: map[string]string{}}, failing: map[string]bool{}, unverified: map[string][]string{}}
+	ts := &testService{store: newMemStore(), secrets: &memSecrets{values: map[string]string{}}, failing: map[string]bool{}, failingPlans: map[string]bool{}, unverified: map[string][]string{}}
 	build := catalog.BuildOptions{Registry: reg, Resolve: ts.secrets.resolve}
 	cat, err := catalog.Build(context.Background(), build, base)
 	if err != nil {
@@ -107,7 +109,7 @@ func newTestService(t *testing.T) *testService {
 func (ts *testService) gate(_ context.Context, req GateRequest) (conformance.Report, error) {
 	ts.gated = append(ts.gated, req)
 	r := conformance.Report{Results: []conformance.CheckResult{{Name: "provision", Passed: true}}}
-	if ts.failing[req.URL] {
+	if ts.failing[req.URL] || (len(req.Plans) > 0 && ts.failingPlans[req.Plans[0].Plan.Name]) {
 		r.Results = append(r.Results, conformance.CheckResult{Name: "unbind", Detail: "credentials still work", Hint: "revoke them"})
 	}
 	r.Unverified = ts.unverified[req.URL]
@@ -458,20 +460,57 @@ func TestTheGateGetsThePlansProvisionSchemas(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	if len(ts.gated) != 1 {
-		t.Fatalf("gated %d times, want 1", len(ts.gated))
+	if len(ts.gated) != 2 {
+		t.Fatalf("gated %d times, want once per plan", len(ts.gated))
 	}
-	req := ts.gated[0]
-	if len(req.Plans) != 2 {
-		t.Fatalf("plans %+v, want small and large", req.Plans)
+	for i, want := range []string{"small", "large"} {
+		if req := ts.gated[i]; len(req.Plans) != 1 || req.Plans[0].Plan.Name != want {
+			t.Fatalf("run %d judged plans %+v, want only %s", i, req.Plans, want)
+		}
 	}
-	small := req.ProvisionSchemas[req.Plans[0].Plan.ID]
+	small := ts.gated[0].ProvisionSchemas[ts.gated[0].Plans[0].Plan.ID]
 	props, _ := small["properties"].(map[string]any)
 	size, _ := props["size"].(map[string]any)
 	if size["maximum"] != 10.0 {
 		t.Errorf("small's schema %#v, want properties.size.maximum 10 as JSON decodes it", small)
 	}
-	if _, ok := req.ProvisionSchemas[req.Plans[1].Plan.ID]; ok {
-		t.Errorf("large has no schema, yet the gate got one: %#v", req.ProvisionSchemas)
+	if len(ts.gated[1].ProvisionSchemas) != 0 {
+		t.Errorf("large has no schema, yet its run got one: %#v", ts.gated[1].ProvisionSchemas)
+	}
+}
+
+// TestTheGateJudgesEveryPlan: a slice whose first plan passes and whose
+// second fails is not approved automatically, and the report and the
+// reason name the failing plan.
+func TestTheGateJudgesEveryPlan(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestService(t)
+	if _, err := ts.Create(ctx, CreateRequest{Name: "team-x", Contact: "x@example.com", AutoApproveSlices: true}); err != nil {
+		t.Fatal(err)
+	}
+	ts.failingPlans["large"] = true
+	slice := strings.Replace(sliceText("team-x-files", "http://files"), "    plans: [{name: small, description: Small.}]\n",
+		"    plans: [{name: small, description: Small.}, {name: large, description: Large.}]\n", 1)
+	res, err := ts.Apply(ctx, "team-x", "producer:team-x", []byte(slice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != SlicePendingApproval || !res.Gate.Failed || res.Gate.AutoApprovable() {
+		t.Fatalf("a failing second plan: %+v (gate %+v), want pending, failed, not auto-approvable", res, res.Gate)
+	}
+	if len(res.Gate.NotAutoApprovable) != 1 || !strings.Contains(res.Gate.NotAutoApprovable[0], "offering team-x-files plan large") {
+		t.Errorf("the reasons %q do not name offering and plan", res.Gate.NotAutoApprovable)
+	}
+	var failedOn []string
+	for _, c := range res.Gate.Checks {
+		if c.Offering != "team-x-files" || (c.Plan != "small" && c.Plan != "large") {
+			t.Errorf("check %+v does not say its offering and plan", c)
+		}
+		if c.Result == "fail" {
+			failedOn = append(failedOn, c.Plan+"/"+c.Name)
+		}
+	}
+	if !slices.Equal(failedOn, []string{"large/unbind"}) {
+		t.Errorf("failed checks %v, want only large/unbind", failedOn)
 	}
 }

@@ -23,6 +23,18 @@ type CheckResult struct {
 // Failed reports whether the check ran and did not pass.
 func (c CheckResult) Failed() bool { return !c.Passed && !c.Skipped }
 
+// Outcome is the result in the one word the JSON reports use: "pass",
+// "fail" or "skip".
+func (c CheckResult) Outcome() string {
+	switch {
+	case c.Skipped:
+		return "skip"
+	case c.Passed:
+		return "pass"
+	}
+	return "fail"
+}
+
 // Report is every check of one run, in the order they ran, and what the
 // run learnt about the adapter on the way.
 type Report struct {

@@ -328,14 +328,7 @@ func writeReportJSON(w io.Writer, url string, report conformance.Report) error {
 	}{URL: url, Passed: !report.Failed(), Summary: report.Summary(), Checks: []check{}, Capabilities: report.Capabilities,
 		Unverified: report.Unverified}
 	for _, c := range report.Results {
-		result := "pass"
-		switch {
-		case c.Skipped:
-			result = "skip"
-		case c.Failed():
-			result = "fail"
-		}
-		out.Checks = append(out.Checks, check{Name: c.Name, Result: result, Detail: c.Detail, Hint: c.Hint, DurationMS: c.Duration.Milliseconds()})
+		out.Checks = append(out.Checks, check{Name: c.Name, Result: c.Outcome(), Detail: c.Detail, Hint: c.Hint, DurationMS: c.Duration.Milliseconds()})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

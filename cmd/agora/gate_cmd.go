@@ -29,9 +29,9 @@ func adminCanary(ctx context.Context, c *producerapi.Client, stdout io.Writer, o
 			return
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PRODUCER\tOFFERING\tHEALTH\tCHECKED\tLAST SUCCESS\tSUMMARY")
+		fmt.Fprintln(tw, "PRODUCER\tOFFERING\tPLAN\tHEALTH\tCHECKED\tLAST SUCCESS\tSUMMARY")
 		for _, h := range hs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Producer, h.Offering, healthWord(&h), h.At.Format(time.DateTime), lastSuccess(&h), h.Summary)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Producer, h.Offering, orDash(h.Plan), healthWord(&h), h.At.Format(time.DateTime), lastSuccess(&h), h.Summary)
 		}
 		_ = tw.Flush()
 		for _, h := range hs {
@@ -86,7 +86,11 @@ func printHealth(w io.Writer, offs []producers.OfferingView) {
 			continue
 		}
 		h := o.Health
-		fmt.Fprintf(w, "canary     %s: %s at %s (%s), last success %s\n", o.Name, healthWord(h), h.At.Format(time.DateTime), h.Summary, lastSuccess(h))
+		name := o.Name
+		if h.Plan != "" {
+			name += " plan " + h.Plan // the canary judges one plan per run
+		}
+		fmt.Fprintf(w, "canary     %s: %s at %s (%s), last success %s\n", name, healthWord(h), h.At.Format(time.DateTime), h.Summary, lastSuccess(h))
 		for _, f := range h.Failed {
 			fmt.Fprintf(w, "           FAIL %s\n", firstLineOf(f))
 		}
@@ -119,7 +123,11 @@ func printLatest(w io.Writer, v *producers.SliceVersion) {
 		if c.Result != "fail" {
 			continue
 		}
-		fmt.Fprintf(w, "           FAIL %s/%s: %s\n", c.Offering, c.Name, firstLineOf(c.Detail))
+		where := c.Offering
+		if c.Plan != "" {
+			where += "/" + c.Plan
+		}
+		fmt.Fprintf(w, "           FAIL %s/%s: %s\n", where, c.Name, firstLineOf(c.Detail))
 		if c.Hint != "" {
 			fmt.Fprintf(w, "             hint: %s\n", firstLineOf(c.Hint))
 		}

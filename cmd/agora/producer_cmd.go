@@ -248,11 +248,11 @@ func printGate(w io.Writer, g *producers.GateResult) {
 	if g.Note != "" {
 		fmt.Fprintf(w, "gate: %s\n", g.Note)
 	}
-	offering := ""
+	run := ""
 	for _, c := range g.Checks {
-		if c.Offering != offering {
-			offering = c.Offering
-			fmt.Fprintf(w, "conformance of %s:\n", offering)
+		if where := checkWhere(c); where != run {
+			run = where
+			fmt.Fprintf(w, "conformance of %s:\n", run)
 		}
 		switch c.Result {
 		case "pass":
@@ -270,6 +270,16 @@ func printGate(w io.Writer, g *producers.GateResult) {
 		fmt.Fprintln(w, g.Summary)
 	}
 	printGateVerdict(w, g)
+}
+
+// checkWhere names the offering and plan a gate check ran with, as
+// "offering plan small"; a report stored before the gate judged every
+// plan has no plan.
+func checkWhere(c producers.GateCheck) string {
+	if c.Plan == "" {
+		return c.Offering
+	}
+	return c.Offering + " plan " + c.Plan
 }
 
 func printStatus(w io.Writer, st *producers.Status) {

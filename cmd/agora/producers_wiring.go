@@ -45,8 +45,10 @@ func producerSelfService(path string, cat *catalog.Catalog) (*app.Producers, err
 }
 
 // remoteGate runs the remote protocol's conformance kit against one
-// offering of a producer's slice, with its first plan and that plan's
-// provision schema (from which the kit derives invalid parameters). A
+// offering of a producer's slice, with the request's first plan and that
+// plan's provision schema (from which the kit derives invalid
+// parameters); the gate and the canary send one plan per run
+// (GateRequest.ForPlan), so every plan is judged with its own schema. A
 // config that lists capabilities is checked against what the adapter
 // declares; the report says what it declared, for a config that lists
 // none.

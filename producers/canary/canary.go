@@ -146,7 +146,7 @@ func (c *Canary) RunOnce(ctx context.Context) (int, error) {
 		if ok, err := c.cfg.Store.Acquire(ctx, c.holder, leaseTTL); err != nil || !ok {
 			return ran, err
 		}
-		res := c.check(ctx, off, problems[off.ID])
+		res := c.check(ctx, off, prev.Plan, problems[off.ID])
 		if seen && res.LastSuccess.IsZero() {
 			res.LastSuccess = prev.LastSuccess
 		}
@@ -171,22 +171,30 @@ func (c *Canary) forgetGone(ctx context.Context, live []producers.LiveOffering, 
 	}
 }
 
-// check runs the kit against one offering and turns its report into the
+// check runs the kit against one plan of an offering and turns its report into the
 // offering's health.
-func (c *Canary) check(ctx context.Context, off producers.LiveOffering, problem error) producers.CanaryResult {
+//
+// Each run judges one plan, the next after lastPlan: every interval is
+// one kit run per offering, and every plan is judged in turn.
+func (c *Canary) check(ctx context.Context, off producers.LiveOffering, lastPlan string, problem error) producers.CanaryResult {
 	req := off.Request
+	plan := ""
+	if j := producers.NextPlan(req, lastPlan); j >= 0 {
+		req = req.ForPlan(j)
+		plan = req.Plans[0].Plan.Name
+	}
 	// Unattended against a live backend: what the run created is removed
 	// even if the backend stumbles once; what stays is in the result.
 	req.CleanupAttempts = cleanupAttempts
 	start := c.cfg.Now()
-	res := producers.CanaryResult{OfferingID: off.ID, Producer: req.Producer, Offering: req.Offering, At: start.UTC()}
+	res := producers.CanaryResult{OfferingID: off.ID, Producer: req.Producer, Offering: req.Offering, Plan: plan, At: start.UTC()}
 	result := "error"
 	defer func() {
 		res.DurationMS = c.cfg.Now().Sub(start).Milliseconds()
 		if c.cfg.Observe != nil {
 			c.cfg.Observe(req.Producer, req.Offering, result)
 		}
-		c.cfg.Logger.Info("canary checked an offering", "producer", req.Producer, "offering", req.Offering, "passed", res.Passed, "summary", res.Summary)
+		c.cfg.Logger.Info("canary checked an offering", "producer", req.Producer, "offering", req.Offering, "plan", plan, "passed", res.Passed, "summary", res.Summary)
 	}()
 	if problem != nil {
 		res.Error, res.Summary = problem.Error(), "not run: "+problem.Error()
@@ -217,7 +225,11 @@ func (c *Canary) check(ctx context.Context, off producers.LiveOffering, problem 
 		res.LastSuccess = res.At
 	} else {
 		result = "fail"
-		res.Summary += ": " + firstLine(res.Failed[0])
+		where := ""
+		if plan != "" {
+			where = "plan " + plan + ": "
+		}
+		res.Summary += ": " + where + firstLine(res.Failed[0])
 	}
 	return res
 }

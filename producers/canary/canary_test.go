@@ -3,6 +3,7 @@ package canary
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/broker/redisstore"
 	"github.com/agora-osb/agora/producers"
@@ -154,5 +156,57 @@ func TestOneReplicaAtATime(t *testing.T) {
 	_ = store.Release(ctx, other.holder)
 	if n, _ := c.RunOnce(ctx); n != 1 {
 		t.Errorf("RunOnce after the release = %d, want 1", n)
+	}
+}
+
+// TestCanaryJudgesOnePlanPerRunInTurn: each interval is one kit run per
+// offering, with one plan, the next after the last run's; a plan the
+// adapter breaks on is found within as many intervals as the offering has
+// plans, and the result names it.
+func TestCanaryJudgesOnePlanPerRunInTurn(t *testing.T) {
+	ctx := context.Background()
+	store := newStore(t)
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	off := offering("a", "http://a")
+	for _, name := range []string{"small", "large"} {
+		off.Request.Plans = append(off.Request.Plans, adapters.PlanConfig{Plan: adapters.Plan{ID: "id-" + name, Name: name}})
+	}
+	src := &fakeSource{live: []producers.LiveOffering{off}, problems: map[string]error{}}
+	var judged []string
+	gate := func(_ context.Context, req producers.GateRequest) (conformance.Report, error) {
+		if len(req.Plans) != 1 {
+			return conformance.Report{}, errors.New("the canary must judge one plan per run")
+		}
+		judged = append(judged, req.Plans[0].Plan.Name)
+		r := conformance.Report{Results: []conformance.CheckResult{{Name: "provision", Passed: true}}}
+		if req.Plans[0].Plan.Name == "large" {
+			r.Results = append(r.Results, conformance.CheckResult{Name: "invalid-parameters", Detail: "accepted size 11"})
+		}
+		return r, nil
+	}
+	c, err := New(Config{Store: store, Source: src, Gate: gate, Interval: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verdicts []string
+	for range 3 {
+		if n, err := c.RunOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("RunOnce = %d, %v; want one run", n, err)
+		}
+		res, err := store.Results(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verdicts = append(verdicts, fmt.Sprintf("%s=%v", res["a"].Plan, res["a"].Passed))
+		if a := res["a"]; !a.Passed && !strings.Contains(a.Summary, "plan large: invalid-parameters") {
+			t.Errorf("summary %q does not name the failing plan and check", a.Summary)
+		}
+		now = now.Add(time.Minute)
+	}
+	if got := strings.Join(judged, ","); got != "small,large,small" {
+		t.Errorf("judged %s, want the plans in turn", got)
+	}
+	if got := strings.Join(verdicts, " "); got != "small=true large=false small=true" {
+		t.Errorf("results %s, want each naming its plan, large failing", got)
 	}
 }

@@ -203,12 +203,13 @@ func TestFailedGateStoresPendingWithTheReportForTheAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	// She is trusted (auto_approve_slices), yet a failing check keeps the
-	// version for the platform engineer, who sees the same report.
-	if res.Status != producers.SlicePendingApproval || res.Gate == nil || !res.Gate.Failed || res.Gate.Summary != "2 passed, 1 failed, 0 skipped" {
+	// version for the platform engineer, who sees the same report. The
+	// gate ran once per plan (team-x-db has two), each failing bind.
+	if res.Status != producers.SlicePendingApproval || res.Gate == nil || !res.Gate.Failed || res.Gate.Summary != "4 passed, 2 failed, 0 skipped" {
 		t.Fatalf("apply result %+v, gate %+v", res, res.Gate)
 	}
 	vs, err := f.admin.AdminVersions(ctx, "team-x")
-	if err != nil || len(vs) != 1 || vs[0].Gate == nil || len(vs[0].Gate.NotAutoApprovable) != 1 {
+	if err != nil || len(vs) != 1 || vs[0].Gate == nil || len(vs[0].Gate.NotAutoApprovable) != 2 {
 		t.Fatalf("the admin's listing %+v %v does not carry the reason it waits", vs, err)
 	}
 	var bind producers.GateCheck
@@ -217,7 +218,7 @@ func TestFailedGateStoresPendingWithTheReportForTheAdmin(t *testing.T) {
 			bind = c
 		}
 	}
-	if bind.Result != "fail" || bind.Offering != "team-x-db" || bind.Hint != "return credentials" {
+	if bind.Result != "fail" || bind.Offering != "team-x-db" || bind.Plan == "" || bind.Hint != "return credentials" {
 		t.Fatalf("bind check %+v", bind)
 	}
 	if strings.Contains(bind.Detail, "s3cr3t-protocol-secret-x") {
@@ -250,10 +251,10 @@ func TestApplyApproveAndTheCatalogFollows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Version != 1 || res.Status != producers.SlicePendingApproval || res.Gate.Summary != "3 passed, 0 failed, 0 skipped" {
+	if res.Version != 1 || res.Status != producers.SlicePendingApproval || res.Gate.Summary != "6 passed, 0 failed, 0 skipped" {
 		t.Fatalf("apply: %+v", res)
 	}
-	if got := f.gate.last(); got.Secret != "s3cr3t-protocol-secret-x" || got.URL != "http://adapter.team-x.test" || len(got.Plans) != 2 {
+	if got := f.gate.last(); got.Secret != "s3cr3t-protocol-secret-x" || got.URL != "http://adapter.team-x.test" || len(got.Plans) != 1 {
 		t.Fatalf("the gate got %+v", got)
 	}
 	// The secret is in Vault, and Redis has the reference only.
