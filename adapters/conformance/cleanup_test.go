@@ -1,34 +1,12 @@
 package conformance_test
 
 import (
-	"context"
-	"errors"
-	"sync"
 	"testing"
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/adaptertest/memadapter"
 	"github.com/agora-osb/agora/adapters/conformance"
 )
-
-// flakyDeprovision fails the first two Deprovision calls of every
-// instance, as a backend does that is briefly overloaded.
-type flakyDeprovision struct {
-	*memadapter.Adapter
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (f *flakyDeprovision) Deprovision(ctx context.Context, req adapters.DeprovisionRequest) (adapters.DeprovisionResult, error) {
-	f.mu.Lock()
-	f.calls[req.InstanceID]++
-	n := f.calls[req.InstanceID]
-	f.mu.Unlock()
-	if n <= 2 {
-		return adapters.DeprovisionResult{}, errors.New("backend busy, try again")
-	}
-	return f.Adapter.Deprovision(ctx, req)
-}
 
 func TestCleanupAttemptsRetryWhatIsLeft(t *testing.T) {
 	for _, tt := range []struct {
@@ -37,7 +15,7 @@ func TestCleanupAttemptsRetryWhatIsLeft(t *testing.T) {
 	}{{1, false}, {3, true}} {
 		backend := memadapter.NewBackend()
 		opts := options(backend, wrapped(backend, func(a *memadapter.Adapter) adapters.Adapter {
-			return &flakyDeprovision{Adapter: a, calls: map[string]int{}}
+			return memadapter.NewFlakyDeprovision(a, 2)
 		}))
 		opts.CleanupAttempts = tt.attempts
 		report := conformance.Run(t.Context(), opts)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,25 +13,6 @@ import (
 	"github.com/agora-osb/agora/adapters/adaptertest/memadapter"
 	"github.com/agora-osb/agora/adapters/remote"
 )
-
-// flakyDeprovision fails the first two Deprovision calls of every
-// instance, as a briefly overloaded backend does.
-type flakyDeprovision struct {
-	adapters.Adapter
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (f *flakyDeprovision) Deprovision(ctx context.Context, req adapters.DeprovisionRequest) (adapters.DeprovisionResult, error) {
-	f.mu.Lock()
-	f.calls[req.InstanceID]++
-	n := f.calls[req.InstanceID]
-	f.mu.Unlock()
-	if n <= 2 {
-		return adapters.DeprovisionResult{}, errors.New("backend busy, try again")
-	}
-	return f.Adapter.Deprovision(ctx, req)
-}
 
 // The gate's and the canary's options reach every connection and the
 // kit: Dial makes the protocol checks' and the kit's connections alike,
@@ -44,7 +24,7 @@ func TestConformanceDialsThroughDialAndRetriesCleanup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(remote.Handler(&flakyDeprovision{Adapter: mem, calls: map[string]int{}}, remote.HandlerOptions{Name: "flaky", Secret: testSecret}))
+		srv := httptest.NewServer(remote.Handler(memadapter.NewFlakyDeprovision(mem, 2), remote.HandlerOptions{Name: "flaky", Secret: testSecret}))
 		var dials atomic.Int64
 		dialer := &net.Dialer{}
 		report, err := remote.Conformance(t.Context(), remote.ConformanceOptions{
