@@ -21,6 +21,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/agora-osb/agora/internal/syncbuf"
 )
 
 // Catalog IDs as documented in docs/catalog.md: derived from the names, so
@@ -148,7 +150,7 @@ type Broker struct {
 	OSB    *OSBClient
 
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	exited chan struct{}
 	// http reaches /readyz the way the platform would (over TLS, with
 	// its certificate).
@@ -215,7 +217,7 @@ func StartBroker(ctx context.Context, opts BrokerOptions) *Broker {
 		if opts.ClientTLS != nil {
 			scheme = "https"
 		}
-		b := &Broker{Name: opts.Name, Prefix: opts.Prefix, URL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port), stderr: &syncBuffer{}, exited: make(chan struct{}),
+		b := &Broker{Name: opts.Name, Prefix: opts.Prefix, URL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port), stderr: &syncbuf.Buffer{}, exited: make(chan struct{}),
 			http: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: opts.ClientTLS}}}
 		b.OSB = newOSBClient(b.URL, user, pass)
 		b.OSB.http.Transport = &http.Transport{TLSClientConfig: opts.ClientTLS}
@@ -378,24 +380,6 @@ func freePort() int {
 	Expect(err).NotTo(HaveOccurred())
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer is a bytes.Buffer safe for a writing process and a reading test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 func listenLocal() net.Listener {

@@ -16,6 +16,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agora-osb/agora/internal/syncbuf"
 )
 
 // ---- a Redis Cluster of the spec's own ----
@@ -77,7 +79,7 @@ func startClusterNode(ctx context.Context, bin, dir string) string {
 	for attempt := 0; attempt < 3; attempt++ {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort())
 		_, port, _ := strings.Cut(addr, ":")
-		log := &syncBuffer{}
+		log := &syncbuf.Buffer{}
 		cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--dir", dir,
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes-"+port+".conf",
 			"--save", "", "--appendonly", "no")

@@ -19,6 +19,7 @@ import (
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/remote"
 	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/internal/syncbuf"
 )
 
 // ---- a Redis of the spec's own, to stop and resume ----
@@ -30,7 +31,7 @@ type privateRedis struct {
 	Addr   string
 	Client *redis.Client
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 	exited chan struct{}
 }
 
@@ -41,7 +42,7 @@ func startPrivateRedis(ctx context.Context) *privateRedis {
 	bin, err := exec.LookPath("redis-server")
 	Expect(err).NotTo(HaveOccurred(), "this spec starts a Redis of its own: redis-server must be on PATH")
 	for attempt := 0; attempt < 3; attempt++ {
-		r := &privateRedis{Addr: fmt.Sprintf("127.0.0.1:%d", freePort()), log: &syncBuffer{}, exited: make(chan struct{})}
+		r := &privateRedis{Addr: fmt.Sprintf("127.0.0.1:%d", freePort()), log: &syncbuf.Buffer{}, exited: make(chan struct{})}
 		_, port, _ := strings.Cut(r.Addr, ":")
 		r.cmd = exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 		r.cmd.Stdout, r.cmd.Stderr = r.log, r.log

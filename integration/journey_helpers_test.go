@@ -21,6 +21,7 @@ import (
 	. "github.com/onsi/gomega"
 	"gopkg.in/yaml.v3"
 
+	"github.com/agora-osb/agora/internal/syncbuf"
 	"github.com/agora-osb/agora/producers/producerapi"
 )
 
@@ -122,7 +123,7 @@ type pyAdapter struct {
 	Secret string // config.secret of the generated slice.yml
 	Root   string // where its instances live: DIR/data
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 }
 
 // initPyAdapter has u make a Python adapter project for offering with
@@ -133,7 +134,7 @@ func initPyAdapter(ctx context.Context, u *cliUser, offering string, edits ...fu
 	GinkgoHelper()
 	_, err := exec.LookPath("python3")
 	Expect(err).NotTo(HaveOccurred(), "the producer journey runs a Python adapter: python3 must be on PATH")
-	a := &pyAdapter{Dir: filepath.Join(u.Home, offering+"-adapter"), log: &syncBuffer{}}
+	a := &pyAdapter{Dir: filepath.Join(u.Home, offering+"-adapter"), log: &syncbuf.Buffer{}}
 	res := u.Must(ctx, "", "adapter", "init", "--lang", "python", "--offering", offering, a.Dir)
 	Expect(res.Stdout).To(ContainSubstring("./run --listen"), "init does not say how to run the project")
 	a.Root = filepath.Join(a.Dir, "data")

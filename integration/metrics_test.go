@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/agora-osb/agora/broker/catalog"
+	"github.com/agora-osb/agora/internal/syncbuf"
 )
 
 // devCatalog is the repository's secrets offering, pointed at the dev
@@ -89,7 +90,7 @@ func startDev(ctx context.Context, args ...string) (url, password string) {
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	stdout, err := cmd.StdoutPipe()
 	Expect(err).NotTo(HaveOccurred())
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd.Stderr = log
 	cmd.SysProcAttr = childProcAttr()
 	Expect(cmd.Start()).To(Succeed())

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agora-osb/agora/internal/devvault"
+	"github.com/agora-osb/agora/internal/syncbuf"
 )
 
 // redisAddr is the shared Redis every suite runs against. Other test runs
@@ -102,7 +103,7 @@ func startVault(ctx context.Context) *devvault.Server {
 // startVaultAt is startVault on a given listen address ("" for a free port).
 func startVaultAt(ctx context.Context, addr string) *devvault.Server {
 	GinkgoHelper()
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	srv, err := devvault.Start(ctx, devvaultBin, devvault.Options{Addr: addr, RootToken: "root", Stderr: log})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {

@@ -16,6 +16,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/agora-osb/agora/internal/syncbuf"
 )
 
 // installChromium is what .ci/run does when Chromium is missing; the
@@ -50,7 +52,7 @@ func startBrowser(ctx context.Context) *browser {
 	Expect(err).NotTo(HaveOccurred(), "chromedriver is not installed; the marketplace spec needs it (it never skips): %s", installChromium)
 
 	port := freePort()
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd := exec.Command(driver, "--port="+strconv.Itoa(port), "--allowed-ips=127.0.0.1")
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = childProcAttr()

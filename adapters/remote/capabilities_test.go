@@ -10,6 +10,7 @@ import (
 
 	"github.com/agora-osb/agora/adapters"
 	"github.com/agora-osb/agora/adapters/remote"
+	"github.com/agora-osb/agora/internal/syncbuf"
 )
 
 // updatable adds Update to scripted, so the Handler declares "update".
@@ -93,7 +94,7 @@ func TestConfiguredButUndeclaredCapability(t *testing.T) {
 // A capability the adapter declares but the config does not list is not
 // used: no method for it, and one INFO line, not one per refresh.
 func TestDeclaredButUnconfiguredCapabilityIsLoggedOnce(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := newClient(t, serve(t, updatable{&scripted{}}).URL, remote.Options{Logger: logger})
 	if _, ok := c.Adapter().(adapters.Updater); ok {

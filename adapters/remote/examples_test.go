@@ -2,7 +2,6 @@ package remote_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/agora-osb/agora/adapters/conformance"
 	"github.com/agora-osb/agora/adapters/remote"
 	"github.com/agora-osb/agora/examples/remote-adapter-go/files"
+	"github.com/agora-osb/agora/internal/syncbuf"
 )
 
 // conformFiles runs the full conformance (protocol checks and kit)
@@ -89,24 +88,6 @@ func TestPythonExampleIsShort(t *testing.T) {
 	}
 }
 
-// syncBuffer collects the subprocess's log while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startExample starts an example adapter script with interpreter on a
 // free port (port 0; it prints the address it got) and stops it when the
 // test ends.
@@ -129,7 +110,7 @@ func startExample(t *testing.T, interpreter, install, script, root string) strin
 	}
 	cmd := exec.Command(bin, script, "--listen", "127.0.0.1:0", "--secret", testSecret, "--root", root)
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -11,10 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/agora-osb/agora/internal/syncbuf"
 	"github.com/agora-osb/agora/internal/testca"
 )
 
@@ -54,7 +54,7 @@ type fixture struct {
 	dir, certFile, keyFile, caFile string
 	reloader                       *Reloader
 	url                            string
-	log                            *syncBuffer
+	log                            *syncbuf.Buffer
 }
 
 func write(t *testing.T, path string, data []byte) {
@@ -72,7 +72,7 @@ func write(t *testing.T, path string, data []byte) {
 func serve(t *testing.T, ca *testCA, clientCA *testCA, require bool) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	f := &fixture{dir: dir, certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key"), log: &syncBuffer{}}
+	f := &fixture{dir: dir, certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key"), log: &syncbuf.Buffer{}}
 	c, k := ca.server(t, "agora-1", 1)
 	write(t, f.certFile, c)
 	write(t, f.keyFile, k)
@@ -282,21 +282,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Fatalf("%s: not within 10s", what)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
