@@ -21,7 +21,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -107,27 +106,14 @@ type Metrics struct {
 	// marketplace page (RecentAdapterCalls).
 	recent *recentWindow
 	// requestSeries and storeSeries cache the children of the vectors
-	// every request and every Redis command touch (requestLabels ->
-	// *requestSeries, storeLabels -> *storeSeries): WithLabelValues hashes
-	// and validates each value on every call, which was a quarter of a
-	// catalog request's CPU. Label values are bounded, so are these.
-	requestSeries sync.Map
-	storeSeries   sync.Map
+	// every request and every Redis command touch.
+	requestSeries seriesCache[requestLabels]
+	storeSeries   seriesCache[storeLabels]
 }
 
 type requestLabels struct{ surface, endpoint, producer, offering, plan, code string }
 
-type requestSeries struct {
-	count   prometheus.Counter
-	seconds prometheus.Observer
-}
-
 type storeLabels struct{ store, operation, outcome string }
-
-type storeSeries struct {
-	count   prometheus.Counter
-	seconds prometheus.Observer
-}
 
 // New registers every metric on a registry of its own.
 func New(sources Sources) *Metrics {
@@ -223,14 +209,12 @@ func (m *Metrics) RequestDone(info *requestinfo.Info, _ string, status int, took
 	}
 	producer, offering, plan := m.names(sid, pid)
 	key := requestLabels{string(info.Surface), info.Endpoint, producer, offering, plan, codeClass(status)}
-	series, ok := m.requestSeries.Load(key)
-	if !ok {
-		series, _ = m.requestSeries.LoadOrStore(key, &requestSeries{
+	rs := m.requestSeries.get(key, func() *series {
+		return &series{
 			count:   m.requests.WithLabelValues(key.surface, key.endpoint, key.producer, key.offering, key.plan, key.code),
 			seconds: m.requestSeconds.WithLabelValues(key.surface, key.endpoint, key.producer, key.offering, key.plan),
-		})
-	}
-	rs := series.(*requestSeries)
+		}
+	})
 	rs.count.Inc()
 	rs.seconds.Observe(took.Seconds())
 }
@@ -317,14 +301,12 @@ func (m *Metrics) StoreCalled(store, operation string, err error, took time.Dura
 		result = "error"
 	}
 	key := storeLabels{store, operation, result}
-	series, ok := m.storeSeries.Load(key)
-	if !ok {
-		series, _ = m.storeSeries.LoadOrStore(key, &storeSeries{
+	ss := m.storeSeries.get(key, func() *series {
+		return &series{
 			count:   m.storeCalls.WithLabelValues(store, operation, result),
 			seconds: m.storeSeconds.WithLabelValues(store, operation),
-		})
-	}
-	ss := series.(*storeSeries)
+		}
+	})
 	ss.count.Inc()
 	ss.seconds.Observe(took.Seconds())
 }
