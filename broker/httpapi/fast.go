@@ -144,6 +144,7 @@ func (f *fastOSB) serve(w http.ResponseWriter, r *http.Request, path, endpoint, 
 		// fi is not reused: whatever panicked may still hold it.
 		p := recover()
 		f.requestDone(r, info, path, http.StatusInternalServerError, time.Since(start))
+		echoOwnID(w.Header(), info)
 		f.answerPanic(w, r, p, false)
 	}()
 	status = f.answer(w, r, info, endpoint, rawID, instanceID)
@@ -154,10 +155,12 @@ func (f *fastOSB) answer(w http.ResponseWriter, r *http.Request, info *requestin
 	// fail writes an error answer, which cites the request id it finds
 	// in the request's context.
 	fail := func(status int, description string) int {
+		echoOwnID(w.Header(), info)
 		WriteError(w, r.WithContext(requestinfo.With(r.Context(), info)), status, "", description)
 		return status
 	}
 	if !f.auth.authenticate(r, info, requestinfo.PrincipalPlatform) {
+		echoOwnID(w.Header(), info)
 		denyBasic(w, r.WithContext(requestinfo.With(r.Context(), info)), "agora", "broker credentials")
 		return http.StatusUnauthorized
 	}
@@ -185,6 +188,7 @@ func (f *fastOSB) answer(w http.ResponseWriter, r *http.Request, info *requestin
 	operation := queryValue(r.URL.RawQuery, "operation")
 	body, err := f.poll.LastOperationAnswer(requestinfo.With(r.Context(), info), instanceID, operation)
 	if err != nil {
+		echoOwnID(w.Header(), info)
 		return writeBrokerError(w, err)
 	}
 	h := w.Header()

@@ -165,17 +165,23 @@ func TestPollsAnswerAlikeOnBothPaths(t *testing.T) {
 	}
 }
 
-// Without a request id from the platform both paths make one up and
-// cite it.
-func TestFastPathMakesUpARequestID(t *testing.T) {
+// Without a request id from the platform both paths make one up for the
+// log line, and send it back only with an error answer, whose body cites it.
+func TestOwnRequestIDIsSentOnlyWithErrors(t *testing.T) {
 	for _, p := range []path{slowPath, fastPath} {
 		for _, target := range []string{"/v2/service_instances/i1/last_operation", "/v2/service_instances/" + unknownID + "/last_operation", "/v2/catalog"} {
 			a := serveOn(t, p, pollCase{target: target}, "")
-			if !uuidPattern.MatchString(a.echoedID) {
-				t.Errorf("%s path %s: request id %q, want a UUID", p, target, a.echoedID)
+			if len(a.logged) != 1 || !uuidPattern.MatchString(stringOf(a.logged[0]["request_id"])) {
+				t.Fatalf("%s path %s: access log %v, want one line with a generated request id", p, target, a.logged)
 			}
-			if a.status != http.StatusOK && !strings.Contains(a.body, a.echoedID) {
-				t.Errorf("%s path %s: body %q does not cite %q", p, target, a.body, a.echoedID)
+			made := stringOf(a.logged[0]["request_id"])
+			switch {
+			case a.status == http.StatusOK && a.echoedID != "":
+				t.Errorf("%s path %s: a 200 carries request id %q the platform never sent", p, target, a.echoedID)
+			case a.status != http.StatusOK && a.echoedID != made:
+				t.Errorf("%s path %s: error answer carries request id %q, the log line %q", p, target, a.echoedID, made)
+			case a.status != http.StatusOK && !strings.Contains(a.body, made):
+				t.Errorf("%s path %s: body %q does not cite %q", p, target, a.body, made)
 			}
 		}
 	}

@@ -127,8 +127,10 @@ func TestRequestIdentityIsEchoedEverywhere(t *testing.T) {
 				switch {
 				case given != "" && got != given:
 					t.Fatalf("%s = %q, want the platform's %q", headerRequestID, got, given)
-				case given == "" && !uuidPattern.MatchString(got):
-					t.Fatalf("generated %s = %q, want a UUID", headerRequestID, got)
+				case given == "" && w.Code >= 400 && !uuidPattern.MatchString(got):
+					t.Fatalf("generated %s = %q on a %d, want a UUID", headerRequestID, got, w.Code)
+				case given == "" && w.Code < 400 && got != "":
+					t.Fatalf("%s = %q on a %d the platform sent none for, want none", headerRequestID, got, w.Code)
 				}
 				if w.Code >= 400 {
 					if d := description(t, w); !strings.Contains(d, got) {
@@ -149,8 +151,14 @@ func TestBrokerSeesTheRequestID(t *testing.T) {
 		}
 		calls := env.broker.callsExcept("Services")
 		last := calls[len(calls)-1]
-		if echoed := w.Header().Get(headerRequestID); last.requestID != echoed || echoed == "" {
-			t.Errorf("broker saw request id %q, response carries %q", last.requestID, echoed)
+		if given != "" && last.requestID != given {
+			t.Errorf("broker saw request id %q, the platform sent %q", last.requestID, given)
+		}
+		// The access log names the request as the broker (and so the
+		// adapter and the audit log) saw it, generated or not.
+		logged := env.logs.records(t, "request")
+		if id := stringOf(logged[len(logged)-1]["request_id"]); id != last.requestID || id == "" {
+			t.Errorf("broker saw request id %q, the access log says %q", last.requestID, id)
 		}
 	}
 }

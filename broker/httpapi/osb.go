@@ -183,9 +183,11 @@ func newBrokerAPI(broker domain.ServiceBroker) http.Handler {
 	r.MethodNotAllowed(methodNotAllowed)
 	r.Use(func(next http.Handler) http.Handler {
 		// brokerapi echoes X-Broker-API-Request-Identity from its own
-		// context key (as "<nil>" when unset); give it the edge's value.
+		// context key (as "<nil>" when unset, not at all when empty) on
+		// every answer: give it the platform's id, the one the edge
+		// echoes; withAccessLog adds Agora's own to error answers.
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx := context.WithValue(r.Context(), middlewares.RequestIdentityKey, requestinfo.ID(r.Context()))
+			ctx := context.WithValue(r.Context(), middlewares.RequestIdentityKey, headerValue(r.Header, canonicalRequestID))
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	})

@@ -64,7 +64,8 @@ type Principal struct {
 // layers write.
 type Info struct {
 	// ID is X-Broker-API-Request-Identity: the platform's value, or one the
-	// edge generated. Quote it in every error description.
+	// edge generated (sent back only with an error answer). Quote it in
+	// every error description.
 	ID string
 	// Surface is the surface the route belongs to.
 	Surface Surface
