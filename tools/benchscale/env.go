@@ -49,6 +49,9 @@ type shared struct {
 	dir      string
 	agoraBin string
 	vault    *devvault.Server
+	// adapterVault is the producer's own Vault: the gate never lets an
+	// adapter's credentials point at Agora's Vault.
+	adapterVault *devvault.Server
 	// adapterURL and adapterSecret are the producer's remote adapter: the
 	// secrets adapter served over protocol v1.
 	adapterURL, adapterSecret string
@@ -88,12 +91,16 @@ func setUpShared(ctx context.Context) (*shared, error) {
 		return s, err
 	}
 	s.closers = append(s.closers, func() { _ = s.vault.Stop() })
+	if s.adapterVault, err = devvault.Start(ctx, bin, devvault.Options{}); err != nil {
+		return s, err
+	}
+	s.closers = append(s.closers, func() { _ = s.adapterVault.Stop() })
 
-	// The producer's adapter: the real secrets adapter on the dev Vault,
+	// The producer's adapter: the real secrets adapter on her own Vault,
 	// behind the remote protocol, as a producer team would run it.
 	a, err := secrets.New(ctx, adapters.Config{
 		Offering: producerOff, Producer: producerName, Logger: slog.New(slog.DiscardHandler),
-		Settings: adapters.MapSettings(map[string]any{"vault_addr": s.vault.Addr, "token": s.vault.RootToken, "path_prefix": "agora-scale-remote"}),
+		Settings: adapters.MapSettings(map[string]any{"vault_addr": s.adapterVault.Addr, "token": s.adapterVault.RootToken, "path_prefix": "agora-scale-remote"}),
 		Plans:    []adapters.PlanConfig{{Plan: adapters.Plan{ID: "p", Name: producerPlan}}},
 	})
 	if err != nil {
@@ -321,6 +328,11 @@ log_level: warn
 log_format: json
 audit:
   enabled: false
+gate:
+  # The producer's adapter listens on loopback, which the gate refuses
+  # unless allowed (docs/operations.md, "The gate's egress").
+  egress:
+    allow: [127.0.0.0/8]
 `
 
 func (e *env) startAgora(ctx context.Context, sh *shared, dir, redisAddr string) error {
