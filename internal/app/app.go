@@ -467,12 +467,20 @@ func pingOffering(ctx context.Context, cat *catalog.Catalog, name string) error 
 }
 
 // RedisClient builds a go-redis UniversalClient: a single node from a URL,
-// or Sentinel (MasterName) or Cluster (several Addrs).
+// or Sentinel (MasterName) or Cluster (several Addrs). It speaks RESP2
+// unless cfg.Protocol (or the URL's ?protocol=) asks for 3.
 func RedisClient(cfg config.Redis, extraConns int) (redis.UniversalClient, error) {
+	protocol := cfg.Protocol
+	if protocol == 0 {
+		protocol = 2
+	}
 	if cfg.URL != "" && len(cfg.Addrs) == 0 {
 		opt, err := redis.ParseURL(cfg.URL)
 		if err != nil {
 			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		if opt.Protocol == 0 { // the URL did not say
+			opt.Protocol = protocol
 		}
 		// Each worker holds a connection in a blocking read.
 		opt.PoolSize = max(opt.PoolSize, 10) + extraConns
@@ -480,7 +488,7 @@ func RedisClient(cfg config.Redis, extraConns int) (redis.UniversalClient, error
 	}
 	return redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB,
-		PoolSize: 10 + extraConns,
+		Protocol: protocol, PoolSize: 10 + extraConns,
 	}), nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/agora-osb/agora/internal/config"
 )
 
@@ -39,6 +41,40 @@ func TestRedisDescriptionNeverShowsThePassword(t *testing.T) {
 		got := RedisDescription(tt.cfg)
 		if got != tt.want || strings.Contains(got, "hunter2") {
 			t.Errorf("RedisDescription(%+v) = %q, want %q", tt.cfg, got, tt.want)
+		}
+	}
+}
+
+// Agora speaks RESP2 unless told otherwise, on every kind of deployment.
+func TestRedisClientSpeaksRESP2ByDefault(t *testing.T) {
+	tests := []struct {
+		cfg  config.Redis
+		want int
+	}{
+		{config.Redis{URL: "redis://127.0.0.1:6379/0"}, 2},
+		{config.Redis{URL: "redis://127.0.0.1:6379/0?protocol=3"}, 3},
+		{config.Redis{URL: "redis://127.0.0.1:6379/0", Protocol: 3}, 3},
+		{config.Redis{URL: "redis://127.0.0.1:6379/0?protocol=2", Protocol: 3}, 2},
+		{config.Redis{Addrs: []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}}, 2},
+		{config.Redis{Addrs: []string{"127.0.0.1:1", "127.0.0.1:2"}, MasterName: "m", Protocol: 3}, 3},
+	}
+	for _, tt := range tests {
+		rdb, err := RedisClient(tt.cfg, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		switch c := rdb.(type) {
+		case *redis.Client:
+			got = c.Options().Protocol
+		case *redis.ClusterClient:
+			got = c.Options().Protocol
+		default:
+			t.Fatalf("%+v: unexpected client %T", tt.cfg, rdb)
+		}
+		rdb.Close()
+		if got != tt.want {
+			t.Errorf("%+v: protocol %d, want %d", tt.cfg, got, tt.want)
 		}
 	}
 }

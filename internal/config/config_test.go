@@ -322,3 +322,20 @@ log_level: loud
 		}
 	}
 }
+
+func TestRedisProtocolIsTwoOrThree(t *testing.T) {
+	for protocol, wantErr := range map[string]bool{"": false, "2": false, "3": false, "4": true} {
+		body := "credentials: [{username: u, password: p}]\n"
+		if protocol != "" {
+			body += "redis:\n  protocol: " + protocol + "\n"
+		}
+		path := filepath.Join(t.TempDir(), "agora.yml")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path, env(nil))
+		if gotErr := err != nil && strings.Contains(err.Error(), "redis.protocol: 4 is not a RESP version"); gotErr != wantErr {
+			t.Errorf("protocol %q: error %v, want one: %v", protocol, err, wantErr)
+		}
+	}
+}

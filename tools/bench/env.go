@@ -183,8 +183,8 @@ func setUp(ctx context.Context, o options) (*env, error) {
 	e.agoraURL = agora.URL
 
 	// The floor gets a Redis client of its own, with the same options but
-	// without Agora's metrics hook, speaking go-redis's default RESP3
-	// whatever -redis-protocol says.
+	// without Agora's metrics hook, speaking go-redis's default (RESP3)
+	// whatever -redis-protocol says: the least a server must write.
 	floorRedis := redis.NewClient(e.redisOpts)
 	e.closers = append(e.closers, func() { floorRedis.Close() })
 	floor := httptest.NewServer(newFloor(e.cat.JSON(), floorRedis, e.prefix))

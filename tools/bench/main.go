@@ -33,9 +33,10 @@
 // longer extra round each, outside the measured ones), -chain serves
 // polls through brokerapi instead of the fast path, -only picks
 // comparisons, -observer=off measures Agora without its metrics Observer
-// and Redis hook, -redis-protocol=2
-// has Agora's Redis client speak RESP2 instead of go-redis's default RESP3
-// (the floor's stays at RESP3), and -roundtrips prints the Redis round
+// and Redis hook, -redis-protocol=3
+// has Agora's Redis client speak RESP3 (go-redis's default) instead of the
+// RESP2 Agora runs with (the floor's stays at go-redis's default), and
+// -roundtrips prints the Redis round
 // trips of each OSB operation.
 //
 // It needs the real Redis at 127.0.0.1:6379 (REDIS_URL overrides) and
@@ -86,7 +87,7 @@ func main() {
 	flag.IntVar(&o.binds, "binds", 40, "binds per round for the latency comparison")
 	flag.StringVar(&o.profileDir, "cpuprofile", "", "directory to write a CPU profile of Agora under each load into (catalog.pprof, last_operation.pprof, bind.pprof)")
 	observer := flag.String("observer", "on", "on: Agora runs with its metrics Observer and Redis hook, as deployed; off: without them")
-	flag.IntVar(&o.protocol, "redis-protocol", 3, "RESP version Agora's Redis client speaks: 3 (go-redis's default, as Agora runs) or 2; the floor's client stays at 3, so the last_operation ratio shows the difference")
+	flag.IntVar(&o.protocol, "redis-protocol", 2, "RESP version Agora's Redis client speaks: 2 (as Agora runs, redis.protocol) or 3 (go-redis's default); the floor's client stays at go-redis's default")
 	flag.BoolVar(&o.roundTrips, "roundtrips", false, "also count the Redis round trips of each OSB operation")
 	flag.BoolVar(&o.wall, "wall", false, "judge throughput by wall-clock requests/s rather than requests per CPU-second of this process (both are printed)")
 	flag.BoolVar(&o.chain, "chain", false, "serve Agora's polls through brokerapi (the middleware chain) instead of the fast path, to compare the two")
