@@ -55,6 +55,30 @@ type fastOSB struct {
 	// allocating them was most of the garbage a catalog request made
 	// beyond the floor's.
 	infos sync.Pool
+
+	// date is the Date header of the current second, made once a second
+	// rather than by net/http on every answer (formatting it was 0.6% of
+	// a catalog request's CPU in make bench).
+	date atomic.Pointer[dateHeader]
+}
+
+type dateHeader struct {
+	second int64
+	value  []string
+}
+
+// dateAt is the Date header for an answer made at now: net/http's own
+// format and resolution (whole seconds, UTC), which it uses as given.
+func (f *fastOSB) dateAt(now time.Time) []string {
+	second := now.Unix()
+	if d := f.date.Load(); d != nil && d.second == second {
+		return d.value
+	}
+	// Capped at one value, so an Add copies rather than writes into the
+	// slice other answers share.
+	value := []string{now.UTC().Format(http.TimeFormat)}
+	f.date.Store(&dateHeader{second: second, value: value[:1:1]})
+	return value[:1:1]
 }
 
 // fastInfo is what a fast request takes from fastOSB.infos.
@@ -131,6 +155,7 @@ func (f *fastOSB) serve(w http.ResponseWriter, r *http.Request, path, endpoint, 
 	}
 	info := &fi.info
 	f.fillInfo(info, w, r, requestinfo.SurfaceOSB, endpoint, resource)
+	w.Header()["Date"] = f.dateAt(start)
 	status := 0
 	defer func() {
 		if status != 0 {

@@ -465,3 +465,25 @@ func TestRequestIDEchoLeavesTheRequestAlone(t *testing.T) {
 		}
 	}
 }
+
+// The fast path makes the Date header itself, once a second; it must be
+// what net/http would have sent, and one answer's header must not leak
+// into another's.
+func TestFastPathDateHeader(t *testing.T) {
+	env := newPathEnv(t, fastPath, nil)
+	before := time.Now().Truncate(time.Second)
+	first := env.serve(osbRequest(http.MethodGet, "/v2/catalog", ""))
+	first.Header().Add("Date", "changed by a handler")
+	second := env.serve(osbRequest(http.MethodGet, "/v2/catalog", ""))
+	after := time.Now()
+	for i, w := range []*httptest.ResponseRecorder{first, second} {
+		dates := w.Header()["Date"]
+		if i == 1 && len(dates) != 1 {
+			t.Fatalf("answer %d: Date %q, want one value", i, dates)
+		}
+		got, err := http.ParseTime(dates[0])
+		if err != nil || dates[0] != got.UTC().Format(http.TimeFormat) || got.Before(before) || got.After(after) {
+			t.Errorf("answer %d: Date %q (%v), want net/http's format between %s and %s", i, dates[0], err, before, after)
+		}
+	}
+}
