@@ -158,7 +158,8 @@ func (a *Adapter) checkKVv2(ctx context.Context, mount string) error {
 // instance, read entity, create entity (first time only), write role, read
 // role_id, create entity alias (first time only), create secret_id; one
 // more (list auth methods) the first time a replica uses the AppRole
-// mount, and two more when AppRole has to be enabled first.
+// mount, two more when AppRole has to be enabled first, and one (read the
+// instance's policy) when the request carries no receipt from Provision.
 func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.BindResult, error) {
 	if err := adapters.NoParameters(req.Offering, req.Parameters); err != nil {
 		return adapters.BindResult{}, err
@@ -168,6 +169,14 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 		return adapters.BindResult{}, err
 	}
 	sp := a.spaceFromReceipt(req.InstanceID, req.InstanceReceipt)
+	if req.InstanceReceipt[receiptRecords] == "" {
+		// Only Provision writes that receipt key, so the broker's bind
+		// of an instance this adapter provisioned skips the lookup;
+		// anyone else's word is checked before anything is written.
+		if err := a.requireInstance(ctx, req.InstanceID, sp); err != nil {
+			return adapters.BindResult{}, err
+		}
+	}
 	mount := a.settings.ApproleMount
 
 	accessor, cached, err := a.approleAccessor(ctx, mount)
@@ -188,6 +197,20 @@ func (a *Adapter) Bind(ctx context.Context, req adapters.BindRequest) (adapters.
 	}
 	a.logger.InfoContext(ctx, "the approle mount changed its accessor; binding again", "mount", mount+"/", "binding", req.BindingID)
 	return a.bind(ctx, req, plan, sp, mount, fresh)
+}
+
+// requireInstance answers ErrNotFound unless the instance's policy, which
+// Provision writes and Deprovision deletes, is in Vault (as Inspect does).
+func (a *Adapter) requireInstance(ctx context.Context, instanceID string, sp space) error {
+	rules, err := a.client.Sys().GetPolicyWithContext(ctx, sp.policy)
+	if err != nil && !isNotFound(err) {
+		return a.vaultError("read policy "+sp.policy, err)
+	}
+	if rules == "" {
+		return fmt.Errorf("secrets adapter: vault at %s: instance %s is not provisioned (no policy %s): %w",
+			a.settings.VaultAddr, instanceID, sp.policy, adapters.ErrNotFound)
+	}
+	return nil
 }
 
 func (a *Adapter) bind(ctx context.Context, req adapters.BindRequest, plan planConfig, sp space, mount, accessor string) (adapters.BindResult, error) {

@@ -14,15 +14,11 @@ import (
 // an AppRole login, then KV v2 under the binding's path.
 func TestConformance(t *testing.T) {
 	srv := needVault(t)
-	// Bind derives the instance's space from its ID and receipt and does
-	// not look the instance up; the fix belongs with the per-instance
-	// records the adapter is gaining (Agora's broker already refuses a bind
-	// on an instance it has no record of).
-	report := adaptertest.RunTExcept(t, conformance.Options{
+	report := adaptertest.RunT(t, conformance.Options{
 		Factory:                    secrets.Factory(),
 		Settings:                   adapters.MapSettings(map[string]any{"vault_addr": srv.Addr, "token": srv.RootToken}),
 		Plans:                      defaultPlans(),
 		InvalidProvisionParameters: map[string]any{"size": "big"},
-	}, map[string]string{"bind-missing-instance": "Bind does not look the instance up yet"})
+	})
 	adaptertest.RequireVerified(t, report)
 }

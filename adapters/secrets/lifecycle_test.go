@@ -671,3 +671,40 @@ func TestBindAfterTheApproleMountWasReplaced(t *testing.T) {
 	}
 	mustLogin(ctx, t, b.Credentials)
 }
+
+// Without Provision's receipt Bind asks Vault whether the instance exists,
+// and on one that was never provisioned creates nothing.
+func TestBindWithoutReceiptLooksTheInstanceUp(t *testing.T) {
+	a := vaultAdapter(t, nil)
+	ctx := t.Context()
+	plan := defaultPlans()[0].Plan
+	root := rootClient(t)
+
+	missing, bid := uniqueID(t, "never"), uniqueID(t, "b")
+	_, err := a.Bind(ctx, adapters.BindRequest{InstanceID: missing, BindingID: bid, Plan: plan})
+	if !errors.Is(err, adapters.ErrNotFound) {
+		t.Fatalf("Bind on a never-provisioned instance: %v, want ErrNotFound", err)
+	}
+	role, err := root.Logical().ReadWithContext(ctx, "auth/approle/role/"+secrets.RoleName(bid))
+	if err != nil || role != nil {
+		t.Errorf("the refused Bind left role %v (%v)", role, err)
+	}
+	entity, err := root.Logical().ReadWithContext(ctx, "identity/entity/name/"+secrets.RoleName(bid))
+	if err != nil || entity != nil {
+		t.Errorf("the refused Bind left entity %v (%v)", entity, err)
+	}
+
+	inst := uniqueID(t, "inst")
+	p, err := a.Provision(ctx, adapters.ProvisionRequest{InstanceID: inst, Plan: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = a.Deprovision(context.Background(), adapters.DeprovisionRequest{InstanceID: inst, Plan: plan, Receipt: p.Receipt})
+	})
+	b, err := a.Bind(ctx, adapters.BindRequest{InstanceID: inst, BindingID: uniqueID(t, "b2"), Plan: plan})
+	if err != nil {
+		t.Fatalf("Bind without a receipt on a provisioned instance: %v", err)
+	}
+	mustLogin(ctx, t, b.Credentials)
+}
