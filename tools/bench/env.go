@@ -45,6 +45,10 @@ type env struct {
 	prefix                string
 	client                *http.Client
 	binds                 int // names each bind uniquely
+	// directReceipt is the receipt the adapter gave the directly
+	// provisioned instance, passed on each direct bind as the broker
+	// passes its instance's.
+	directReceipt adapters.Receipt
 	closers               []func()
 }
 
@@ -251,9 +255,11 @@ func (e *env) compareBind(ctx context.Context, o options) (result, error) {
 	if _, err := e.broker.Provision(ctx, "bench-bind", domain.ProvisionDetails{ServiceID: e.syncService, PlanID: e.syncPlan}, false); err != nil {
 		return result{}, fmt.Errorf("provision for bind: %w", err)
 	}
-	if _, err := e.adapter.Provision(ctx, adapters.ProvisionRequest{InstanceID: "bench-direct", Plan: adapters.Plan{ID: e.syncPlan, Name: "sync"}}); err != nil {
+	direct, err := e.adapter.Provision(ctx, adapters.ProvisionRequest{InstanceID: "bench-direct", Plan: adapters.Plan{ID: e.syncPlan, Name: "sync"}})
+	if err != nil {
 		return result{}, err
 	}
+	e.directReceipt = direct.Receipt
 	if _, err := e.bindRound(ctx, o.binds, e.viaAgora); err != nil { // warm-up
 		return result{}, err
 	}
@@ -321,7 +327,7 @@ func (e *env) viaBackends(ctx context.Context) error {
 	if err := e.state.Commit(ctx, broker.Mutation{InstanceID: iid, PutBinding: rec}, nil); err != nil {
 		return err
 	}
-	res, err := e.adapter.Bind(ctx, adapters.BindRequest{InstanceID: iid, BindingID: bid, Plan: adapters.Plan{ID: e.syncPlan, Name: "sync"}})
+	res, err := e.adapter.Bind(ctx, adapters.BindRequest{InstanceID: iid, BindingID: bid, Plan: adapters.Plan{ID: e.syncPlan, Name: "sync"}, InstanceReceipt: e.directReceipt})
 	if err != nil {
 		return err
 	}
