@@ -49,7 +49,7 @@ type env struct {
 	// provisioned instance, passed on each direct bind as the broker
 	// passes its instance's.
 	directReceipt adapters.Receipt
-	closers               []func()
+	closers       []func()
 }
 
 func (e *env) close() {
