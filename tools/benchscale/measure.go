@@ -301,6 +301,11 @@ func slowest(ctx context.Context, rdb *redis.Client) (slowLog, error) {
 			continue
 		}
 		name := strings.ToLower(l.Args[0])
+		if name == "slowlog" {
+			// The tool's own SLOWLOG RESET, which frees the seeding's
+			// entries: not a request path.
+			continue
+		}
 		info := commands[name]
 		fast := info != nil && slices.Contains(info.Flags, "fast")
 		args := l.Args
