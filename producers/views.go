@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agora-osb/agora/adapters"
@@ -36,22 +37,38 @@ const (
 const scanBatch = 250
 
 // loadPage reads a batch of an offering's instances (at most about
-// scanBatch; walk calls it until the page is full): one SSCAN and one
-// pipelined read of the records it named (two commands per instance: the
-// record and its bindings). IDs without a record (the index
-// is a superset, see broker.InstanceIndex) are skipped.
+// scanBatch; eachInstance calls it until the walk ends): scanIDs, then
+// loadIDs.
 func (s *Service) loadPage(ctx context.Context, serviceID, cursor string, count int) ([]loadedInstance, string, error) {
+	ids, next, err := s.scanIDs(ctx, serviceID, cursor, count)
+	if err != nil {
+		return nil, "", err
+	}
+	insts, err := s.loadIDs(ctx, serviceID, ids)
+	return insts, next, err
+}
+
+// scanIDs is one SSCAN of an offering's index: about min(count,
+// scanBatch) IDs, and the cursor to go on from.
+func (s *Service) scanIDs(ctx context.Context, serviceID, cursor string, count int) ([]string, string, error) {
 	ids, next, err := s.instances.ScanOfferingInstances(ctx, serviceID, cursor, min(count, scanBatch))
 	if err != nil {
 		return nil, "", Unavailable(err, "Redis is unavailable")
 	}
+	return ids, next, nil
+}
+
+// loadIDs is one pipelined read of the records the index named (two
+// commands per instance: the record and its bindings). IDs without a
+// record (the index is a superset, see broker.InstanceIndex) are skipped.
+func (s *Service) loadIDs(ctx context.Context, serviceID string, ids []string) ([]loadedInstance, error) {
 	reqs := make([]broker.LoadRequest, len(ids))
 	for i, id := range ids {
 		reqs[i] = broker.LoadRequest{InstanceID: id, AllBindings: true, RecordsOnly: true}
 	}
 	snaps, err := s.instances.LoadMany(ctx, reqs)
 	if err != nil {
-		return nil, "", Unavailable(err, "Redis is unavailable")
+		return nil, Unavailable(err, "Redis is unavailable")
 	}
 	out := make([]loadedInstance, 0, len(snaps))
 	for _, snap := range snaps {
@@ -60,7 +77,7 @@ func (s *Service) loadPage(ctx context.Context, serviceID, cursor string, count 
 		}
 		out = append(out, loadedInstance{inst: snap.Instance, bindings: snap.Bindings})
 	}
-	return out, next, nil
+	return out, nil
 }
 
 // eachInstance walks every instance of one offering, a page at a time,
@@ -273,32 +290,72 @@ func (s *Service) walk(ctx context.Context, targets []walkTarget, cursor string,
 		return nil, err
 	}
 	limit = pageSize(limit)
-	page := &InstancePage{Instances: []InstanceView{}}
+	// The SSCANs follow one another (each names the next cursor), but a
+	// batch's records are read while the next batch is scanned and the
+	// ones before are decoded: at a million instances Redis spends about
+	// 6 µs on each listed instance (its keys are far from any cache)
+	// against 2.6 µs at a thousand, and reading in the background keeps
+	// that growth off the page's critical path.
+	var loads sync.WaitGroup
+	defer loads.Wait() // no read outlives the request, even on an error...
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ...which cancels the reads still going first
+	var batches []*walkBatch
+	inFlight := make(chan struct{}, walkReadsInFlight)
 	read := 0
 	// An offering's walk ends part-way through a page; the page goes on
 	// with the next offering, as long as it has room.
 	for at.offering < len(targets) && read < limit {
 		tg := targets[at.offering]
-		insts, next, err := s.loadPage(ctx, tg.serviceID, at.scan, limit-read)
+		ids, next, err := s.scanIDs(ctx, tg.serviceID, at.scan, limit-read)
 		if err != nil {
 			return nil, err
 		}
-		read += max(len(insts), 1)
-		for _, li := range insts {
-			if v := instanceView(tg, li); keep == nil || keep(v) {
-				page.Instances = append(page.Instances, v)
-			}
-		}
+		read += max(len(ids), 1)
+		b := &walkBatch{tg: tg, done: make(chan struct{})}
+		batches = append(batches, b)
+		inFlight <- struct{}{}
+		loads.Go(func() {
+			defer func() { <-inFlight }()
+			defer close(b.done)
+			b.insts, b.err = s.loadIDs(ctx, tg.serviceID, ids)
+		})
 		if next == "" {
 			at = pageCursor{offering: at.offering + 1}
 		} else {
 			at.scan = next
 		}
 	}
+	page := &InstancePage{Instances: []InstanceView{}}
+	for _, b := range batches {
+		<-b.done
+		if b.err != nil {
+			return nil, b.err
+		}
+		for _, li := range b.insts {
+			if v := instanceView(b.tg, li); keep == nil || keep(v) {
+				page.Instances = append(page.Instances, v)
+			}
+		}
+	}
 	if at.offering < len(targets) {
 		page.NextCursor = at.String()
 	}
 	return page, nil
+}
+
+// walkReadsInFlight bounds the record reads one page has going at once
+// (a page of 1000 is four batches), so a listing holds at most that many
+// Redis connections.
+const walkReadsInFlight = 4
+
+// walkBatch is one batch of a page: the records of the IDs one SSCAN
+// named, read in the background.
+type walkBatch struct {
+	tg    walkTarget
+	done  chan struct{} // closed once insts and err are set
+	insts []loadedInstance
+	err   error
 }
 
 func instanceView(tg walkTarget, li loadedInstance) InstanceView {
