@@ -74,11 +74,11 @@ func (f *fastOSB) dateAt(now time.Time) []string {
 	if d := f.date.Load(); d != nil && d.second == second {
 		return d.value
 	}
-	// Capped at one value, so an Add copies rather than writes into the
-	// slice other answers share.
+	// A one-value literal has no spare capacity, so an Add copies rather
+	// than writes into the slice other answers share.
 	value := []string{now.UTC().Format(http.TimeFormat)}
-	f.date.Store(&dateHeader{second: second, value: value[:1:1]})
-	return value[:1:1]
+	f.date.Store(&dateHeader{second: second, value: value})
+	return value
 }
 
 // fastInfo is what a fast request takes from fastOSB.infos.
