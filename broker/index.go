@@ -1,24 +1,56 @@
 package broker
 
-import "context"
+import (
+	"context"
+	"errors"
+	"time"
+)
 
-// InstanceIndex is an optional capability of a StateStore: a set of
-// instance IDs per offering, so that the producer API can list one
-// offering's instances (and refuse to remove an offering that still has
-// some) without SCAN or KEYS. The broker finds it by type assertion, so a
-// store without it (a test fake) simply has no index.
+// InstanceIndex is an optional capability of a StateStore: the instances
+// of each offering in the order they were created, so that the producer
+// API can list one offering's instances (and refuse to remove an offering
+// that still has some) without SCAN or KEYS. The broker finds it by type
+// assertion, so a store without it (a test fake) simply has no index.
 //
 // The index lives in another Redis hash slot than the instance's own
 // records, so it cannot be written in the same atomic commit. It is kept
-// a superset instead: an ID is added before the first commit that creates
-// the instance record and removed only after the commit that deletes it.
-// A crash in between leaves an ID whose record is gone, which readers skip
-// (they load each record); it never leaves an instance out. The index can
-// always be rebuilt from the instance records.
+// a superset instead: an entry is added before the first commit that
+// creates the instance record and removed only after the commit that
+// deletes it. A crash in between leaves an entry whose record is gone, or
+// (once the ID is provisioned again) whose record was created at another
+// time; readers load each record and skip such entries (IndexEntry.Names).
+// It never leaves an instance out, and can always be rebuilt from the
+// instance records.
 type InstanceIndex interface {
-	AddInstance(ctx context.Context, serviceID, instanceID string) error
-	RemoveInstance(ctx context.Context, serviceID, instanceID string) error
+	AddInstance(ctx context.Context, serviceID string, e IndexEntry) error
+	RemoveInstance(ctx context.Context, serviceID string, e IndexEntry) error
 }
+
+// IndexEntry is one instance in its offering's index: its ID and when
+// its record was created.
+type IndexEntry struct {
+	InstanceID string
+	// CreatedAt is the record's CreatedAt; zero for an entry of the
+	// unordered index of Agora versions before this one, which named
+	// only the ID.
+	CreatedAt time.Time
+}
+
+// EntryOf is the index entry of an instance record.
+func EntryOf(inst *Instance) IndexEntry {
+	return IndexEntry{InstanceID: inst.ID, CreatedAt: inst.CreatedAt}
+}
+
+// Names reports whether inst is the record e was made for: an entry left
+// by a provision that never committed names an ID whose record is absent,
+// or was created later by another provision.
+func (e IndexEntry) Names(inst *Instance) bool {
+	return inst != nil && inst.ID == e.InstanceID && (e.CreatedAt.IsZero() || inst.CreatedAt.Equal(e.CreatedAt))
+}
+
+// ErrBadCursor is an index cursor the store never handed out: the client
+// sent it, so it is bad input, not a store fault.
+var ErrBadCursor = errors.New("not a cursor of the instance index")
 
 // indexInstance adds inst to its offering's index. It runs before the
 // provision marker is committed: failing here changes nothing.
@@ -27,18 +59,18 @@ func (b *Broker) indexInstance(ctx context.Context, inst *Instance) error {
 	if !ok {
 		return nil
 	}
-	return ix.AddInstance(ctx, inst.ServiceID, inst.ID)
+	return ix.AddInstance(ctx, inst.ServiceID, EntryOf(inst))
 }
 
 // unindexDeleted drops the instance from its offering's index once m, a
-// mutation that deleted it, is committed. A failure only leaves a stale ID
-// behind (see InstanceIndex), so it is logged, not returned.
+// mutation that deleted it, is committed. A failure only leaves a stale
+// entry behind (see InstanceIndex), so it is logged, not returned.
 func (b *Broker) unindexDeleted(ctx context.Context, inst *Instance, m Mutation) {
 	ix, ok := b.state.(InstanceIndex)
 	if !ok || !m.DeleteInstance || inst == nil {
 		return
 	}
-	if err := ix.RemoveInstance(context.WithoutCancel(ctx), inst.ServiceID, m.InstanceID); err != nil {
+	if err := ix.RemoveInstance(context.WithoutCancel(ctx), inst.ServiceID, EntryOf(inst)); err != nil {
 		b.log.Warn("remove deleted instance from its offering's index; the stale entry is harmless", "instance_id", m.InstanceID, "service_id", inst.ServiceID, "error", err)
 	}
 }

@@ -54,7 +54,7 @@ type UpgradeStore interface {
 // instances (InstanceIndex) and read many at once. A bulk upgrade of a
 // whole plan needs it.
 type InstanceLister interface {
-	ScanOfferingInstances(ctx context.Context, serviceID, cursor string, count int) ([]string, string, error)
+	ScanOfferingInstances(ctx context.Context, serviceID, cursor string, count int) ([]IndexEntry, string, error)
 	LoadMany(ctx context.Context, reqs []LoadRequest) ([]Snapshot, error)
 }
 
@@ -328,23 +328,28 @@ func (b *Broker) planInstances(ctx context.Context, lister InstanceLister, servi
 	seen := map[string]bool{}
 	cursor := ""
 	for {
-		ids, next, err := lister.ScanOfferingInstances(ctx, serviceID, cursor, 200)
+		entries, next, err := lister.ScanOfferingInstances(ctx, serviceID, cursor, 200)
 		if err != nil {
 			return nil, stateErr(err)
 		}
-		reqs := make([]LoadRequest, 0, len(ids))
-		for _, id := range ids {
-			if !seen[id] { // SSCAN may return an ID twice
-				seen[id] = true
-				reqs = append(reqs, LoadRequest{InstanceID: id})
+		reqs := make([]LoadRequest, 0, len(entries))
+		named := make([]IndexEntry, 0, len(entries))
+		for _, e := range entries {
+			// The legacy index's SSCAN may return an ID twice, and an ID
+			// it names may have been provisioned again into the ordered
+			// index (see redisstore's legacyIndexKey).
+			if !seen[e.InstanceID] {
+				seen[e.InstanceID] = true
+				reqs = append(reqs, LoadRequest{InstanceID: e.InstanceID})
+				named = append(named, e)
 			}
 		}
 		snaps, err := lister.LoadMany(ctx, reqs)
 		if err != nil {
 			return nil, stateErr(err)
 		}
-		for _, s := range snaps {
-			if s.Instance != nil && s.Instance.PlanID == planID {
+		for i, s := range snaps {
+			if named[i].Names(s.Instance) && s.Instance.PlanID == planID {
 				out = append(out, s)
 			}
 		}

@@ -201,7 +201,7 @@ func (m *memSecrets) resolve(_ context.Context, path, key string) (string, error
 // noInstances is an empty broker state.
 type noInstances struct{}
 
-func (noInstances) ScanOfferingInstances(context.Context, string, string, int) ([]string, string, error) {
+func (noInstances) ScanOfferingInstances(context.Context, string, string, int) ([]broker.IndexEntry, string, error) {
 	return nil, "", nil
 }
 

@@ -73,10 +73,12 @@ type Gate func(ctx context.Context, req GateRequest) (conformance.Report, error)
 // Instances reads the broker's instance records through the per-offering
 // index (redisstore.Store implements it).
 type Instances interface {
-	// ScanOfferingInstances walks one offering's index: about count IDs
-	// from cursor ("" to start), and the cursor to go on from ("" at the
-	// end). The index is a superset: IDs without a record are skipped.
-	ScanOfferingInstances(ctx context.Context, serviceID, cursor string, count int) (ids []string, next string, err error)
+	// ScanOfferingInstances walks one offering's index: about count
+	// entries from cursor ("" to start), oldest first, and the cursor to
+	// go on from ("" at the end); a cursor it never handed out is
+	// broker.ErrBadCursor. The index is a superset: entries that do not
+	// name a record (broker.IndexEntry.Names) are skipped.
+	ScanOfferingInstances(ctx context.Context, serviceID, cursor string, count int) (entries []broker.IndexEntry, next string, err error)
 	// CountInstances sums the broker's instance counters of the
 	// offering's plans, in one round trip whatever the number of
 	// instances. Counters are kept by the broker as it commits, so they

@@ -1,9 +1,9 @@
 package producers
 
 import (
-	"cmp"
 	"context"
 	"encoding/base64"
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,50 +29,53 @@ const (
 	MaxPageSize     = 1000
 )
 
-// scanBatch bounds what one SSCAN asks for. At a million instances an
-// SSCAN reads its buckets far from any cache, about a microsecond an
-// element: a page of 1000 is read in batches so that no single Redis
-// command holds the server for long (issue 10: none above 10 ms), at the
-// price of a few more round trips per page.
+// scanBatch bounds what one read of the index asks for: a page of 1000
+// is read in batches so that no single Redis command holds the server for
+// long (issue 10: none above 10 ms) and the records of one batch are read
+// while the next is, at the price of a few more round trips per page.
 const scanBatch = 250
 
 // loadPage reads a batch of an offering's instances (at most about
 // scanBatch; eachInstance calls it until the walk ends): scanIDs, then
 // loadIDs.
 func (s *Service) loadPage(ctx context.Context, serviceID, cursor string, count int) ([]loadedInstance, string, error) {
-	ids, next, err := s.scanIDs(ctx, serviceID, cursor, count)
+	entries, next, err := s.scanIndex(ctx, serviceID, cursor, count)
 	if err != nil {
 		return nil, "", err
 	}
-	insts, err := s.loadIDs(ctx, serviceID, ids)
+	insts, err := s.loadEntries(ctx, serviceID, entries)
 	return insts, next, err
 }
 
-// scanIDs is one SSCAN of an offering's index: about min(count,
-// scanBatch) IDs, and the cursor to go on from.
-func (s *Service) scanIDs(ctx context.Context, serviceID, cursor string, count int) ([]string, string, error) {
-	ids, next, err := s.instances.ScanOfferingInstances(ctx, serviceID, cursor, min(count, scanBatch))
-	if err != nil {
+// scanIndex is one read of an offering's index: about min(count,
+// scanBatch) entries, and the cursor to go on from.
+func (s *Service) scanIndex(ctx context.Context, serviceID, cursor string, count int) ([]broker.IndexEntry, string, error) {
+	entries, next, err := s.instances.ScanOfferingInstances(ctx, serviceID, cursor, min(count, scanBatch))
+	switch {
+	case errors.Is(err, broker.ErrBadCursor):
+		return nil, "", Fail(ErrInvalid, "the cursor is not one this API handed out: start again without one")
+	case err != nil:
 		return nil, "", Unavailable(err, "Redis is unavailable")
 	}
-	return ids, next, nil
+	return entries, next, nil
 }
 
-// loadIDs is one pipelined read of the records the index named (two
-// commands per instance: the record and its bindings). IDs without a
-// record (the index is a superset, see broker.InstanceIndex) are skipped.
-func (s *Service) loadIDs(ctx context.Context, serviceID string, ids []string) ([]loadedInstance, error) {
-	reqs := make([]broker.LoadRequest, len(ids))
-	for i, id := range ids {
-		reqs[i] = broker.LoadRequest{InstanceID: id, AllBindings: true, RecordsOnly: true}
+// loadEntries is one pipelined read of the records the index named (two
+// commands per instance: the record and its bindings). Entries that name
+// no record (the index is a superset, see broker.InstanceIndex) are
+// skipped.
+func (s *Service) loadEntries(ctx context.Context, serviceID string, entries []broker.IndexEntry) ([]loadedInstance, error) {
+	reqs := make([]broker.LoadRequest, len(entries))
+	for i, e := range entries {
+		reqs[i] = broker.LoadRequest{InstanceID: e.InstanceID, AllBindings: true, RecordsOnly: true}
 	}
 	snaps, err := s.instances.LoadMany(ctx, reqs)
 	if err != nil {
 		return nil, Unavailable(err, "Redis is unavailable")
 	}
 	out := make([]loadedInstance, 0, len(snaps))
-	for _, snap := range snaps {
-		if snap.Instance == nil || snap.Instance.ServiceID != serviceID {
+	for i, snap := range snaps {
+		if !entries[i].Names(snap.Instance) || snap.Instance.ServiceID != serviceID {
 			continue
 		}
 		out = append(out, loadedInstance{inst: snap.Instance, bindings: snap.Bindings})
@@ -180,8 +183,9 @@ type InstancePage struct {
 
 // Instances lists her live offerings' instances, with bindings (never
 // credentials or receipts), one page at a time: about limit of them from
-// cursor ("" to start), in no particular order, each read once per walk
-// unless it changes index meanwhile. A page costs a constant number of
+// cursor ("" to start), each offering's oldest first, each read once per
+// walk (see redisstore.Store.ScanOfferingInstances for the index of
+// earlier Agora versions). A page costs a constant number of
 // Redis round trips, however many instances there are.
 func (s *Service) Instances(ctx context.Context, name, cursor string, limit int) (*InstancePage, error) {
 	p, err := s.liveOfferings(ctx, name)
@@ -281,7 +285,7 @@ type walkTarget struct {
 	plans                         map[string]string // plan ID -> name
 }
 
-// walk reads one page of the targets' instances: the SSCAN cursor of one
+// walk reads one page of the targets' instances: the index cursor of one
 // offering after another, each page a constant number of round trips.
 // keep, when set, filters what the page shows.
 func (s *Service) walk(ctx context.Context, targets []walkTarget, cursor string, limit int, keep func(InstanceView) bool) (*InstancePage, error) {
@@ -290,12 +294,11 @@ func (s *Service) walk(ctx context.Context, targets []walkTarget, cursor string,
 		return nil, err
 	}
 	limit = pageSize(limit)
-	// The SSCANs follow one another (each names the next cursor), but a
-	// batch's records are read (and decoded) while the next batch is
-	// scanned and read: at a million instances Redis spends about
-	// 6 µs on each listed instance (its keys are far from any cache)
-	// against 2.6 µs at a thousand, and reading in the background keeps
-	// that growth off the page's critical path.
+	// The index reads follow one another (each names the next cursor),
+	// but a batch's records are read (and decoded) while the next batch
+	// is read: at a million instances Redis's keys are far from any
+	// cache, and reading in the background keeps that growth off the
+	// page's critical path.
 	var loads sync.WaitGroup
 	defer loads.Wait() // no read outlives the request, even on an error...
 	ctx, cancel := context.WithCancel(ctx)
@@ -307,17 +310,17 @@ func (s *Service) walk(ctx context.Context, targets []walkTarget, cursor string,
 	// with the next offering, as long as it has room.
 	for at.offering < len(targets) && read < limit {
 		tg := targets[at.offering]
-		ids, next, err := s.scanIDs(ctx, tg.serviceID, at.scan, limit-read)
+		entries, next, err := s.scanIndex(ctx, tg.serviceID, at.scan, limit-read)
 		if err != nil {
 			return nil, err
 		}
-		read += max(len(ids), 1)
+		read += max(len(entries), 1)
 		b := &walkBatch{tg: tg}
 		batches = append(batches, b)
 		inFlight <- struct{}{}
 		loads.Go(func() {
 			defer func() { <-inFlight }()
-			b.insts, b.err = s.loadIDs(ctx, tg.serviceID, ids)
+			b.insts, b.err = s.loadEntries(ctx, tg.serviceID, entries)
 		})
 		if next == "" {
 			at = pageCursor{offering: at.offering + 1}
@@ -348,8 +351,8 @@ func (s *Service) walk(ctx context.Context, targets []walkTarget, cursor string,
 // Redis connections.
 const walkReadsInFlight = 4
 
-// walkBatch is one batch of a page: the records of the IDs one SSCAN
-// named, read in the background (set once loads.Wait returns).
+// walkBatch is one batch of a page: the records of the entries one index
+// read named, read in the background (set once loads.Wait returns).
 type walkBatch struct {
 	tg    walkTarget
 	insts []loadedInstance
@@ -453,7 +456,8 @@ func (s *Service) Status(ctx context.Context, name string) (*Status, error) {
 }
 
 // pageCursor is where a walk over a producer's offerings stands: the
-// offering, and the SSCAN cursor within it. On the wire it is opaque.
+// offering, and the index cursor within it (the store's own, which the
+// store checks). On the wire it is opaque.
 type pageCursor struct {
 	offering int
 	scan     string
@@ -475,9 +479,6 @@ func parseCursor(s string, offerings int) (pageCursor, error) {
 	idx, scan, ok := strings.Cut(string(raw), ":")
 	n, err := strconv.Atoi(idx)
 	if !ok || err != nil || n < 0 || n > offerings {
-		return pageCursor{}, bad
-	}
-	if _, err := strconv.ParseUint(cmp.Or(scan, "0"), 10, 64); err != nil {
 		return pageCursor{}, bad
 	}
 	return pageCursor{offering: n, scan: scan}, nil

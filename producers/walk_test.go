@@ -1,6 +1,7 @@
 package producers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,22 +17,30 @@ import (
 // while, counting how many run at once and failing the failOn-th.
 type slowIndex struct {
 	n, failOn int
+	stale     map[int]bool // entries whose record was created at another time
 
 	mu               sync.Mutex
 	loads, now, most int
 }
 
-func (x *slowIndex) ScanOfferingInstances(_ context.Context, _ string, cursor string, count int) ([]string, string, error) {
-	from, _ := strconv.Atoi(cursor)
+func (x *slowIndex) ScanOfferingInstances(_ context.Context, _ string, cursor string, count int) ([]broker.IndexEntry, string, error) {
+	from, err := strconv.Atoi(cmp.Or(cursor, "0"))
+	if err != nil {
+		return nil, "", broker.ErrBadCursor
+	}
 	to := min(from+count, x.n)
-	ids := make([]string, 0, to-from)
+	entries := make([]broker.IndexEntry, 0, to-from)
 	for i := from; i < to; i++ {
-		ids = append(ids, fmt.Sprintf("i-%04d", i))
+		e := broker.IndexEntry{InstanceID: fmt.Sprintf("i-%04d", i)}
+		if x.stale[i] {
+			e.CreatedAt = time.Unix(1, 0) // the records are created at the zero time
+		}
+		entries = append(entries, e)
 	}
 	if to == x.n {
-		return ids, "", nil
+		return entries, "", nil
 	}
-	return ids, strconv.Itoa(to), nil
+	return entries, strconv.Itoa(to), nil
 }
 
 func (*slowIndex) CountInstances(context.Context, string, []string) (int64, error) { return 0, nil }
@@ -98,5 +107,28 @@ func TestWalkFailsWholeAndLeavesNoReadBehind(t *testing.T) {
 	defer idx.mu.Unlock()
 	if idx.now != 0 {
 		t.Errorf("%d reads still running after the page failed", idx.now)
+	}
+}
+
+// Entries that do not name their record (left by a provision that never
+// committed, its ID provisioned again since) are not listed; a cursor the
+// index never handed out is the client's mistake.
+func TestWalkSkipsStaleEntriesAndRefusesMadeUpCursors(t *testing.T) {
+	s := &Service{instances: &slowIndex{n: 5, stale: map[int]bool{1: true, 3: true}}}
+	targets := []walkTarget{{serviceID: "svc", offering: "o"}}
+	page, err := s.walk(t.Context(), targets, "", 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range page.Instances {
+		got = append(got, v.ID)
+	}
+	if fmt.Sprint(got) != "[i-0000 i-0002 i-0004]" {
+		t.Errorf("listed %v, want the three entries that name their records", got)
+	}
+	_, err = s.walk(t.Context(), targets, pageCursor{scan: "made-up"}.String(), 10, nil)
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("a made-up index cursor: %v, want ErrInvalid", err)
 	}
 }

@@ -16,19 +16,21 @@ func TestCommitManyWritesWhatCommitWrites(t *testing.T) {
 	ctx := context.Background()
 	var ms []broker.Mutation
 	var ids []string
+	var entries []broker.IndexEntry
 	for i := range 5 {
 		iid := fmt.Sprintf("bulk-%d", i)
 		ids = append(ids, iid)
 		o := op("op-"+iid, broker.OpSucceeded)
 		in := inst(broker.InstanceReady, o)
 		in.ID, in.ServiceID = iid, "svc"
+		entries = append(entries, broker.EntryOf(in))
 		ms = append(ms, broker.Mutation{InstanceID: iid, PutInstance: in, PutOperation: o,
 			PutBinding: &broker.Binding{ID: iid + "-b", InstanceID: iid, State: broker.BindingBound, CredentialRef: "ref"}})
 	}
 	if err := s.CommitMany(ctx, ms); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddInstances(ctx, "svc", ids); err != nil {
+	if err := s.AddInstances(ctx, "svc", entries); err != nil {
 		t.Fatal(err)
 	}
 	reqs := make([]broker.LoadRequest, len(ids))

@@ -26,9 +26,13 @@
 //	                                                   by when it last did (ms); the rest are removed once idle
 //	agora:jobs                                 stream  the job stream of earlier Agora versions (no hash tag): only
 //	                                                   read, to move its jobs over; deleted once empty
-//	agora:offering:{<service_id>}:instances    set     instance IDs of one offering (index.go): added before
-//	                                                   the instance is first committed, removed after it is
-//	                                                   deleted, so a superset; rebuildable from the records
+//	agora:offering:{<service_id>}:by-creation  zset    the instances of one offering (index.go), members
+//	                                                   "<created ns, 19 digits>/<iid>" scored 0, so in creation
+//	                                                   order: added before the instance is first committed,
+//	                                                   removed after it is deleted, so a superset; rebuildable
+//	                                                   from the records
+//	agora:offering:{<service_id>}:instances    set     the index of earlier Agora versions (instance IDs): only
+//	                                                   read, after the ordered one, and removed from
 //	agora:{expiries}:bindings                  zset    JSON ["<iid>","<bid>"] of every binding with an expires_at,
 //	                                                   scored by it in ms (expiry.go): added before the binding is
 //	                                                   committed bound, removed after it is gone, so a superset;

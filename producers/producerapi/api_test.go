@@ -456,7 +456,7 @@ func TestRemovingAnOfferingWaitsForItsInstances(t *testing.T) {
 	offs, _ := x.Offerings(ctx, "team-x")
 	svc, plan := offs[0].ID, offs[0].Plans[1].ID
 	osb(t, f, http.MethodPut, "/v2/service_instances/inst-1", map[string]any{"service_id": svc, "plan_id": plan, "organization_guid": "o", "space_guid": "s"}, http.StatusCreated)
-	if ids, _, _ := f.state.ScanOfferingInstances(ctx, svc, "", 10); len(ids) != 1 || ids[0] != "inst-1" {
+	if ids, _, _ := f.state.ScanOfferingInstances(ctx, svc, "", 10); len(ids) != 1 || ids[0].InstanceID != "inst-1" {
 		t.Fatalf("index after provision: %v", ids)
 	}
 	_, err := x.RemoveOffering(ctx, "team-x", "team-x-db")

@@ -92,7 +92,7 @@ func progress(e *env, done int64, start time.Time) {
 
 func seedOne(ctx context.Context, store *redisstore.Store, e *env, from, to int, now time.Time) error {
 	ms := make([]broker.Mutation, 0, to-from)
-	ids := make([]string, 0, to-from)
+	entries := make([]broker.IndexEntry, 0, to-from)
 	for n := from; n < to; n++ {
 		iid := seedID(n)
 		op := &broker.Operation{
@@ -114,10 +114,10 @@ func seedOne(ctx context.Context, store *redisstore.Store, e *env, from, to int,
 			CreatedAt:     now, UpdatedAt: now,
 		}
 		ms = append(ms, broker.Mutation{InstanceID: iid, PutInstance: inst, PutBinding: bnd, PutOperation: op})
-		ids = append(ids, iid)
+		entries = append(entries, broker.EntryOf(inst))
 	}
 	// Index first, as the broker does: the index is a superset.
-	if err := store.AddInstances(ctx, e.seedService, ids); err != nil {
+	if err := store.AddInstances(ctx, e.seedService, entries); err != nil {
 		return err
 	}
 	return store.CommitMany(ctx, ms)
