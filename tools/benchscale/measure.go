@@ -278,7 +278,7 @@ func infoField(info, field string) string {
 // or O(log N)). A fast command in the slowlog (a GET of one small key
 // taking 50 ms) is the Redis process waiting for a CPU on this shared
 // machine, not work that grows with the number of instances; a slow
-// SSCAN, HGETALL or script is where growth would show.
+// ZRANGE, HGETALL or script is where growth would show.
 type slowLog struct {
 	any, grows       time.Duration
 	anyCmd, growsCmd string
