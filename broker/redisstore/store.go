@@ -67,6 +67,26 @@ func (s *Store) bindingTombstoneKey(iid, bid string) string {
 	return s.prefix + ":{" + iid + "}:binding-tombstone:" + bid
 }
 
+// IsInstanceKey reports whether key is one of an instance's own keys
+// (keys, bindingTombstoneKey): each holds that instance's records only,
+// so a command on them costs the same whatever the number of instances.
+// make bench-scale tells a Redis stall from growth by it.
+func (s *Store) IsInstanceKey(key string) bool {
+	rest, ok := strings.CutPrefix(key, s.prefix+":{")
+	if !ok || key == s.expiriesKey() {
+		return false
+	}
+	_, kind, ok := strings.Cut(rest, "}:")
+	if !ok {
+		return false
+	}
+	switch kind {
+	case "instance", "bindings", "ops", "lock", "status":
+		return true
+	}
+	return strings.HasPrefix(kind, "binding-tombstone:")
+}
+
 // LockAndLoad implements broker.StateStore.
 func (s *Store) LockAndLoad(ctx context.Context, ttl time.Duration, req broker.LoadRequest) (broker.Lock, broker.Snapshot, error) {
 	token, err := newToken()

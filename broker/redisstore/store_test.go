@@ -496,3 +496,28 @@ func TestFencedCommitNeedsTheCurrentAttempt(t *testing.T) {
 		t.Errorf("a fence without its operation: %v, want a usage error", err)
 	}
 }
+
+// IsInstanceKey knows an instance's own keys from the ones every instance
+// shares, whose size grows with their number.
+func TestIsInstanceKey(t *testing.T) {
+	_, _, s := newStore(t)
+	for key, want := range map[string]bool{
+		"t:{i-1}:instance":                   true,
+		"t:{i-1}:bindings":                   true,
+		"t:{i-1}:status":                     true,
+		"t:{i-1}:ops":                        true,
+		"t:{i-1}:lock":                       true,
+		"t:{i-1}:binding-tombstone:b-1":      true,
+		"t:{expiries}:bindings":              false,
+		"t:{jobs}:stream":                    false,
+		"t:offering:{svc}:by-creation":       false,
+		"t:counts":                           false,
+		"other:{i-1}:instance":               false,
+		"t:{i-1}:instance-of-something-else": false,
+		"t:producers:{team-x}:record":        false,
+	} {
+		if got := s.IsInstanceKey(key); got != want {
+			t.Errorf("IsInstanceKey(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
