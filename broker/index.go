@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/agora-osb/agora/broker/requestinfo"
 )
 
 // InstanceIndex is an optional capability of a StateStore: the instances
@@ -46,6 +48,26 @@ func EntryOf(inst *Instance) IndexEntry {
 // or was created later by another provision.
 func (e IndexEntry) Names(inst *Instance) bool {
 	return inst != nil && inst.ID == e.InstanceID && (e.CreatedAt.IsZero() || inst.CreatedAt.Equal(e.CreatedAt))
+}
+
+// InstanceIDRule is an optional capability of a StateStore that cannot
+// keep every instance ID: CheckInstanceID returns why id is refused (it
+// completes "instance ID "x" ..."), or nil. Provision asks before it
+// writes anything, so such an ID is a 400 rather than a store error.
+type InstanceIDRule interface {
+	CheckInstanceID(id string) error
+}
+
+// checkInstanceID applies the store's InstanceIDRule, if it has one.
+func (b *Broker) checkInstanceID(id string) error {
+	rule, ok := b.state.(InstanceIDRule)
+	if !ok {
+		return nil
+	}
+	if err := rule.CheckInstanceID(id); err != nil {
+		return badRequest("instance ID %s %v", requestinfo.Quote(id), err)
+	}
+	return nil
 }
 
 // ErrBadCursor is an index cursor the store never handed out: the client

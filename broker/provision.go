@@ -16,6 +16,9 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 }
 
 func (b *Broker) provision(ctx context.Context, instanceID string, details domain.ProvisionDetails, asyncAllowed bool) (_ domain.ProvisionedServiceSpec, err error) {
+	if err := b.checkInstanceID(instanceID); err != nil {
+		return domain.ProvisionedServiceSpec{}, err
+	}
 	off, plan, err := b.plan(details.ServiceID, details.PlanID)
 	if err != nil {
 		return domain.ProvisionedServiceSpec{}, err

@@ -430,3 +430,21 @@ func TestLastOperationAndFetchOfUnknownOrUnfinishedInstances(t *testing.T) {
 		t.Errorf("GET body %s", got.raw)
 	}
 }
+
+// An instance ID the store keeps for its shared keys is bad input: a 400
+// before anything is written or the adapter is called.
+func TestProvisionRefusesInstanceIDsTheStoreKeeps(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{"expiries", "jobs"} {
+		r := e.provision(id, planSync, nil, false)
+		expectFailure(t, "provision "+id, r, http.StatusBadRequest, "", `instance ID "`+id+`"`, "GUIDs")
+		e.expectNoRecords("after a refused ID", id)
+	}
+	if n := e.adapter.count(adapters.OpProvision); n != 0 {
+		t.Errorf("refused IDs reached the adapter %d times", n)
+	}
+	if len(e.mr.Keys()) != 0 {
+		t.Errorf("refused IDs left keys in Redis: %v", e.mr.Keys())
+	}
+	expect(t, "a word that is not kept", e.provision("expiries-2", planSync, nil, false), http.StatusCreated, "")
+}

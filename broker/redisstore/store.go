@@ -67,6 +67,20 @@ func (s *Store) bindingTombstoneKey(iid, bid string) string {
 	return s.prefix + ":{" + iid + "}:binding-tombstone:" + bid
 }
 
+// CheckInstanceID implements broker.InstanceIDRule. An instance's keys
+// take its ID as their hash tag (keys), and so do the keys every instance
+// shares, under fixed words: an instance named like one would put its
+// records in their slot, and one named "expiries" its bindings hash on
+// the expiry schedule's key ({expiries}:bindings), breaking the schedule
+// of every binding. Platforms send GUIDs; these words are refused.
+func (s *Store) CheckInstanceID(id string) error {
+	switch id {
+	case "expiries", "jobs", "canary", "catalog-notices", "upgrades":
+		return errors.New("is a word Agora's store keeps for itself: use another (platforms send GUIDs)")
+	}
+	return nil
+}
+
 // IsInstanceKey reports whether key is one of an instance's own keys
 // (keys, bindingTombstoneKey): each holds that instance's records only,
 // so a command on them costs the same whatever the number of instances.

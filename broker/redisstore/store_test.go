@@ -521,3 +521,19 @@ func TestIsInstanceKey(t *testing.T) {
 		}
 	}
 }
+
+// The words the store's shared keys take as their hash tag are refused as
+// instance IDs; anything else is not.
+func TestCheckInstanceID(t *testing.T) {
+	_, _, s := newStore(t)
+	for _, id := range []string{"expiries", "jobs", "canary", "catalog-notices", "upgrades"} {
+		if s.CheckInstanceID(id) == nil {
+			t.Errorf("instance ID %q is allowed; its keys would share the slot of Agora's {%s} keys", id, id)
+		}
+	}
+	for _, id := range []string{"6f1b1a52-3c1e-4b8e-9a43-0c2a3f1b2c3d", "expiries-2", "Jobs", "i-1"} {
+		if err := s.CheckInstanceID(id); err != nil {
+			t.Errorf("instance ID %q refused: %v", id, err)
+		}
+	}
+}
