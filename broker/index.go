@@ -70,6 +70,53 @@ func (b *Broker) checkInstanceID(id string) error {
 	return nil
 }
 
+// EarlierIndex is an optional capability of a store that may still hold
+// the unordered instance index of Agora versions before the ordered one:
+// AdoptEarlierIndex moves a batch of one offering's entries into the
+// ordered index, from cursor ("" to start), and returns how many it moved
+// and the cursor to go on from ("" once done). Moving is idempotent, so
+// replicas may do it at once.
+type EarlierIndex interface {
+	AdoptEarlierIndex(ctx context.Context, serviceID, cursor string) (moved int, next string, err error)
+}
+
+// adoptProgressEvery is how many moved entries make a progress line.
+const adoptProgressEvery = 100_000
+
+// adoptEarlierIndex moves what an earlier version indexed into the ordered
+// index, offering by offering, when a replica's workers start. Listings
+// read the earlier index until then, so this only makes them ordered and
+// cheaper; a failure is logged and left to the next start.
+func (b *Broker) adoptEarlierIndex(ctx context.Context) {
+	ix, ok := b.state.(EarlierIndex)
+	if !ok {
+		return
+	}
+	for _, off := range b.catalog.Load().Offerings() {
+		total, cursor := 0, ""
+		for {
+			n, next, err := ix.AdoptEarlierIndex(ctx, off.ID, cursor)
+			if err != nil {
+				if ctx.Err() == nil {
+					b.log.Warn("move the earlier instance index into the ordered one (Redis); listings read it as it is until the next start",
+						"service_id", off.ID, "offering", off.Name, "moved", total, "error", err)
+				}
+				return
+			}
+			if (total+n)/adoptProgressEvery > total/adoptProgressEvery {
+				b.log.Info("moving the earlier instance index into the ordered one", "offering", off.Name, "moved", total+n)
+			}
+			total += n
+			if cursor = next; cursor == "" {
+				break
+			}
+		}
+		if total > 0 {
+			b.log.Info("moved the earlier instance index into the ordered one", "offering", off.Name, "service_id", off.ID, "instances", total)
+		}
+	}
+}
+
 // ErrBadCursor is an index cursor the store never handed out: the client
 // sent it, so it is bad input, not a store fault.
 var ErrBadCursor = errors.New("not a cursor of the instance index")

@@ -132,6 +132,7 @@ func (b *Broker) RunWorkers(ctx context.Context, cfg WorkerConfig) {
 	b.log.Info("async workers started", "consumer", cfg.Consumer, "concurrency", cfg.Concurrency,
 		"per_producer", cfg.PerProducer, "lease", lease)
 	var wg sync.WaitGroup
+	wg.Go(func() { b.adoptEarlierIndex(ctx) })
 	wg.Go(func() { w.maintain(ctx, consumers) })
 	for _, consumer := range consumers {
 		wg.Go(func() { w.loop(ctx, consumer) })

@@ -31,8 +31,9 @@
 //	                                                   order: added before the instance is first committed,
 //	                                                   removed after it is deleted, so a superset; rebuildable
 //	                                                   from the records
-//	agora:offering:{<service_id>}:instances    set     the index of earlier Agora versions (instance IDs): only
-//	                                                   read, after the ordered one, and removed from
+//	agora:offering:{<service_id>}:instances    set     the index of earlier Agora versions (instance IDs): moved
+//	                                                   into the ordered one when workers start; until then
+//	                                                   read after it, and removed from on deprovision
 //	agora:{expiries}:bindings                  zset    JSON ["<iid>","<bid>"] of every binding with an expires_at,
 //	                                                   scored by it in ms (expiry.go): added before the binding is
 //	                                                   committed bound, removed after it is gone, so a superset;

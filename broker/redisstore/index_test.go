@@ -159,3 +159,49 @@ func TestIndexEntryNamesOnlyItsRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexAdoptsWhatEarlierVersionsLeft: the earlier set's IDs move into
+// the ordered index under their records' creation times; IDs without a
+// record of the offering are dropped; the set is gone afterwards.
+func TestIndexAdoptsWhatEarlierVersionsLeft(t *testing.T) {
+	_, rdb, s := newStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
+	var ms []broker.Mutation
+	for i, sid := range []string{"svc", "svc", "other"} {
+		o := op(fmt.Sprintf("op-%d", i), broker.OpSucceeded)
+		in := inst(broker.InstanceReady, o)
+		in.ID, in.ServiceID, in.CreatedAt = fmt.Sprintf("old-%d", i), sid, t0.Add(-time.Duration(i)*time.Hour)
+		ms = append(ms, broker.Mutation{InstanceID: in.ID, PutInstance: in, PutOperation: o})
+	}
+	if err := s.CommitMany(ctx, ms); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.SAdd(ctx, "t:offering:{svc}:instances", "old-0", "old-1", "old-2", "never-committed").Err(); err != nil {
+		t.Fatal(err)
+	}
+	moved, cursor := 0, ""
+	for range 100 {
+		n, next, err := s.AdoptEarlierIndex(ctx, "svc", cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved += n
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if moved != 2 {
+		t.Errorf("moved %d entries, want 2 (old-0, old-1)", moved)
+	}
+	if n, _ := rdb.Exists(ctx, "t:offering:{svc}:instances").Result(); n != 0 {
+		t.Error("the earlier set is still there")
+	}
+	got := walkIndex(t, s, 10)
+	if fmt.Sprint(ids(got)) != "[old-1 old-0]" || !got[0].CreatedAt.Equal(t0.Add(-time.Hour)) || !got[1].CreatedAt.Equal(t0) {
+		t.Errorf("ordered index after the move: %+v", got)
+	}
+	if n, next, err := s.AdoptEarlierIndex(ctx, "svc", ""); n != 0 || next != "" || err != nil {
+		t.Errorf("a second move: %d %q %v, want nothing to do", n, next, err)
+	}
+}
