@@ -36,8 +36,8 @@ const (
 const scanBatch = 250
 
 // loadPage reads a batch of an offering's instances (at most about
-// scanBatch; eachInstance calls it until the walk ends): scanIDs, then
-// loadIDs.
+// scanBatch; eachInstance calls it until the walk ends): scanIndex, then
+// loadEntries.
 func (s *Service) loadPage(ctx context.Context, serviceID, cursor string, count int) ([]loadedInstance, string, error) {
 	entries, next, err := s.scanIndex(ctx, serviceID, cursor, count)
 	if err != nil {
