@@ -120,11 +120,24 @@ func (s *Store) ScanOfferingInstances(ctx context.Context, serviceID, cursor str
 	if cursor == "" || strings.HasPrefix(cursor, orderedCursor) {
 		return s.scanOrdered(ctx, serviceID, strings.TrimPrefix(cursor, orderedCursor), count)
 	}
-	at, err := strconv.ParseUint(strings.TrimPrefix(cursor, legacyCursor), 10, 64)
+	at, err := parseLegacyCursor(cursor)
 	if err != nil {
-		return nil, "", fmt.Errorf("redis: instance index cursor %q: %w", cursor, broker.ErrBadCursor)
+		return nil, "", err
 	}
 	return s.scanLegacy(ctx, serviceID, at, count)
+}
+
+// parseLegacyCursor reads an SSCAN cursor of the legacy set: "" (the
+// start), "l<n>", or a bare number an earlier version handed out.
+func parseLegacyCursor(cursor string) (uint64, error) {
+	if cursor == "" {
+		return 0, nil
+	}
+	at, err := strconv.ParseUint(strings.TrimPrefix(cursor, legacyCursor), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("redis: instance index cursor %q: %w", cursor, broker.ErrBadCursor)
+	}
+	return at, nil
 }
 
 // scanOrdered reads count members after last ("" from the first). The
@@ -179,29 +192,19 @@ const adoptIndexBatch = 250
 // the read and the MULTI leaves an ordered entry without a record, which
 // readers skip, as they skip any (see broker.InstanceIndex).
 func (s *Store) AdoptEarlierIndex(ctx context.Context, serviceID, cursor string) (int, string, error) {
-	var at uint64
-	if cursor != "" {
-		var err error
-		if at, err = strconv.ParseUint(cursor, 10, 64); err != nil {
-			return 0, "", fmt.Errorf("redis: earlier instance index cursor %q: %w", cursor, broker.ErrBadCursor)
-		}
-	}
-	ids, next, err := s.rdb.SScan(ctx, s.legacyIndexKey(serviceID), at, "", adoptIndexBatch).Result()
+	at, err := parseLegacyCursor(cursor)
 	if err != nil {
-		return 0, "", fmt.Errorf("redis: scan the earlier instance index of service %q: %w", serviceID, err)
+		return 0, "", err
 	}
-	nextCursor := ""
-	if next != 0 {
-		nextCursor = strconv.FormatUint(next, 10)
+	entries, next, err := s.scanLegacy(ctx, serviceID, at, adoptIndexBatch)
+	if err != nil || len(entries) == 0 {
+		return 0, next, err
 	}
-	if len(ids) == 0 {
-		return 0, nextCursor, nil
-	}
-	reqs := make([]broker.LoadRequest, len(ids))
-	members := make([]any, len(ids))
-	for i, id := range ids {
-		reqs[i] = broker.LoadRequest{InstanceID: id, RecordsOnly: true}
-		members[i] = id
+	reqs := make([]broker.LoadRequest, len(entries))
+	members := make([]any, len(entries))
+	for i, e := range entries {
+		reqs[i] = broker.LoadRequest{InstanceID: e.InstanceID, RecordsOnly: true}
+		members[i] = e.InstanceID
 	}
 	snaps, err := s.LoadMany(ctx, reqs)
 	if err != nil {
@@ -221,9 +224,9 @@ func (s *Store) AdoptEarlierIndex(ctx context.Context, serviceID, cursor string)
 		return nil
 	})
 	if err != nil {
-		return 0, "", fmt.Errorf("redis: move %d entries of service %q into the ordered instance index: %w", len(ids), serviceID, err)
+		return 0, "", fmt.Errorf("redis: move %d entries of service %q into the ordered instance index: %w", len(entries), serviceID, err)
 	}
-	return len(adopted), nextCursor, nil
+	return len(adopted), next, nil
 }
 
 // scanLegacy is one SSCAN of the legacy set.

@@ -90,15 +90,15 @@ func (s *Store) IsInstanceKey(key string) bool {
 	if !ok || key == s.expiriesKey() {
 		return false
 	}
-	_, kind, ok := strings.Cut(rest, "}:")
+	iid, _, ok := strings.Cut(rest, "}:")
 	if !ok {
 		return false
 	}
-	switch kind {
-	case "instance", "bindings", "ops", "lock", "status":
+	switch k := s.keys(iid); key {
+	case k.instance, k.bindings, k.ops, k.lock, k.status:
 		return true
 	}
-	return strings.HasPrefix(kind, "binding-tombstone:")
+	return strings.HasPrefix(key, s.bindingTombstoneKey(iid, ""))
 }
 
 // LockAndLoad implements broker.StateStore.

@@ -288,7 +288,7 @@ func infoField(info, field string) string {
 type slowLog struct {
 	any, grows       time.Duration
 	anyCmd, growsCmd string
-	// over counts the entries above slowGoal, fast ones and the others.
+	// over counts the entries above slowGoal, bounded ones and the others.
 	overBounded, overGrows int
 }
 
