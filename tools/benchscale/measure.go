@@ -16,10 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
-
-	"github.com/agora-osb/agora/broker/redisstore"
 )
 
 // goal is the largest 1M/1k ratio that counts as flat.
@@ -179,8 +175,12 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("slowlog %s longest %.3f ms (%s); entries above %d ms: %d of commands whose cost is bounded (stalls), %d of others\n",
+		fmt.Printf("slowlog %s longest %.3f ms (%s); entries above %d ms: %d of commands whose cost is bounded or whose re-runs were not slow (stalls), %d of others\n",
 			e.name, ms(sl.any), sl.anyCmd, slowGoal.Milliseconds(), sl.overBounded, sl.overGrows)
+		if sl.stallCmd != "" {
+			fmt.Printf("slowlog %s longest stall of a command whose cost can grow: %.3f ms (%s), its re-runs %.3f ms (median of %d)\n",
+				e.name, ms(sl.stall), sl.stallCmd, ms(sl.stallRerun), reruns)
+		}
 		verdict := "met"
 		if sl.grows > slowGoal {
 			verdict = "NOT MET"
@@ -273,99 +273,6 @@ func infoField(info, field string) string {
 		}
 	}
 	return "?"
-}
-
-// slowLog is what the slowlog held after the measurements: the longest
-// entry, and the longest of the commands whose cost can grow with the
-// number of instances. A command's cost is bounded when Redis flags it
-// "fast" (O(1) or O(log N)) or when it reads or writes only one
-// instance's own keys (an HGETALL of its bindings, the commit script):
-// those hold that instance's records, as many at a million instances as
-// at a thousand. One of those in the slowlog (a GET of one small key
-// taking 50 ms) is the Redis process waiting for a CPU on this shared
-// machine; a slow ZRANGE of the index, or a command on any other key
-// that spans instances, is where growth would show.
-type slowLog struct {
-	any, grows       time.Duration
-	anyCmd, growsCmd string
-	// over counts the entries above slowGoal, bounded ones and the others.
-	overBounded, overGrows int
-}
-
-func slowest(ctx context.Context, rdb *redis.Client) (slowLog, error) {
-	store := redisstore.New(rdb, keyPrefix)
-	sl := slowLog{anyCmd: "none over 1 ms", growsCmd: "none over 1 ms"}
-	logs, err := rdb.SlowLogGet(ctx, -1).Result()
-	if err != nil {
-		return sl, err
-	}
-	commands, err := rdb.Command(ctx).Result()
-	if err != nil {
-		return sl, err
-	}
-	for _, l := range logs {
-		if len(l.Args) == 0 {
-			continue
-		}
-		name := strings.ToLower(l.Args[0])
-		if name == "slowlog" {
-			// The tool's own SLOWLOG RESET, which frees the seeding's
-			// entries: not a request path.
-			continue
-		}
-		info := commands[name]
-		bounded := info != nil && slices.Contains(info.Flags, "fast") || onlyInstanceKeys(store, name, l.Args)
-		args := l.Args
-		if len(args) > 3 {
-			args = append(args[:3:3], "...")
-		}
-		what := strings.Join(args, " ")
-		if l.Duration > sl.any {
-			sl.any, sl.anyCmd = l.Duration, what
-		}
-		if !bounded && l.Duration > sl.grows {
-			sl.grows, sl.growsCmd = l.Duration, what
-		}
-		switch {
-		case l.Duration <= slowGoal:
-		case bounded:
-			sl.overBounded++
-		default:
-			sl.overGrows++
-		}
-	}
-	return sl, nil
-}
-
-// onlyInstanceKeys reports whether a slowlog entry's keys are all one
-// instance's own: the first argument of a one-key command (what the
-// measured paths send besides scripts), the KEYS of a script.
-func onlyInstanceKeys(store *redisstore.Store, name string, args []string) bool {
-	var keys []string
-	switch name {
-	case "evalsha", "eval", "evalsha_ro", "eval_ro":
-		if len(args) < 3 {
-			return false
-		}
-		n, err := strconv.Atoi(args[2])
-		if err != nil || n < 1 || len(args) < 3+n {
-			return false
-		}
-		keys = args[3 : 3+n]
-	case "get", "hgetall", "hget", "set", "hset":
-		if len(args) < 2 {
-			return false
-		}
-		keys = args[1:2]
-	default:
-		return false
-	}
-	for _, k := range keys {
-		if !store.IsInstanceKey(k) {
-			return false
-		}
-	}
-	return true
 }
 
 // printCommandStats shows each command's mean cost while measuring, per
