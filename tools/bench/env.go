@@ -313,8 +313,9 @@ func (e *env) viaAgora(ctx context.Context) error {
 
 // viaBackends is what one bind costs the backends, made by hand: the same
 // Redis round trips as Agora's bind (lock and read, the marker, the
-// outcome with the unlock, the counts), the adapter's bind and the Vault
-// put.
+// outcome with the unlock, the counts) writing the same records (the
+// binding and its operation, in progress then succeeded), the adapter's
+// bind and the Vault put.
 func (e *env) viaBackends(ctx context.Context) error {
 	const iid = "bench-direct"
 	e.binds++
@@ -323,8 +324,16 @@ func (e *env) viaBackends(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rec := &broker.Binding{ID: bid, InstanceID: iid, PlanID: e.syncPlan, State: broker.BindingCreating}
-	if err := e.state.Commit(ctx, broker.Mutation{InstanceID: iid, PutBinding: rec}, nil); err != nil {
+	now := time.Now()
+	op := &broker.Operation{
+		ID: "op-" + bid, Kind: adapters.OpBind, InstanceID: iid, BindingID: bid, State: broker.OpInProgress,
+		Fingerprint: "bench", PlanID: e.syncPlan, Deadline: now.Add(time.Minute), CreatedAt: now, UpdatedAt: now,
+	}
+	rec := &broker.Binding{
+		ID: bid, InstanceID: iid, ServiceID: e.syncService, PlanID: e.syncPlan, Fingerprint: "bench",
+		State: broker.BindingCreating, CreatedAt: now, UpdatedAt: now, LastOp: op.Summary(),
+	}
+	if err := e.state.Commit(ctx, broker.Mutation{InstanceID: iid, PutBinding: rec, PutOperation: op}, nil); err != nil {
 		return err
 	}
 	res, err := e.adapter.Bind(ctx, adapters.BindRequest{InstanceID: iid, BindingID: bid, Plan: adapters.Plan{ID: e.syncPlan, Name: "sync"}, InstanceReceipt: e.directReceipt})
@@ -335,8 +344,10 @@ func (e *env) viaBackends(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rec.State, rec.CredentialRef = broker.BindingBound, ref
-	if err := e.state.Commit(ctx, broker.Mutation{InstanceID: iid, PutBinding: rec}, &lock); err != nil {
+	op.State, op.UpdatedAt = broker.OpSucceeded, time.Now()
+	rec.State, rec.CredentialRef, rec.UpdatedAt, rec.LastOp = broker.BindingBound, ref, op.UpdatedAt, op.Summary()
+	rec.Endpoints, rec.Receipt = res.Endpoints, res.Receipt
+	if err := e.state.Commit(ctx, broker.Mutation{InstanceID: iid, PutBinding: rec, PutOperation: op}, &lock); err != nil {
 		return err
 	}
 	return e.state.AddCounts(ctx, []broker.CountChange{{ServiceID: e.syncService, PlanID: e.syncPlan, Bindings: 1}})
