@@ -33,6 +33,7 @@ import (
 
 type env struct {
 	agoraURL, floorURL    string
+	twinURL               string // a second floor, for -aa
 	redisOpts             *redis.Options
 	rdb                   *redis.Client
 	broker                *broker.Broker
@@ -194,6 +195,11 @@ func setUp(ctx context.Context, o options) (*env, error) {
 	floor := httptest.NewServer(newFloor(e.cat.JSON(), floorRedis, e.prefix))
 	e.closers = append(e.closers, floor.Close)
 	e.floorURL = floor.URL
+	if o.aa {
+		twin := httptest.NewServer(newFloor(e.cat.JSON(), floorRedis, e.prefix))
+		e.closers = append(e.closers, twin.Close)
+		e.twinURL = twin.URL
+	}
 	return e, nil
 }
 

@@ -35,7 +35,9 @@
 // comparisons, -observer=off measures Agora without its metrics Observer
 // and Redis hook, -redis-protocol=3
 // has Agora's Redis client speak RESP3 (go-redis's default) instead of the
-// RESP2 Agora runs with (the floor's stays at go-redis's default), and
+// RESP2 Agora runs with (the floor's stays at go-redis's default), -aa
+// measures the floor against a twin of itself after each throughput
+// comparison (an A/A run: the bench's own noise), and
 // -roundtrips prints the Redis round
 // trips of each OSB operation.
 //
@@ -74,6 +76,7 @@ type options struct {
 	only        map[string]bool // empty: every comparison
 	chain       bool            // polls through brokerapi, not the fast path
 	wall        bool            // judge throughput by wall-clock req/s
+	aa          bool            // also measure the floor against a copy of itself
 }
 
 // runs reports whether the comparison name is to be run.
@@ -90,6 +93,7 @@ func main() {
 	flag.IntVar(&o.protocol, "redis-protocol", 2, "RESP version Agora's Redis client speaks: 2 (as Agora runs, redis.protocol) or 3 (go-redis's default); the floor's client stays at go-redis's default")
 	flag.BoolVar(&o.roundTrips, "roundtrips", false, "also count the Redis round trips of each OSB operation")
 	flag.BoolVar(&o.wall, "wall", false, "judge throughput by wall-clock requests/s rather than requests per CPU-second of this process (both are printed)")
+	flag.BoolVar(&o.aa, "aa", false, "after each throughput comparison, measure the floor against a second copy of itself the same way (an A/A run): how far from 1.00 the bench's own noise puts a ratio")
 	flag.BoolVar(&o.chain, "chain", false, "serve Agora's polls through brokerapi (the middleware chain) instead of the fast path, to compare the two")
 	only := flag.String("only", "", "comma-separated comparisons to run (catalog, last_operation, bind); empty: all three")
 	flag.Parse()
@@ -150,12 +154,23 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("bench: %d rounds, %s per throughput round, concurrency %d, %d binds per round, observer %s, RESP%d\n\n",
 		o.rounds, o.duration, o.concurrency, o.binds, observer, o.protocol)
 
-	var ratios []result
+	var ratios, selfChecks []result
+	// selfCheck is the A/A run of a throughput comparison (-aa): the
+	// floor's twin in Agora's place, everything else alike.
+	selfCheck := func(name, path string, goal float64) {
+		if !o.aa {
+			return
+		}
+		fmt.Printf("%s, A/A: the floor's twin in Agora's place\n", name)
+		selfChecks = append(selfChecks, compareThroughput(ctx, o, name, func(c *http.Client) error { return get(c, env.twinURL+path) },
+			func(c *http.Client) error { return get(c, env.floorURL+path) }, goal))
+	}
 	if o.runs("catalog") {
 		catalog := func(c *http.Client) error { return get(c, env.agoraURL+"/v2/catalog") }
 		fmt.Printf("catalog: GET /v2/catalog req/s (%d bytes), Agora vs a net/http server with the same bytes and basic auth\n", len(env.cat.JSON()))
 		ratios = append(ratios, compareThroughput(ctx, o, "catalog", catalog,
 			func(c *http.Client) error { return get(c, env.floorURL+"/v2/catalog") }, 1.0))
+		selfCheck("catalog", "/v2/catalog", 1.0)
 		if err := profile(ctx, o, "catalog", func(p options) { throughput(ctx, p, catalog) }); err != nil {
 			return err
 		}
@@ -171,6 +186,7 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("last_operation: req/s, Agora vs a net/http server doing basic auth, one Redis GET of the same key and a small JSON answer\n")
 		ratios = append(ratios, compareThroughput(ctx, o, "last_operation", poll,
 			func(c *http.Client) error { return get(c, env.floorURL+query) }, 0.95))
+		selfCheck("last_operation", query, 0.95)
 		if err := profile(ctx, o, "last_operation", func(p options) { throughput(ctx, p, poll) }); err != nil {
 			return err
 		}
@@ -192,6 +208,9 @@ func run(ctx context.Context, o options) error {
 		if err := env.printRoundTrips(ctx); err != nil {
 			return err
 		}
+	}
+	for _, r := range selfChecks {
+		fmt.Printf("a/a %s %.3f: the floor against its twin; a ratio this far from 1.00 is the bench's own noise\n", r.name, r.ratio)
 	}
 	// The ratio lines come once each, last, for scripts.
 	fmt.Println("summary:")
