@@ -97,14 +97,14 @@ func run(ctx context.Context, o options) error {
 		}, do: func(ctx context.Context, e *env, i int, st *state) error {
 			return e.send(ctx, http.MethodDelete, "/v2/service_instances/"+st.pg[i]+"?service_id="+e.postgresService+"&plan_id="+e.postgresPlan, nil, http.StatusOK)
 		}},
-		{name: "producer_listing_first_page", n: max(o.samples/4, 5), do: func(ctx context.Context, e *env, _ int, _ *state) error {
+		{name: "producer_listing_first_page", n: o.samples, do: func(ctx context.Context, e *env, _ int, _ *state) error {
 			page, err := e.instancePage(ctx, "/producers/"+producerName+"/instances?limit=100", e.prodToken)
 			if err == nil && len(page.Instances) == 0 {
 				err = errors.New("the first page is empty")
 			}
 			return err
 		}},
-		{name: "admin_listing_first_page", n: max(o.samples/4, 5), do: func(ctx context.Context, e *env, _ int, _ *state) error {
+		{name: "admin_listing_first_page", n: o.samples, do: func(ctx context.Context, e *env, _ int, _ *state) error {
 			page, err := e.instancePage(ctx, "/admin/instances?limit=100", "")
 			if err == nil && len(page.Instances) == 0 {
 				err = errors.New("the first page is empty")
