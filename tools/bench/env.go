@@ -46,11 +46,7 @@ type env struct {
 	prefix                string
 	client                *http.Client
 	binds                 int // names each bind uniquely
-	// directReceipt is the receipt the adapter gave the directly
-	// provisioned instance, passed on each direct bind as the broker
-	// passes its instance's.
-	directReceipt adapters.Receipt
-	closers       []func()
+	closers               []func()
 }
 
 func (e *env) close() {
@@ -256,16 +252,19 @@ func (e *env) asyncInstance(ctx context.Context) (string, string, error) {
 }
 
 // compareBind measures PUT bind through Agora against the same backend
-// calls made directly, in alternating rounds of o.binds sequential binds.
+// calls made directly: rounds of o.binds sequential pairs of binds, one
+// of each, and the median of the rounds' ratios of the p50s.
 func (e *env) compareBind(ctx context.Context, o options) (result, error) {
 	if _, err := e.broker.Provision(ctx, "bench-bind", domain.ProvisionDetails{ServiceID: e.syncService, PlanID: e.syncPlan}, false); err != nil {
 		return result{}, fmt.Errorf("provision for bind: %w", err)
 	}
-	direct, err := e.adapter.Provision(ctx, adapters.ProvisionRequest{InstanceID: "bench-direct", Plan: adapters.Plan{ID: e.syncPlan, Name: "sync"}})
-	if err != nil {
-		return result{}, err
+	// The direct binds' instance is provisioned by the broker too, so
+	// that their lock-and-read returns the same records Agora's does,
+	// and the adapter gets the receipt from them as the broker's bind
+	// gets it.
+	if _, err := e.broker.Provision(ctx, directInstance, domain.ProvisionDetails{ServiceID: e.syncService, PlanID: e.syncPlan}, false); err != nil {
+		return result{}, fmt.Errorf("provision for the direct binds: %w", err)
 	}
-	e.directReceipt = direct.Receipt
 	if _, err := e.bindRound(ctx, o.binds, e.viaAgora); err != nil { // warm-up
 		return result{}, err
 	}
@@ -274,21 +273,9 @@ func (e *env) compareBind(ctx context.Context, o options) (result, error) {
 	}
 	var ratios []float64
 	for i := range o.rounds {
-		first, second := e.viaAgora, e.viaBackends
-		if i%2 == 1 {
-			first, second = second, first
-		}
-		x, err := e.bindRound(ctx, o.binds, first)
+		a, d, err := e.pairedBindRound(ctx, o.binds)
 		if err != nil {
 			return result{}, err
-		}
-		y, err := e.bindRound(ctx, o.binds, second)
-		if err != nil {
-			return result{}, err
-		}
-		a, d := x, y
-		if i%2 == 1 {
-			a, d = y, x
 		}
 		ratios = append(ratios, a/d)
 		fmt.Printf("  round %d/%d: Agora p50 %6.2f ms  direct p50 %6.2f ms  ratio %.3f\n", i+1, o.rounds, a, d, a/d)
@@ -296,6 +283,37 @@ func (e *env) compareBind(ctx context.Context, o options) (result, error) {
 	r := result{name: "bind", ratio: median(ratios), goal: 1.10}
 	fmt.Printf("  median of the per-round ratios %.3f, spread %.3f-%.3f\n\n", r.ratio, slices.Min(ratios), slices.Max(ratios))
 	return r, nil
+}
+
+// pairedBindRound runs n binds through Agora and n made directly, in
+// pairs (who goes first alternates), and returns each side's p50 in ms.
+// Pairs a few milliseconds apart see the same machine: the Vault and
+// Redis that both sides call grow, and other processes come and go, far
+// more than over one bind, so whole runs of one side a second apart
+// differed by more than Agora's share of a bind.
+func (e *env) pairedBindRound(ctx context.Context, n int) (agora, direct float64, err error) {
+	agoraMS, directMS := make([]float64, 0, n), make([]float64, 0, n)
+	timed := func(bind func(context.Context) error, into *[]float64) error {
+		start := time.Now()
+		if err := bind(ctx); err != nil {
+			return err
+		}
+		*into = append(*into, float64(time.Since(start).Microseconds())/1000)
+		return nil
+	}
+	for i := range n {
+		first, second := func() error { return timed(e.viaAgora, &agoraMS) }, func() error { return timed(e.viaBackends, &directMS) }
+		if i%2 == 1 {
+			first, second = second, first
+		}
+		if err := first(); err != nil {
+			return 0, 0, err
+		}
+		if err := second(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return median(agoraMS), median(directMS), nil
 }
 
 // bindRound runs n binds through bind and returns their p50 in ms.
@@ -317,18 +335,25 @@ func (e *env) viaAgora(ctx context.Context) error {
 	return put(ctx, e.client, url, fmt.Sprintf(`{"service_id":%q,"plan_id":%q}`, e.syncService, e.syncPlan), http.StatusCreated)
 }
 
+// directInstance is the instance viaBackends binds.
+const directInstance = "bench-direct"
+
 // viaBackends is what one bind costs the backends, made by hand: the same
 // Redis round trips as Agora's bind (lock and read, the marker, the
-// outcome with the unlock, the counts) writing the same records (the
-// binding and its operation, in progress then succeeded), the adapter's
-// bind and the Vault put.
+// outcome with the unlock, the counts) reading and writing the same
+// records (the instance, whose receipt the adapter is given; the binding
+// and its operation, in progress then succeeded), the adapter's bind and
+// the Vault put.
 func (e *env) viaBackends(ctx context.Context) error {
-	const iid = "bench-direct"
+	const iid = directInstance
 	e.binds++
 	bid := "d-" + strconv.Itoa(e.binds)
-	lock, _, err := e.state.LockAndLoad(ctx, time.Minute, broker.LoadRequest{InstanceID: iid, BindingID: bid})
+	lock, snap, err := e.state.LockAndLoad(ctx, time.Minute, broker.LoadRequest{InstanceID: iid, BindingID: bid})
 	if err != nil {
 		return err
+	}
+	if snap.Instance == nil {
+		return fmt.Errorf("direct bind: instance %s has no record", iid)
 	}
 	now := time.Now()
 	op := &broker.Operation{
@@ -342,7 +367,7 @@ func (e *env) viaBackends(ctx context.Context) error {
 	if err := e.state.Commit(ctx, broker.Mutation{InstanceID: iid, PutBinding: rec, PutOperation: op}, nil); err != nil {
 		return err
 	}
-	res, err := e.adapter.Bind(ctx, adapters.BindRequest{InstanceID: iid, BindingID: bid, Plan: adapters.Plan{ID: e.syncPlan, Name: "sync"}, InstanceReceipt: e.directReceipt})
+	res, err := e.adapter.Bind(ctx, adapters.BindRequest{InstanceID: iid, BindingID: bid, Plan: adapters.Plan{ID: e.syncPlan, Name: "sync"}, InstanceReceipt: snap.Instance.Receipt})
 	if err != nil {
 		return err
 	}

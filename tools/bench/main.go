@@ -10,7 +10,8 @@
 //     (goal >= 0.95);
 //  3. bind: p50 latency of PUT bind through Agora against the same backend
 //     calls made directly: the secrets adapter's Bind, the Vault put and
-//     the same Redis writes (goal <= 1.10).
+//     the same Redis reads and writes (goal <= 1.10). A round times its
+//     binds in pairs, one of each side, who goes first alternating.
 //
 // Throughput is judged in requests per CPU-second of this process (load
 // generator, both servers, the Redis client; getrusage around each side
