@@ -20,10 +20,10 @@
 //
 // Both sides of a comparison are served over loopback HTTP by this
 // process and driven by the same client. Each round measures Agora and
-// its floor back to back (who goes first alternates), and the reported
-// value is the median of the per-round ratios: on a shared, noisy machine
-// many short paired rounds cancel the load of others, which hits both
-// sides of a round alike. Each ratio ends in one line scripts can read:
+// its floor back to back, in alternating slices (-slices; who goes first
+// alternates), and the reported value is the median of the per-round
+// ratios: on a shared, noisy machine many short paired rounds cancel the
+// load of others, which hits both sides of a round alike. Each ratio ends in one line scripts can read:
 //
 //	ratio <name> <value> goal <op> <number> <met|NOT MET>
 //
@@ -78,6 +78,7 @@ type options struct {
 	chain       bool            // polls through brokerapi, not the fast path
 	wall        bool            // judge throughput by wall-clock req/s
 	aa          bool            // also measure the floor against a copy of itself
+	slices      int             // alternating slices of each side per throughput round
 }
 
 // runs reports whether the comparison name is to be run.
@@ -88,6 +89,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 81, "alternating rounds per comparison (the median of the per-round ratios is reported; 41 moved it by about 1% run to run on a 2-core machine)")
 	flag.DurationVar(&o.duration, "duration", 250*time.Millisecond, "length of one side of a throughput round")
 	flag.IntVar(&o.concurrency, "c", 16, "concurrent clients for the throughput comparisons")
+	flag.IntVar(&o.slices, "slices", 5, "slices of each side in one throughput round, alternating (each -duration/slices long); 5 halved the per-round ratios' spread of 1 on a 2-core machine")
 	flag.IntVar(&o.binds, "binds", 40, "binds per round for the latency comparison")
 	flag.StringVar(&o.profileDir, "cpuprofile", "", "directory to write a CPU profile of Agora under each load into (catalog.pprof, last_operation.pprof, bind.pprof)")
 	observer := flag.String("observer", "on", "on: Agora runs with its metrics Observer and Redis hook, as deployed; off: without them")
@@ -120,8 +122,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: -redis-protocol must be 2 or 3, not %d\n", o.protocol)
 		os.Exit(2)
 	}
-	if o.rounds < 1 || o.concurrency < 1 || o.binds < 1 || o.duration <= 0 {
-		fmt.Fprintln(os.Stderr, "bench: -rounds, -c, -binds and -duration must be positive")
+	if o.rounds < 1 || o.concurrency < 1 || o.binds < 1 || o.slices < 1 || o.duration <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds, -c, -binds, -slices and -duration must be positive")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -253,23 +255,26 @@ func compareThroughput(ctx context.Context, o options, name string, agora, floor
 	agoraClient, floorClient := newClient(o.concurrency), newClient(o.concurrency)
 	defer agoraClient.CloseIdleConnections()
 	defer floorClient.CloseIdleConnections()
-	throughputWith(ctx, o, agoraClient, agora) // warm-up: connections, caches
-	throughputWith(ctx, o, floorClient, floor)
+	throughputWith(ctx, o, o.duration, agoraClient, agora) // warm-up: connections, caches
+	throughputWith(ctx, o, o.duration, floorClient, floor)
 	var perCPU, perWall []float64
 	for i := range o.rounds {
-		// Who goes first alternates, so a trend in the machine's load
-		// favours neither side.
-		var a, f rate
-		if i%2 == 0 {
-			a = throughputWith(ctx, o, agoraClient, agora)
-			f = throughputWith(ctx, o, floorClient, floor)
-		} else {
-			f = throughputWith(ctx, o, floorClient, floor)
-			a = throughputWith(ctx, o, agoraClient, agora)
+		// A round is o.slices slices of each side, alternating, and who
+		// goes first alternates from round to round, so a change in the
+		// machine's load within a round hits both sides alike.
+		var a, f tally
+		for s := range o.slices {
+			if (i+s)%2 == 0 {
+				a.add(throughputWith(ctx, o, o.duration/time.Duration(o.slices), agoraClient, agora))
+				f.add(throughputWith(ctx, o, o.duration/time.Duration(o.slices), floorClient, floor))
+			} else {
+				f.add(throughputWith(ctx, o, o.duration/time.Duration(o.slices), floorClient, floor))
+				a.add(throughputWith(ctx, o, o.duration/time.Duration(o.slices), agoraClient, agora))
+			}
 		}
-		perCPU, perWall = append(perCPU, a.perCPUSecond/f.perCPUSecond), append(perWall, a.perSecond/f.perSecond)
+		perCPU, perWall = append(perCPU, a.perCPUSecond()/f.perCPUSecond()), append(perWall, a.perSecond()/f.perSecond())
 		fmt.Printf("  round %2d/%d: Agora %6.0f req/s %6.0f req/CPU-s  floor %6.0f req/s %6.0f req/CPU-s  ratio %.3f (wall %.3f)\n",
-			i+1, o.rounds, a.perSecond, a.perCPUSecond, f.perSecond, f.perCPUSecond, perCPU[i], perWall[i])
+			i+1, o.rounds, a.perSecond(), a.perCPUSecond(), f.perSecond(), f.perCPUSecond(), perCPU[i], perWall[i])
 	}
 	ratios, other, otherName := perCPU, perWall, "wall-clock req/s"
 	if o.wall {
@@ -347,19 +352,19 @@ func get(c *http.Client, url string) error {
 }
 
 // throughput runs fn from o.concurrency goroutines for o.duration and
-// returns the completed calls' rate. Failed calls are not counted, and
+// returns what they completed. Failed calls are not counted, and
 // reported, so a broken side cannot look fast.
-func throughput(ctx context.Context, o options, fn func(*http.Client) error) rate {
-	return throughputWith(ctx, o, newClient(o.concurrency), fn)
+func throughput(ctx context.Context, o options, fn func(*http.Client) error) tally {
+	return throughputWith(ctx, o, o.duration, newClient(o.concurrency), fn)
 }
 
-// throughputWith is throughput on a client whose connections persist
-// across rounds, so no round pays for dialling.
-func throughputWith(ctx context.Context, o options, client *http.Client, fn func(*http.Client) error) rate {
+// throughputWith is throughput for d on a client whose connections
+// persist across rounds, so no round pays for dialling.
+func throughputWith(ctx context.Context, o options, d time.Duration, client *http.Client, fn func(*http.Client) error) tally {
 	var n, failed atomic.Int64
 	var firstErr atomic.Value
 	cpu := processCPU()
-	deadline := time.Now().Add(o.duration)
+	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for range o.concurrency {
 		wg.Go(func() {
@@ -378,14 +383,29 @@ func throughputWith(ctx context.Context, o options, client *http.Client, fn func
 	if f := failed.Load(); f > 0 {
 		fmt.Fprintf(os.Stderr, "bench: %d failed calls, the first: %v\n", f, firstErr.Load())
 	}
-	return rate{perSecond: float64(n.Load()) / o.duration.Seconds(), perCPUSecond: float64(n.Load()) / max(cpu.Seconds(), 1e-6)}
+	return tally{calls: n.Load(), wall: d, cpu: cpu}
 }
 
-// rate is what one side of a round served: requests per second of wall
-// time, and per second of CPU time this process (load generator, server,
-// Redis client) used meanwhile. On a machine others load, the second
-// counts only the work done, not the waiting for a core.
-type rate struct{ perSecond, perCPUSecond float64 }
+// tally is what one side served: calls completed, the wall time given
+// to it, and the CPU time this process (load generator, server, Redis
+// client) used meanwhile. On a machine others load, CPU time counts only
+// the work done, not the waiting for a core.
+type tally struct {
+	calls     int64
+	wall, cpu time.Duration
+}
+
+func (t *tally) add(u tally) {
+	t.calls += u.calls
+	t.wall += u.wall
+	t.cpu += u.cpu
+}
+
+func (t tally) perSecond() float64 { return float64(t.calls) / t.wall.Seconds() }
+
+func (t tally) perCPUSecond() float64 {
+	return float64(t.calls) / max(t.cpu.Seconds(), 1e-6)
+}
 
 // processCPU is the user and system CPU time this process has used.
 func processCPU() time.Duration {
