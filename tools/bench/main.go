@@ -154,8 +154,8 @@ func run(ctx context.Context, o options) error {
 	if !o.observer {
 		observer = "off"
 	}
-	fmt.Printf("bench: %d rounds, %s per throughput round, concurrency %d, %d binds per round, observer %s, RESP%d\n\n",
-		o.rounds, o.duration, o.concurrency, o.binds, observer, o.protocol)
+	fmt.Printf("bench: %d rounds, %s per side of a throughput round in %d alternating slices, concurrency %d, %d binds per round, observer %s, RESP%d\n\n",
+		o.rounds, o.duration, o.slices, o.concurrency, o.binds, observer, o.protocol)
 
 	var ratios, selfChecks []result
 	// selfCheck is the A/A run of a throughput comparison (-aa): the
@@ -257,6 +257,7 @@ func compareThroughput(ctx context.Context, o options, name string, agora, floor
 	defer floorClient.CloseIdleConnections()
 	throughputWith(ctx, o, o.duration, agoraClient, agora) // warm-up: connections, caches
 	throughputWith(ctx, o, o.duration, floorClient, floor)
+	slice := o.duration / time.Duration(o.slices)
 	var perCPU, perWall []float64
 	for i := range o.rounds {
 		// A round is o.slices slices of each side, alternating, and who
@@ -265,11 +266,11 @@ func compareThroughput(ctx context.Context, o options, name string, agora, floor
 		var a, f tally
 		for s := range o.slices {
 			if (i+s)%2 == 0 {
-				a.add(throughputWith(ctx, o, o.duration/time.Duration(o.slices), agoraClient, agora))
-				f.add(throughputWith(ctx, o, o.duration/time.Duration(o.slices), floorClient, floor))
+				a.add(throughputWith(ctx, o, slice, agoraClient, agora))
+				f.add(throughputWith(ctx, o, slice, floorClient, floor))
 			} else {
-				f.add(throughputWith(ctx, o, o.duration/time.Duration(o.slices), floorClient, floor))
-				a.add(throughputWith(ctx, o, o.duration/time.Duration(o.slices), agoraClient, agora))
+				f.add(throughputWith(ctx, o, slice, floorClient, floor))
+				a.add(throughputWith(ctx, o, slice, agoraClient, agora))
 			}
 		}
 		perCPU, perWall = append(perCPU, a.perCPUSecond()/f.perCPUSecond()), append(perWall, a.perSecond()/f.perSecond())
