@@ -293,38 +293,39 @@ func (e *env) compareBind(ctx context.Context, o options) (result, error) {
 // differed by more than Agora's share of a bind.
 func (e *env) pairedBindRound(ctx context.Context, n int) (agora, direct float64, err error) {
 	agoraMS, directMS := make([]float64, 0, n), make([]float64, 0, n)
-	timed := func(bind func(context.Context) error, into *[]float64) error {
-		start := time.Now()
-		if err := bind(ctx); err != nil {
-			return err
-		}
-		*into = append(*into, float64(time.Since(start).Microseconds())/1000)
-		return nil
-	}
 	for i := range n {
-		first, second := func() error { return timed(e.viaAgora, &agoraMS) }, func() error { return timed(e.viaBackends, &directMS) }
+		first, second := e.viaAgora, e.viaBackends
+		firstMS, secondMS := &agoraMS, &directMS
 		if i%2 == 1 {
-			first, second = second, first
+			first, second, firstMS, secondMS = second, first, secondMS, firstMS
 		}
-		if err := first(); err != nil {
+		if err := timeBind(ctx, first, firstMS); err != nil {
 			return 0, 0, err
 		}
-		if err := second(); err != nil {
+		if err := timeBind(ctx, second, secondMS); err != nil {
 			return 0, 0, err
 		}
 	}
 	return median(agoraMS), median(directMS), nil
 }
 
+// timeBind runs one bind and appends the ms it took to into.
+func timeBind(ctx context.Context, bind func(context.Context) error, into *[]float64) error {
+	start := time.Now()
+	if err := bind(ctx); err != nil {
+		return err
+	}
+	*into = append(*into, float64(time.Since(start).Microseconds())/1000)
+	return nil
+}
+
 // bindRound runs n binds through bind and returns their p50 in ms.
 func (e *env) bindRound(ctx context.Context, n int, bind func(context.Context) error) (float64, error) {
 	lat := make([]float64, 0, n)
 	for range n {
-		start := time.Now()
-		if err := bind(ctx); err != nil {
+		if err := timeBind(ctx, bind, &lat); err != nil {
 			return 0, err
 		}
-		lat = append(lat, float64(time.Since(start).Microseconds())/1000)
 	}
 	return median(lat), nil
 }

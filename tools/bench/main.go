@@ -23,7 +23,8 @@
 // its floor back to back, in alternating slices (-slices; who goes first
 // alternates), and the reported value is the median of the per-round
 // ratios: on a shared, noisy machine many short paired rounds cancel the
-// load of others, which hits both sides of a round alike. Each ratio ends in one line scripts can read:
+// load of others, which hits both sides of a round alike. Each ratio ends
+// in one line scripts can read:
 //
 //	ratio <name> <value> goal <op> <number> <met|NOT MET>
 //
