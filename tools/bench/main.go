@@ -32,7 +32,8 @@
 //
 // Flags worth knowing: -cpuprofile=DIR writes a CPU profile of Agora under
 // each load (DIR/catalog.pprof, last_operation.pprof, bind.pprof; one
-// longer extra round each, outside the measured ones), -chain serves
+// longer extra round each, outside the measured ones) and one of its
+// floor beside it (catalog-floor.pprof, ...), -chain serves
 // polls through brokerapi instead of the fast path, -only picks
 // comparisons, -observer=off measures Agora without its metrics Observer
 // and Redis hook, -redis-protocol=3
@@ -92,7 +93,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "c", 16, "concurrent clients for the throughput comparisons")
 	flag.IntVar(&o.slices, "slices", 5, "slices of each side in one throughput round, alternating (each -duration/slices long); 5 halved the per-round ratios' spread of 1 on a 2-core machine")
 	flag.IntVar(&o.binds, "binds", 40, "binds per round for the latency comparison")
-	flag.StringVar(&o.profileDir, "cpuprofile", "", "directory to write a CPU profile of Agora under each load into (catalog.pprof, last_operation.pprof, bind.pprof)")
+	flag.StringVar(&o.profileDir, "cpuprofile", "", "directory to write CPU profiles of Agora under each load into (catalog.pprof, last_operation.pprof, bind.pprof) and of its floor under the same load (catalog-floor.pprof, ...)")
 	observer := flag.String("observer", "on", "on: Agora runs with its metrics Observer and Redis hook, as deployed; off: without them")
 	flag.IntVar(&o.protocol, "redis-protocol", 2, "RESP version Agora's Redis client speaks: 2 (as Agora runs, redis.protocol) or 3 (go-redis's default); the floor's client stays at go-redis's default")
 	flag.BoolVar(&o.roundTrips, "roundtrips", false, "also count the Redis round trips of each OSB operation")
@@ -171,11 +172,11 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.runs("catalog") {
 		catalog := func(c *http.Client) error { return get(c, env.agoraURL+"/v2/catalog") }
+		floorCatalog := func(c *http.Client) error { return get(c, env.floorURL+"/v2/catalog") }
 		fmt.Printf("catalog: GET /v2/catalog req/s (%d bytes), Agora vs a net/http server with the same bytes and basic auth\n", len(env.cat.JSON()))
-		ratios = append(ratios, compareThroughput(ctx, o, "catalog", catalog,
-			func(c *http.Client) error { return get(c, env.floorURL+"/v2/catalog") }, 1.0))
+		ratios = append(ratios, compareThroughput(ctx, o, "catalog", catalog, floorCatalog, 1.0))
 		selfCheck("catalog", "/v2/catalog")
-		if err := profile(ctx, o, "catalog", func(p options) { throughput(ctx, p, catalog) }); err != nil {
+		if err := profilePair(ctx, o, "catalog", func(p options) { throughput(ctx, p, catalog) }, func(p options) { throughput(ctx, p, floorCatalog) }); err != nil {
 			return err
 		}
 	}
@@ -187,11 +188,11 @@ func run(ctx context.Context, o options) error {
 		}
 		query := fmt.Sprintf("/v2/service_instances/%s/last_operation?operation=%s", iid, opID)
 		poll := func(c *http.Client) error { return get(c, env.agoraURL+query) }
+		floorPoll := func(c *http.Client) error { return get(c, env.floorURL+query) }
 		fmt.Printf("last_operation: req/s, Agora vs a net/http server doing basic auth, one Redis GET of the same key and a small JSON answer\n")
-		ratios = append(ratios, compareThroughput(ctx, o, "last_operation", poll,
-			func(c *http.Client) error { return get(c, env.floorURL+query) }, 0.95))
+		ratios = append(ratios, compareThroughput(ctx, o, "last_operation", poll, floorPoll, 0.95))
 		selfCheck("last_operation", query)
-		if err := profile(ctx, o, "last_operation", func(p options) { throughput(ctx, p, poll) }); err != nil {
+		if err := profilePair(ctx, o, "last_operation", func(p options) { throughput(ctx, p, poll) }, func(p options) { throughput(ctx, p, floorPoll) }); err != nil {
 			return err
 		}
 	}
@@ -203,7 +204,8 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		ratios = append(ratios, bind)
-		if err := profile(ctx, o, "bind", func(p options) { _, _ = env.bindRound(ctx, p.binds, env.viaAgora) }); err != nil {
+		if err := profilePair(ctx, o, "bind", func(p options) { _, _ = env.bindRound(ctx, p.binds, env.viaAgora) },
+			func(p options) { _, _ = env.bindRound(ctx, p.binds, env.viaBackends) }); err != nil {
 			return err
 		}
 	}
@@ -288,11 +290,14 @@ func compareThroughput(ctx context.Context, o options, name string, agora, floor
 	return r
 }
 
-// profile runs load once more, for longer, with the CPU profiler on, into
-// DIR/<name>.pprof, when -cpuprofile asked for it. The profile covers the
-// whole process, the load generator included: look for Agora's frames
-// (broker/httpapi, broker, redisstore) under net/http's serve.
-func profile(ctx context.Context, o options, name string, load func(options)) error {
+// profilePair runs each load once more, for longer, with the CPU profiler
+// on, when -cpuprofile asked for it: Agora's into DIR/<name>.pprof and
+// its floor's into DIR/<name>-floor.pprof, so that
+// go tool pprof -diff_base shows where Agora spends what the floor does
+// not. A profile covers the whole process, the load generator included:
+// look for Agora's frames (broker/httpapi, broker, redisstore) under
+// net/http's serve.
+func profilePair(ctx context.Context, o options, name string, agora, floor func(options)) error {
 	if o.profileDir == "" {
 		return nil
 	}
@@ -300,7 +305,20 @@ func profile(ctx context.Context, o options, name string, load func(options)) er
 	p := o
 	p.duration = max(20*o.duration, 5*time.Second)
 	p.binds = 20 * o.binds
-	path := filepath.Join(o.profileDir, name+".pprof")
+	agoraPath, floorPath := filepath.Join(o.profileDir, name+".pprof"), filepath.Join(o.profileDir, name+"-floor.pprof")
+	if err := profile(ctx, agoraPath, func() { agora(p) }); err != nil {
+		return err
+	}
+	if err := profile(ctx, floorPath, func() { floor(p) }); err != nil {
+		return err
+	}
+	fmt.Printf("  CPU profiles under the %s load: Agora %s, its floor %s\n  (go tool pprof -top %s; Agora's extra: go tool pprof -top -diff_base %s %s)\n\n",
+		name, agoraPath, floorPath, agoraPath, floorPath, agoraPath)
+	return nil
+}
+
+// profile writes a CPU profile of the process while load runs to path.
+func profile(ctx context.Context, path string, load func()) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -309,13 +327,9 @@ func profile(ctx context.Context, o options, name string, load func(options)) er
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
-	load(p)
+	load()
 	pprof.StopCPUProfile()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	fmt.Printf("  CPU profile of Agora under the %s load: %s (go tool pprof -top %s)\n\n", name, path, path)
-	return nil
+	return ctx.Err()
 }
 
 func median(v []float64) float64 {
