@@ -80,12 +80,12 @@ type Metrics struct {
 	reg     *prometheus.Registry
 	sources Sources
 
-	requests       *prometheus.CounterVec
-	requestSeconds *prometheus.HistogramVec
+	// requests and storeCalls are what every request and every Redis
+	// command report, each a counter and a histogram (see meterVec).
+	requests       *meterVec[requestLabels]
 	adapterCalls   *prometheus.CounterVec
 	adapterSeconds *prometheus.HistogramVec
-	storeCalls     *prometheus.CounterVec
-	storeSeconds   *prometheus.HistogramVec
+	storeCalls     *meterVec[storeLabels]
 	attempts       *prometheus.CounterVec
 	throttled      *prometheus.CounterVec
 	running        *prometheus.GaugeVec
@@ -105,15 +105,19 @@ type Metrics struct {
 	// recent is the last quarter hour of adapter calls, for the
 	// marketplace page (RecentAdapterCalls).
 	recent *recentWindow
-	// requestSeries and storeSeries cache the children of the vectors
-	// every request and every Redis command touch.
-	requestSeries seriesCache[requestLabels]
-	storeSeries   seriesCache[storeLabels]
 }
 
 type requestLabels struct{ surface, endpoint, producer, offering, plan, code string }
 
+func (l requestLabels) labelValues() ([]string, string) {
+	return []string{l.surface, l.endpoint, l.producer, l.offering, l.plan}, l.code
+}
+
 type storeLabels struct{ store, operation, outcome string }
+
+func (l storeLabels) labelValues() ([]string, string) {
+	return []string{l.store, l.operation}, l.outcome
+}
 
 // New registers every metric on a registry of its own.
 func New(sources Sources) *Metrics {
@@ -125,22 +129,25 @@ func New(sources Sources) *Metrics {
 		recent:         newRecentWindow(time.Now),
 	}
 	osb := []string{"surface", "endpoint", "producer", "offering", "plan"}
-	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_requests_total",
-		Help: "Requests answered, by surface, endpoint, status class and the producer, offering and plan they concern."},
-		append(osb, "code"))
-	m.requestSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agora_request_duration_seconds",
-		Help: "How long requests took to answer.", Buckets: m.latencyBuckets}, osb)
+	stripes := newStripes()
+	m.requests = newMeterVec[requestLabels](
+		prometheus.NewDesc("agora_requests_total",
+			"Requests answered, by surface, endpoint, status class and the producer, offering and plan they concern.",
+			append(osb, "code"), nil),
+		prometheus.NewDesc("agora_request_duration_seconds", "How long requests took to answer.", osb, nil),
+		m.latencyBuckets, stripes, m.scrapeFailed("requests"))
 	adapter := []string{"producer", "offering", "plan", "call"}
 	m.adapterCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_adapter_calls_total",
 		Help: "Calls of producers' adapters, by outcome (ok, invalid_parameters, not_found, already_exists, not_supported, terminal, timeout, unreachable, error)."},
 		append(adapter, "outcome"))
 	m.adapterSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agora_adapter_call_duration_seconds",
 		Help: "How long adapter calls took: a producer's SLO is computed from it.", Buckets: m.adapterBuckets}, adapter)
-	m.storeCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_store_calls_total",
-		Help: "Calls to Agora's stores (store redis or vault), by operation and outcome (ok, error)."},
-		[]string{"store", "operation", "outcome"})
-	m.storeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agora_store_call_duration_seconds",
-		Help: "How long calls to Redis and Vault took.", Buckets: m.latencyBuckets}, []string{"store", "operation"})
+	m.storeCalls = newMeterVec[storeLabels](
+		prometheus.NewDesc("agora_store_calls_total",
+			"Calls to Agora's stores (store redis or vault), by operation and outcome (ok, error).",
+			[]string{"store", "operation", "outcome"}, nil),
+		prometheus.NewDesc("agora_store_call_duration_seconds", "How long calls to Redis and Vault took.", []string{"store", "operation"}, nil),
+		m.latencyBuckets, stripes, m.scrapeFailed("store_calls"))
 	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_async_attempts_total",
 		Help: "Attempts of async operations, by producer and outcome (succeeded, failed: terminal, retry, lost)."},
 		[]string{"producer", "outcome"})
@@ -172,7 +179,7 @@ func New(sources Sources) *Metrics {
 // collectors are Agora's own (the Go runtime's and the process's are
 // registered besides).
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.requestSeconds, m.adapterCalls, m.adapterSeconds, m.storeCalls, m.storeSeconds,
+	return []prometheus.Collector{m.requests, m.adapterCalls, m.adapterSeconds, m.storeCalls,
 		m.attempts, m.throttled, m.running, m.gateRuns, m.canaryRuns, scrapeCollector{m}}
 }
 
@@ -209,14 +216,7 @@ func (m *Metrics) RequestDone(info *requestinfo.Info, _ string, status int, took
 	}
 	producer, offering, plan := m.names(sid, pid)
 	key := requestLabels{string(info.Surface), info.Endpoint, producer, offering, plan, codeClass(status)}
-	rs := m.requestSeries.get(key, func() *series {
-		return &series{
-			count:   m.requests.WithLabelValues(key.surface, key.endpoint, key.producer, key.offering, key.plan, key.code),
-			seconds: m.requestSeconds.WithLabelValues(key.surface, key.endpoint, key.producer, key.offering, key.plan),
-		}
-	})
-	rs.count.Inc()
-	rs.seconds.Observe(took.Seconds())
+	m.requests.observe(key, took)
 }
 
 // codeClass is the status class label, "2xx".
@@ -300,15 +300,7 @@ func (m *Metrics) StoreCalled(store, operation string, err error, took time.Dura
 	if err != nil {
 		result = "error"
 	}
-	key := storeLabels{store, operation, result}
-	ss := m.storeSeries.get(key, func() *series {
-		return &series{
-			count:   m.storeCalls.WithLabelValues(store, operation, result),
-			seconds: m.storeSeconds.WithLabelValues(store, operation),
-		}
-	})
-	ss.count.Inc()
-	ss.seconds.Observe(took.Seconds())
+	m.storeCalls.observe(storeLabels{store, operation, result}, took)
 }
 
 var (

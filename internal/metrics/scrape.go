@@ -165,3 +165,8 @@ func (c scrapeCollector) canary(ctx context.Context, ch chan<- prometheus.Metric
 		}
 	}
 }
+
+// scrapeFailed counts, under source, a metric a scrape had to leave out.
+func (m *Metrics) scrapeFailed(source string) func(error) {
+	return func(error) { m.scrapeErrors.WithLabelValues(source).Inc() }
+}

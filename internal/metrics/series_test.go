@@ -12,16 +12,16 @@ import (
 // Concurrent first uses of a label set make its series once, and every
 // caller gets that one.
 func TestSeriesCacheMakesEachSeriesOnce(t *testing.T) {
-	var c seriesCache[storeLabels]
+	var c seriesCache[storeLabels, *meter]
 	keys := []storeLabels{{"redis", "get", "ok"}, {"redis", "get", "error"}, {"vault", "put", "ok"}}
 	var made [3]atomic.Int32
-	got := make([][]*series, len(keys))
+	got := make([][]*meter, len(keys))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
 			for i, k := range keys {
-				s := c.get(k, func() *series { made[i].Add(1); return &series{} })
+				s := c.get(k, func() *meter { made[i].Add(1); return &meter{} })
 				mu.Lock()
 				got[i] = append(got[i], s)
 				mu.Unlock()
