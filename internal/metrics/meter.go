@@ -37,7 +37,7 @@ type meterVec[K meterKey] struct {
 	// compared against.
 	bounds     []float64
 	boundNanos []int64
-	stripes    *stripes
+	stripes    stripes[K]
 	series     seriesCache[K, *meter]
 	// onError counts a series Collect could not expose (a label value
 	// Prometheus refuses): the scrape goes on without it.
@@ -51,8 +51,9 @@ type meterKey interface {
 	labelValues() (histogram []string, extra string)
 }
 
-func newMeterVec[K meterKey](calls, seconds *prometheus.Desc, bounds []float64, s *stripes, onError func(error)) *meterVec[K] {
-	v := &meterVec[K]{calls: calls, seconds: seconds, bounds: bounds, stripes: s, onError: onError}
+func newMeterVec[K meterKey](calls, seconds *prometheus.Desc, bounds []float64, onError func(error)) *meterVec[K] {
+	v := &meterVec[K]{calls: calls, seconds: seconds, bounds: bounds, onError: onError}
+	v.stripes.init()
 	for _, b := range bounds {
 		v.boundNanos = append(v.boundNanos, int64(math.Round(b*1e9)))
 	}
@@ -61,7 +62,15 @@ func newMeterVec[K meterKey](calls, seconds *prometheus.Desc, bounds []float64, 
 
 // observe records one call of key's series that took took.
 func (v *meterVec[K]) observe(key K, took time.Duration) {
-	m := v.series.get(key, v.newMeter)
+	st := v.stripes.get()
+	// A P mostly reports the series it reported last (the catalog's,
+	// a poll's: their labels name no plan), and comparing the key costs
+	// less than hashing it into the map.
+	m := st.last
+	if m == nil || st.lastKey != key {
+		m = v.series.get(key, v.newMeter)
+		st.lastKey, st.last = key, m
+	}
 	nanos := max(int64(took), 0)
 	// The first bucket whose bound the call does not exceed; len(bounds)
 	// is +Inf. A linear scan: Prometheus switches to a binary search only
@@ -70,7 +79,6 @@ func (v *meterVec[K]) observe(key K, took time.Duration) {
 	for bucket < len(v.boundNanos) && nanos > v.boundNanos[bucket] {
 		bucket++
 	}
-	st := v.stripes.get()
 	w := m.words[st.index*m.stride:]
 	w[bucket].Add(1)
 	w[m.sumWord].Add(uint64(nanos))
@@ -176,24 +184,28 @@ func (v *meterVec[K]) send(ch chan<- prometheus.Metric, make func() (prometheus.
 // collection has emptied the pool, New deals the stripes out again, round
 // robin; two Ps may then share one for a while, which costs speed, never
 // counts, as every word is written with an atomic add.
-type stripes struct {
+type stripes[K comparable] struct {
 	n     int
 	pool  sync.Pool
 	dealt atomic.Uint32
 }
 
-// stripe is a ticket to write a meter's words at index.
-type stripe struct{ index int }
+// stripe is a ticket to write a meter's words at index, held by one call
+// at a time; it remembers the series its last holder wrote.
+type stripe[K comparable] struct {
+	index   int
+	lastKey K
+	last    *meter
+}
 
 // maxStripes bounds a series' memory on a large machine: past it, Ps
 // share stripes (each stripe of a request series is a few hundred bytes).
 const maxStripes = 16
 
-func newStripes() *stripes {
-	s := &stripes{n: min(runtime.GOMAXPROCS(0), maxStripes)}
-	s.pool.New = func() any { return &stripe{index: int(s.dealt.Add(1)-1) % s.n} }
-	return s
+func (s *stripes[K]) init() {
+	s.n = min(runtime.GOMAXPROCS(0), maxStripes)
+	s.pool.New = func() any { return &stripe[K]{index: int(s.dealt.Add(1)-1) % s.n} }
 }
 
-func (s *stripes) get() *stripe   { return s.pool.Get().(*stripe) }
-func (s *stripes) put(st *stripe) { s.pool.Put(st) }
+func (s *stripes[K]) get() *stripe[K]   { return s.pool.Get().(*stripe[K]) }
+func (s *stripes[K]) put(st *stripe[K]) { s.pool.Put(st) }

@@ -140,6 +140,19 @@ func BenchmarkRequestDone(b *testing.B) {
 			m.RequestDone(info, "GET", 200, 80*time.Microsecond)
 		}
 	})
+	// The worst case for the stripes' memory of the last series: every
+	// request another series than the one before.
+	poll := &requestinfo.Info{Surface: requestinfo.SurfaceOSB, Endpoint: "last_operation"}
+	b.Run("alternating", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if i++; i%2 == 0 {
+				m.RequestDone(info, "GET", 200, 80*time.Microsecond)
+			} else {
+				m.RequestDone(poll, "GET", 200, 80*time.Microsecond)
+			}
+		}
+	})
 	b.Run("every-core", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {

@@ -129,13 +129,12 @@ func New(sources Sources) *Metrics {
 		recent:         newRecentWindow(time.Now),
 	}
 	osb := []string{"surface", "endpoint", "producer", "offering", "plan"}
-	stripes := newStripes()
 	m.requests = newMeterVec[requestLabels](
 		prometheus.NewDesc("agora_requests_total",
 			"Requests answered, by surface, endpoint, status class and the producer, offering and plan they concern.",
 			append(osb, "code"), nil),
 		prometheus.NewDesc("agora_request_duration_seconds", "How long requests took to answer.", osb, nil),
-		m.latencyBuckets, stripes, m.scrapeFailed("requests"))
+		m.latencyBuckets, m.scrapeFailed("requests"))
 	adapter := []string{"producer", "offering", "plan", "call"}
 	m.adapterCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_adapter_calls_total",
 		Help: "Calls of producers' adapters, by outcome (ok, invalid_parameters, not_found, already_exists, not_supported, terminal, timeout, unreachable, error)."},
@@ -147,7 +146,7 @@ func New(sources Sources) *Metrics {
 			"Calls to Agora's stores (store redis or vault), by operation and outcome (ok, error).",
 			[]string{"store", "operation", "outcome"}, nil),
 		prometheus.NewDesc("agora_store_call_duration_seconds", "How long calls to Redis and Vault took.", []string{"store", "operation"}, nil),
-		m.latencyBuckets, stripes, m.scrapeFailed("store_calls"))
+		m.latencyBuckets, m.scrapeFailed("store_calls"))
 	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_async_attempts_total",
 		Help: "Attempts of async operations, by producer and outcome (succeeded, failed: terminal, retry, lost)."},
 		[]string{"producer", "outcome"})
@@ -179,7 +178,7 @@ func New(sources Sources) *Metrics {
 // collectors are Agora's own (the Go runtime's and the process's are
 // registered besides).
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.adapterCalls, m.adapterSeconds, m.storeCalls,
+	return []prometheus.Collector{m.adapterCalls, m.adapterSeconds,
 		m.attempts, m.throttled, m.running, m.gateRuns, m.canaryRuns, scrapeCollector{m}}
 }
 

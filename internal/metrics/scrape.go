@@ -10,7 +10,7 @@ import (
 )
 
 // scrapeCollector reads, at scrape time, what only Redis and the catalog
-// know. Each read is bounded by scrapeTimeout and run concurrently, so a
+// know, and adds up the request and store meters' stripes. Each read is bounded by scrapeTimeout and run concurrently, so a
 // dependency that hangs costs a scrape at most that long; what fails is
 // left out and counted in agora_scrape_errors_total.
 type scrapeCollector struct{ m *Metrics }
@@ -19,6 +19,8 @@ func (c scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.m.instancesDesc, c.m.bindingsDesc, c.m.queueDesc, c.m.oldestDesc, c.m.circuitDesc, c.m.dependencyDesc, c.m.canaryUpDesc, c.m.canaryLastDesc} {
 		ch <- d
 	}
+	c.m.requests.Describe(ch)
+	c.m.storeCalls.Describe(ch)
 	c.m.scrapeErrors.Describe(ch)
 }
 
@@ -46,6 +48,11 @@ func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		})
 	}
 	c.circuits(ch)
+	// The meters here rather than as collectors of their own, which the
+	// registry would run alongside: a series they leave out is then
+	// counted before scrapeErrors is read.
+	m.requests.Collect(ch)
+	m.storeCalls.Collect(ch)
 	wg.Wait()
 	// Last, so this scrape's own failures are in it.
 	m.scrapeErrors.Collect(ch)
