@@ -88,7 +88,7 @@ func (o options) runs(name string) bool { return len(o.only) == 0 || o.only[name
 
 func main() {
 	var o options
-	flag.IntVar(&o.rounds, "rounds", 81, "alternating rounds per comparison (the median of the per-round ratios is reported; 41 moved it by about 1% run to run on a 2-core machine)")
+	flag.IntVar(&o.rounds, "rounds", 161, "alternating rounds per comparison (the median of the per-round ratios is reported; on a 2-core machine 41 moved it by about 1% run to run, 81 by about half a percent, as much as the catalog's distance from its floor)")
 	flag.DurationVar(&o.duration, "duration", 250*time.Millisecond, "length of one side of a throughput round")
 	flag.IntVar(&o.concurrency, "c", 16, "concurrent clients for the throughput comparisons")
 	flag.IntVar(&o.slices, "slices", 5, "slices of each side in one throughput round, alternating (each -duration/slices long); 5 halved the per-round ratios' spread of 1 on a 2-core machine")
