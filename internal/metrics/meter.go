@@ -18,7 +18,7 @@ import (
 // the label set alone. It exposes exactly what a CounterVec and a
 // HistogramVec would (agora_requests_total and
 // agora_request_duration_seconds, say), but costs each call two atomic
-// adds on a cache line its core mostly has to itself.
+// adds on cache lines its core mostly has to itself.
 //
 // Why not a CounterVec and a HistogramVec, as it was: each call moved five
 // atomic words every core shares (the counter; the histogram's count,
@@ -169,8 +169,9 @@ func (v *meterVec[K]) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func (v *meterVec[K]) send(ch chan<- prometheus.Metric, make func() (prometheus.Metric, error)) {
-	m, err := make()
+// send sends the metric build makes, or counts why it could not.
+func (v *meterVec[K]) send(ch chan<- prometheus.Metric, build func() (prometheus.Metric, error)) {
+	m, err := build()
 	if err != nil {
 		v.onError(err)
 		return
