@@ -106,6 +106,20 @@ func NewQueue(rdb redis.UniversalClient, opts QueueOptions) *Queue {
 // Lease implements broker.JobQueue.
 func (q *Queue) Lease() time.Duration { return q.claimIdle }
 
+// IsJobKey reports whether key is one of the queue's own keys (the
+// stream, the delayed and queued sets, the consumers), which hold the
+// async operations under way and the replicas' consumers: as much at a
+// million instances as at a thousand, and every command on them is
+// bounded by a batch (promoteBatch, a read's COUNT). make bench-scale
+// tells a Redis stall from growth by it, as by Store.IsInstanceKey.
+func (q *Queue) IsJobKey(key string) bool {
+	switch key {
+	case q.keys.stream, q.keys.delayed, q.keys.queued, q.keys.consumers:
+		return true
+	}
+	return false
+}
+
 func (q *Queue) ensureGroup(ctx context.Context) error {
 	q.groupOnce.Lock()
 	defer q.groupOnce.Unlock()
