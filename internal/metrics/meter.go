@@ -37,8 +37,10 @@ type meterVec[K meterKey] struct {
 	// compared against.
 	bounds     []float64
 	boundNanos []int64
-	stripes    stripes[K]
-	series     seriesCache[K, *meter]
+	// stride and sumWord lay out every meter's words (see meter).
+	stride, sumWord int
+	stripes         stripes[K]
+	series          seriesCache[K, *meter]
 	// onError counts a series Collect could not expose (a label value
 	// Prometheus refuses): the scrape goes on without it.
 	onError func(error)
@@ -57,6 +59,11 @@ func newMeterVec[K meterKey](calls, seconds *prometheus.Desc, bounds []float64, 
 	for _, b := range bounds {
 		v.boundNanos = append(v.boundNanos, int64(math.Round(b*1e9)))
 	}
+	used := len(bounds) + 2 // the buckets, +Inf, the sum
+	// A spare line between stripes keeps their words off each other's
+	// lines whatever the slice's alignment.
+	v.stride = (used+wordsPerLine-1)/wordsPerLine*wordsPerLine + wordsPerLine
+	v.sumWord = used - 1
 	return v
 }
 
@@ -79,40 +86,34 @@ func (v *meterVec[K]) observe(key K, took time.Duration) {
 	for bucket < len(v.boundNanos) && nanos > v.boundNanos[bucket] {
 		bucket++
 	}
-	w := m.words[st.index*m.stride:]
+	w := m.words[st.index*v.stride:]
 	w[bucket].Add(1)
-	w[m.sumWord].Add(uint64(nanos))
+	w[v.sumWord].Add(uint64(nanos))
 	v.stripes.put(st)
 }
 
-// meter is one series' counts. Stripe i owns words[i*stride:][:sumWord+1]:
-// the calls per bucket (the last one +Inf) and, at sumWord, the sum of
-// their durations in nanoseconds.
+// meter is one series' counts. Stripe i owns words[i*stride:][:sumWord+1]
+// (stride and sumWord are its meterVec's): the calls per bucket (the last
+// one +Inf) and, at sumWord, the sum of their durations in nanoseconds.
 type meter struct {
-	words   []atomic.Uint64
-	stride  int
-	sumWord int
+	words []atomic.Uint64
 }
 
 // wordsPerLine is how many counters share a 64-byte cache line.
 const wordsPerLine = 8
 
 func (v *meterVec[K]) newMeter() *meter {
-	used := len(v.bounds) + 2 // the buckets, +Inf, the sum
-	// A spare line between stripes keeps their words off each other's
-	// lines whatever the slice's alignment.
-	stride := (used+wordsPerLine-1)/wordsPerLine*wordsPerLine + wordsPerLine
-	return &meter{words: make([]atomic.Uint64, stride*v.stripes.n), stride: stride, sumWord: used - 1}
+	return &meter{words: make([]atomic.Uint64, v.stride*v.stripes.n)}
 }
 
 // read adds m's stripes up: the calls per bucket (not cumulative) and the
 // sum of their durations in nanoseconds.
-func (m *meter) read(into []uint64) (sumNanos uint64) {
-	for base := 0; base < len(m.words); base += m.stride {
+func (v *meterVec[K]) read(m *meter, into []uint64) (sumNanos uint64) {
+	for base := 0; base < len(m.words); base += v.stride {
 		for i := range into {
 			into[i] += m.words[base+i].Load()
 		}
-		sumNanos += m.words[base+m.sumWord].Load()
+		sumNanos += m.words[base+v.sumWord].Load()
 	}
 	return sumNanos
 }
@@ -135,14 +136,12 @@ func (v *meterVec[K]) Collect(ch chan<- prometheus.Metric) {
 	for key, m := range v.series.snapshot() {
 		labels, extra := key.labelValues()
 		counts := make([]uint64, len(v.bounds)+1)
-		sumNanos := m.read(counts)
+		sumNanos := v.read(m, counts)
 		var calls uint64
 		for _, c := range counts {
 			calls += c
 		}
-		v.send(ch, func() (prometheus.Metric, error) {
-			return prometheus.NewConstMetric(v.calls, prometheus.CounterValue, float64(calls), slices.Concat(labels, []string{extra})...)
-		})
+		v.send(ch)(prometheus.NewConstMetric(v.calls, prometheus.CounterValue, float64(calls), slices.Concat(labels, []string{extra})...))
 		id := strings.Join(labels, "\xff")
 		h, ok := histograms[id]
 		if !ok {
@@ -163,20 +162,20 @@ func (v *meterVec[K]) Collect(ch chan<- prometheus.Metric) {
 				cumulative[v.bounds[i]] = count
 			}
 		}
-		v.send(ch, func() (prometheus.Metric, error) {
-			return prometheus.NewConstHistogram(v.seconds, count, float64(h.sumNanos)/1e9, cumulative, h.labels...)
-		})
+		v.send(ch)(prometheus.NewConstHistogram(v.seconds, count, float64(h.sumNanos)/1e9, cumulative, h.labels...))
 	}
 }
 
-// send sends the metric build makes, or counts why it could not.
-func (v *meterVec[K]) send(ch chan<- prometheus.Metric, build func() (prometheus.Metric, error)) {
-	m, err := build()
-	if err != nil {
-		v.onError(err)
-		return
+// send returns what sends a metric just made to ch, or counts why it
+// could not be made: send(ch)(prometheus.NewConstMetric(...)).
+func (v *meterVec[K]) send(ch chan<- prometheus.Metric) func(prometheus.Metric, error) {
+	return func(m prometheus.Metric, err error) {
+		if err != nil {
+			v.onError(err)
+			return
+		}
+		ch <- m
 	}
-	ch <- m
 }
 
 // stripes hands each call a stripe, mostly the same one to the calls on
